@@ -1,0 +1,1 @@
+//! governor (in progress).

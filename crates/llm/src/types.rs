@@ -1,0 +1,184 @@
+//! The neutral model of a conversation, shared by both wire formats.
+
+use crate::money::Usd;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One piece of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: serde_json::Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<ContentPart>,
+}
+
+impl Message {
+    pub fn user_text(text: impl Into<String>) -> Message {
+        Message {
+            role: Role::User,
+            content: vec![ContentPart::Text { text: text.into() }],
+        }
+    }
+
+    pub fn assistant(content: Vec<ContentPart>) -> Message {
+        Message {
+            role: Role::Assistant,
+            content,
+        }
+    }
+
+    /// Bytes of text this message adds to a prompt (used for token upper bounds).
+    pub fn approx_bytes(&self) -> usize {
+        self.content
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text { text } => text.len(),
+                ContentPart::ToolUse { id, name, input } => id.len() + name.len() + input.to_string().len(),
+                ContentPart::ToolResult {
+                    tool_use_id, content, ..
+                } => tool_use_id.len() + content.len(),
+            })
+            .sum::<usize>()
+            + 16
+    }
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the input object.
+    pub input_schema: serde_json::Value,
+}
+
+/// A request in neutral form. The wire clients translate it; nothing else builds model requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The provider's model id exactly as it goes on the wire (no `provider/` prefix).
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub max_tokens: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+}
+
+impl Request {
+    /// Bytes of text in the whole prompt (system, tools, messages).
+    pub fn approx_bytes(&self) -> usize {
+        self.system.len()
+            + self
+                .tools
+                .iter()
+                .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
+                .sum::<usize>()
+            + self.messages.iter().map(Message::approx_bytes).sum::<usize>()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndTurn,
+    ToolUse,
+    MaxTokens,
+    StopSequence,
+    Refusal,
+    ContentFilter,
+    Other(String),
+}
+
+/// Token counts and cost of one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Uncached input tokens (for OpenAI-compatible servers: prompt tokens minus cached ones).
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Cost the provider itself reported for the call (OpenRouter's `usage.cost`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_cost: Option<Usd>,
+    /// True when the server sent no usage and these figures are the client's estimate.
+    #[serde(default)]
+    pub estimated: bool,
+}
+
+impl Usage {
+    /// All input tokens, cached or not.
+    pub fn total_input(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+}
+
+/// A complete model answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub parts: Vec<ContentPart>,
+    pub stop_reason: StopReason,
+    pub usage: Usage,
+    /// The model the server says answered (checked against the pin by the Governor).
+    pub served_model: String,
+    pub request_id: Option<String>,
+    /// HTTP attempts this answer took (1 = no retry).
+    pub attempts: u32,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                ContentPart::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("")
+    }
+
+    pub fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &serde_json::Value)> {
+        self.parts.iter().filter_map(|p| match p {
+            ContentPart::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
+            _ => None,
+        })
+    }
+}
+
+/// What a caller sees while a response streams in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    TextDelta(String),
+    ToolUseStarted { id: String, name: String },
+    /// A failed attempt that will be retried after `wait_ms`.
+    Retry {
+        attempt: u32,
+        wait_ms: u64,
+        reason: String,
+    },
+}
