@@ -1,1 +1,56 @@
-fn main() {}
+//! `loopwright`: the command-line entry point. Parses arguments, loads configuration and wires
+//! the libraries together; the logic lives in the library crates.
+
+mod config;
+mod exec;
+mod exit;
+
+use clap::{Parser, Subcommand};
+use exit::{code, CmdResult};
+
+/// An autonomous coding harness: a pinned model, a hard budget, and an OS-confined agent.
+#[derive(Debug, Parser)]
+#[command(name = "loopwright", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one agent session in a project directory on a task.
+    Exec(exec::ExecArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let exit = if e.use_stderr() { code::USAGE } else { code::OK };
+            let _ = e.print();
+            std::process::exit(exit);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(code::INTERNAL);
+        }
+    };
+    let result: CmdResult = runtime.block_on(async move {
+        match cli.command {
+            Command::Exec(args) => exec::run(args).await,
+        }
+    });
+    let status = match result {
+        Ok(status) => status,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            failure.code
+        }
+    };
+    // Leave without waiting for stray blocking tasks.
+    runtime.shutdown_background();
+    std::process::exit(status);
+}

@@ -1,0 +1,172 @@
+//! Configuration files and their precedence: flags > environment > project `loopwright.toml` >
+//! user `~/.config/loopwright/config.toml`.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The keys a config file may hold. Unknown keys are an error (a typo must not be ignored).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Model string, e.g. `anthropic/claude-sonnet-4-5`.
+    pub model: Option<String>,
+    /// Budget in USD as a decimal string or number, e.g. `"5.00"`.
+    pub budget: Option<toml::Value>,
+    pub free_only: Option<bool>,
+    /// `"on"` or `"off"`.
+    pub sandbox: Option<String>,
+    pub allow_network: Option<bool>,
+    pub max_sessions: Option<u32>,
+    pub max_turns: Option<u32>,
+    /// Sessions without a newly passing feature before the run stops as stalled.
+    pub stall_sessions: Option<u32>,
+    pub state_dir: Option<PathBuf>,
+    /// `[providers.NAME] base_url, api_key_env, wire`.
+    #[serde(default)]
+    pub providers: toml::Table,
+    /// `[pricing."provider/model"] input, output, cache_read, cache_write` (USD per Mtok).
+    #[serde(default)]
+    pub pricing: toml::Table,
+    /// `[policy] allow = [...], deny = [...]`.
+    #[serde(default)]
+    pub policy: toml::Table,
+    /// `[paths] extra_read = [...], extra_write = [...], env_allow = [...]`.
+    #[serde(default)]
+    pub paths: toml::Table,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Option<FileConfig>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+        };
+        let cfg: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid loopwright configuration", path.display()))?;
+        Ok(Some(cfg))
+    }
+
+    /// Lays `over` on top of `self`: scalar keys in `over` win; tables are merged key by key.
+    pub fn overlay(mut self, over: FileConfig) -> FileConfig {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(model, budget, free_only, sandbox, allow_network, max_sessions, max_turns, stall_sessions, state_dir);
+        merge_table(&mut self.providers, over.providers);
+        merge_table(&mut self.pricing, over.pricing);
+        merge_table(&mut self.policy, over.policy);
+        merge_table(&mut self.paths, over.paths);
+        self
+    }
+}
+
+fn merge_table(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        base.insert(k, v);
+    }
+}
+
+/// The user's config file: `$LOOPWRIGHT_CONFIG`, else `$XDG_CONFIG_HOME/loopwright/config.toml`,
+/// else `~/.config/loopwright/config.toml`.
+pub fn user_config_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    if let Some(p) = env.get("LOOPWRIGHT_CONFIG").filter(|s| !s.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let base = env
+        .get("XDG_CONFIG_HOME")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").filter(|s| !s.is_empty()).map(|h| Path::new(h).join(".config")))?;
+    Some(base.join("loopwright").join("config.toml"))
+}
+
+/// Loads user then project configuration, then applies `LOOPWRIGHT_*` environment variables.
+pub fn load_layers(project_dir: Option<&Path>, env: &BTreeMap<String, String>) -> Result<FileConfig> {
+    let mut cfg = FileConfig::default();
+    if let Some(p) = user_config_path(env) {
+        if let Some(user) = FileConfig::load(&p)? {
+            cfg = cfg.overlay(user);
+        }
+    }
+    if let Some(dir) = project_dir {
+        if let Some(project) = FileConfig::load(&dir.join("loopwright.toml"))? {
+            cfg = cfg.overlay(project);
+        }
+    }
+    let from_env = FileConfig {
+        model: env.get("LOOPWRIGHT_MODEL").filter(|s| !s.is_empty()).cloned(),
+        budget: env
+            .get("LOOPWRIGHT_BUDGET")
+            .filter(|s| !s.is_empty())
+            .map(|s| toml::Value::String(s.clone())),
+        free_only: match env.get("LOOPWRIGHT_FREE_ONLY").map(String::as_str) {
+            Some("1") | Some("true") | Some("yes") => Some(true),
+            Some("0") | Some("false") | Some("no") => Some(false),
+            _ => None,
+        },
+        state_dir: env.get("LOOPWRIGHT_STATE_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
+        ..FileConfig::default()
+    };
+    Ok(cfg.overlay(from_env))
+}
+
+/// Reads a budget given as `"5.00"`, `5`, or `5.0` in a config file or flag.
+pub fn parse_budget(v: &toml::Value) -> Result<llm::Usd> {
+    let text = match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        other => anyhow::bail!("budget must be a number of US dollars like \"5.00\", not {other}"),
+    };
+    let usd: llm::Usd = text.parse().with_context(|| format!("budget {text:?}"))?;
+    if usd.nanos() < 0 {
+        anyhow::bail!("budget {text:?} is negative; give a positive amount of US dollars");
+    }
+    Ok(usd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn project_overrides_user_and_env_overrides_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        std::fs::write(&user, "model = \"openai/gpt-4.1-mini\"\nbudget = \"1.00\"\n[policy]\nallow = [\"jq\"]\n").unwrap();
+        let project = dir.path().join("proj");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::write(project.join("loopwright.toml"), "budget = 2\nfree_only = true\n").unwrap();
+        let e = env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap()), ("LOOPWRIGHT_BUDGET", "3.5")]);
+        let cfg = load_layers(Some(&project), &e).unwrap();
+        assert_eq!(cfg.model.as_deref(), Some("openai/gpt-4.1-mini"));
+        assert_eq!(parse_budget(cfg.budget.as_ref().unwrap()).unwrap().nanos(), 3_500_000_000);
+        assert_eq!(cfg.free_only, Some(true));
+        assert!(cfg.policy.contains_key("allow"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("c.toml");
+        std::fs::write(&user, "modle = \"x/y\"\n").unwrap();
+        let err = load_layers(None, &env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap())])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("c.toml"), "{msg}");
+        assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn negative_or_garbage_budget_is_refused() {
+        assert!(parse_budget(&toml::Value::String("-1".into())).is_err());
+        assert!(parse_budget(&toml::Value::String("five".into())).is_err());
+        assert!(parse_budget(&toml::Value::Boolean(true)).is_err());
+    }
+}

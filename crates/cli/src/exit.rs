@@ -1,0 +1,44 @@
+//! Exit codes (DESIGN.md) and the error type commands return to `main`.
+
+/// 0 success · 1 internal error · 2 bad usage, config or input · 3 budget exhausted ·
+/// 4 model pin violated · 5 stopped before completion · 130 interrupted.
+pub mod code {
+    pub const OK: i32 = 0;
+    pub const INTERNAL: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const BUDGET: i32 = 3;
+    pub const PIN: i32 = 4;
+    pub const INCOMPLETE: i32 = 5;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// A command's failure: the message and the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: i32, error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+
+    pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::new(code::USAGE, error)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure {
+            code: code::INTERNAL,
+            error,
+        }
+    }
+}
+
+pub type CmdResult = Result<i32, Failure>;
