@@ -4,6 +4,7 @@
 mod config;
 mod exec;
 mod exit;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use exit::{code, CmdResult};
