@@ -1,1 +1,12 @@
-//! agent (in progress).
+//! One agent session: a system prompt and a task, then model turn → tool calls → results until
+//! the model ends its turn or a limit hits. Every model call goes through the `governor`; tool
+//! calls go to the `tools` toolbox (plus any [`ExtraTools`] the caller adds). A session reports
+//! [`Event`]s to an [`EventSink`] and keeps a JSONL [`Transcript`].
+
+pub mod events;
+pub mod outcome;
+pub mod transcript;
+
+pub use events::{CollectEvents, Event, EventKind, EventSink, NoEvents};
+pub use outcome::{EndReason, SessionOutcome};
+pub use transcript::{Transcript, TranscriptEntry};
