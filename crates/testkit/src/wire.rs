@@ -329,7 +329,7 @@ impl Resolved {
             } else {
                 json!([])
             };
-            let mut chunk = json!({
+            let chunk = json!({
                 "id": self.message_id,
                 "object": "chat.completion.chunk",
                 "created": self.created,
@@ -337,9 +337,6 @@ impl Resolved {
                 "choices": choices,
                 "usage": self.openai_usage(),
             });
-            if self.quirks.usage_choices_null {
-                chunk["choices"] = Value::Null;
-            }
             frames.push(Frame::Event {
                 name: None,
                 data: chunk.to_string(),
@@ -389,10 +386,11 @@ impl Resolved {
 const KEEP_ALIVE: &str = "OPENROUTER PROCESSING";
 
 fn interleave_keep_alives(frames: Vec<Frame>) -> Vec<Frame> {
+    let last = frames.len().saturating_sub(1);
     let mut out = vec![Frame::Comment(KEEP_ALIVE)];
     for (i, frame) in frames.into_iter().enumerate() {
         out.push(frame);
-        if i % 2 == 1 {
+        if i % 2 == 1 && i != last {
             out.push(Frame::Comment(KEEP_ALIVE));
         }
     }
