@@ -13,7 +13,9 @@ pub enum LlmError {
         request_id: Option<String>,
     },
     /// The provider refused because a spend or credit limit was reached: final, never retried.
-    #[error("the provider refused the call because a spend or credit limit was reached: {message}")]
+    #[error(
+        "the provider refused the call because a spend or credit limit was reached: {message}"
+    )]
     SpendLimit { status: u16, message: String },
     /// An `error` event/object inside a stream that began with HTTP 200.
     #[error("the model API reported an error mid-stream ({kind}): {message}")]
@@ -39,6 +41,9 @@ pub enum LlmError {
     /// Replaying a cassette: no recorded responses left.
     #[error("replay cassette ran out after {used} responses; the recording ends here")]
     ReplayExhausted { used: usize },
+    /// A cassette file could not be read or written.
+    #[error("cassette {path}: {message}")]
+    Cassette { path: String, message: String },
     /// A request that cannot be sent (bad configuration, unrepresentable content).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -7,7 +7,9 @@ use std::fmt;
 const NANOS_PER_USD: i128 = 1_000_000_000;
 
 /// An amount of US dollars, stored as whole nano-dollars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Usd(i64);
 
@@ -71,7 +73,9 @@ impl Usd {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(err());
         }
-        if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
+        if !int_part.bytes().all(|b| b.is_ascii_digit())
+            || !frac_part.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(err());
         }
         let digits: String = format!("{int_part}{frac_part}");
@@ -132,6 +136,7 @@ impl std::str::FromStr for Usd {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -156,8 +161,20 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", ".", "abc", "1.2.3", "1e", "--1", "1,5", "99999999999999999999999"] {
-            assert!(Usd::parse_decimal(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            ".",
+            "abc",
+            "1.2.3",
+            "1e",
+            "--1",
+            "1,5",
+            "99999999999999999999999",
+        ] {
+            assert!(
+                Usd::parse_decimal(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

@@ -57,9 +57,13 @@ impl Message {
             .iter()
             .map(|p| match p {
                 ContentPart::Text { text } => text.len(),
-                ContentPart::ToolUse { id, name, input } => id.len() + name.len() + input.to_string().len(),
+                ContentPart::ToolUse { id, name, input } => {
+                    id.len() + name.len() + input.to_string().len()
+                }
                 ContentPart::ToolResult {
-                    tool_use_id, content, ..
+                    tool_use_id,
+                    content,
+                    ..
                 } => tool_use_id.len() + content.len(),
             })
             .sum::<usize>()
@@ -98,7 +102,11 @@ impl Request {
                 .iter()
                 .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
                 .sum::<usize>()
-            + self.messages.iter().map(Message::approx_bytes).sum::<usize>()
+            + self
+                .messages
+                .iter()
+                .map(Message::approx_bytes)
+                .sum::<usize>()
     }
 }
 
@@ -174,11 +182,50 @@ impl Response {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     TextDelta(String),
-    ToolUseStarted { id: String, name: String },
+    ToolUseStarted {
+        id: String,
+        name: String,
+    },
     /// A failed attempt that will be retried after `wait_ms`.
     Retry {
         attempt: u32,
         wait_ms: u64,
         reason: String,
     },
+}
+
+/// Key under which a tool call's arguments are kept when they were not valid JSON, so the agent
+/// can answer the call with a tool error instead of the whole response failing.
+pub const INVALID_JSON_KEY: &str = "__invalid_json";
+
+/// Reads a tool call's argument text as sent by a model: empty means `{}`, valid JSON is kept
+/// as is, anything else becomes `{"__invalid_json": "<raw>"}`.
+pub fn tool_input_from_text(raw: &str) -> serde_json::Value {
+    if raw.trim().is_empty() {
+        return serde_json::Value::Object(serde_json::Map::new());
+    }
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(v) => v,
+        Err(_) => {
+            let mut m = serde_json::Map::new();
+            m.insert(
+                INVALID_JSON_KEY.to_string(),
+                serde_json::Value::String(raw.to_string()),
+            );
+            serde_json::Value::Object(m)
+        }
+    }
+}
+
+/// The argument text to send back for a tool call already in the conversation: the model's raw
+/// text when it was invalid JSON, else the JSON itself.
+pub fn tool_input_to_text(input: &serde_json::Value) -> String {
+    if let Some(obj) = input.as_object() {
+        if obj.len() == 1 {
+            if let Some(serde_json::Value::String(raw)) = obj.get(INVALID_JSON_KEY) {
+                return raw.clone();
+            }
+        }
+    }
+    input.to_string()
 }
