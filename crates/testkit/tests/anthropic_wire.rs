@@ -1,4 +1,5 @@
 //! The Anthropic Messages wire, streaming and not, replies and faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The OpenAI-compatible Chat Completions wire, with the per-server quirks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the wire tests: a plain HTTP client and an SSE splitter.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used)]
 
 use futures::StreamExt;
 use serde_json::Value;
