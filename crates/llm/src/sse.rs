@@ -49,14 +49,12 @@ impl SseParser {
         out
     }
 
-    /// Ends the body: an unterminated last line is processed and a pending event dispatched
-    /// (lenient toward servers that omit the final blank line).
+    /// Ends the body. A last line without its line ending was cut off and is discarded (as
+    /// the SSE specification says); an event whose lines all ended but which lacks the final
+    /// blank line is still dispatched (lenient toward servers that omit it).
     pub fn finish(&mut self) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        if !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
-            self.line(&line, &mut out);
-        }
+        self.partial.clear();
         self.dispatch(&mut out);
         out
     }
@@ -155,9 +153,12 @@ mod tests {
     }
 
     #[test]
-    fn finish_flushes_unterminated_event() {
-        let evs = all(&[b"data: [DONE]"]);
+    fn finish_dispatches_a_terminated_event_but_drops_a_cut_line() {
+        let evs = all(&[b"data: [DONE]\n"]);
         assert_eq!(evs[0].data, "[DONE]");
+        let evs = all(&[b"data: {\"a\":1}\n\ndata: {\"b\""]);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].data, "{\"a\":1}");
     }
 
     #[test]
