@@ -1,1 +1,32 @@
-//! tools (in progress).
+//! The agent's tools — `bash`, `read_file`, `write_file`, `edit_file`, `list_files`, `grep` —
+//! built on the sandbox: every path goes through [`sandbox::ProjectRoot::resolve`], every
+//! command through [`sandbox::CommandPolicy::check`] and runs confined. A tool call never fails
+//! as a Rust error: refusals and mistakes come back to the model as a [`ToolOutcome`] with
+//! `is_error: true` and a message that says what to do instead. Frozen files (the feature
+//! checks written during planning) cannot be written and are restored after any `bash` command
+//! that changes them.
+
+mod args;
+mod atomic;
+mod bash;
+mod error;
+mod frozen;
+mod list;
+mod outcome;
+mod read;
+mod search;
+mod specs;
+mod toolbox;
+mod walk;
+mod write;
+
+pub use error::ToolError;
+pub use frozen::{FrozenCheck, FrozenFiles, FrozenManifest, MANIFEST_FILE};
+pub use list::LIST_MAX_ENTRIES;
+pub use outcome::ToolOutcome;
+pub use read::{
+    READ_DEFAULT_LIMIT, READ_MAX_LINE_CHARS, READ_MAX_OUTPUT_BYTES, READ_MAX_WHOLE_FILE_BYTES,
+};
+pub use sandbox::{PolicyConfig, ProjectRoot, SandboxMode};
+pub use search::{GREP_MAX_LINE_CHARS, GREP_MAX_MATCHES};
+pub use toolbox::{Toolbox, ToolboxConfig, DEFAULT_TIMEOUT, MAX_TIMEOUT, TOOL_NAMES};

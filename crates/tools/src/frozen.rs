@@ -1,0 +1,286 @@
+//! Frozen files: the feature checks written during planning, which the agent may read and run
+//! but never change. `write_file` and `edit_file` refuse them; after every `bash` command their
+//! hashes are compared with the snapshot and any change is undone from the bytes kept here.
+//!
+//! For resume, the orchestrator persists a snapshot with [`FrozenFiles::write_copies`] (the
+//! bytes plus a `manifest.json` of path → sha256 in its state dir) and re-creates it with
+//! [`FrozenFiles::restore_from`], which checks every copy against the manifest.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::atomic::atomic_write;
+use crate::error::ToolError;
+
+/// The file [`FrozenFiles::write_copies`] writes beside the copies.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Path (relative to the project root) → sha256 (lowercase hex) of each frozen file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenManifest {
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+/// What [`FrozenFiles::verify_and_restore`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrozenCheck {
+    /// Files that had been changed or deleted and now hold their frozen content again
+    /// (relative to the project root).
+    pub restored: Vec<PathBuf>,
+    /// Files that had been changed but could not be put back, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+impl FrozenCheck {
+    pub fn is_clean(&self) -> bool {
+        self.restored.is_empty() && self.failed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FrozenFile {
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+/// A snapshot of the frozen files of one project: their bytes and sha256.
+#[derive(Debug, Clone, Default)]
+pub struct FrozenFiles {
+    /// The canonical project root the relative paths are joined to.
+    root: PathBuf,
+    files: BTreeMap<PathBuf, FrozenFile>,
+}
+
+impl FrozenFiles {
+    /// Reads each of `paths` (relative to the project root, or absolute inside it) and keeps its
+    /// bytes and hash. Every path must be a regular file inside the project.
+    pub fn snapshot(
+        root: &sandbox::ProjectRoot,
+        paths: &[PathBuf],
+    ) -> Result<FrozenFiles, ToolError> {
+        let mut files = BTreeMap::new();
+        for path in paths {
+            let frozen_err = |message: String| ToolError::Frozen {
+                path: path.clone(),
+                message,
+            };
+            let text = path
+                .to_str()
+                .ok_or_else(|| frozen_err("the path is not valid UTF-8".into()))?;
+            let abs = root
+                .resolve(text, sandbox::Access::Read)
+                .map_err(|e| frozen_err(e.to_string()))?;
+            let rel = relative_to(root.path(), &abs).ok_or_else(|| {
+                frozen_err(format!("not inside the project {}", root.path().display()))
+            })?;
+            let meta = std::fs::metadata(&abs).map_err(|source| ToolError::Io {
+                path: abs.clone(),
+                source,
+            })?;
+            if !meta.is_file() {
+                return Err(frozen_err("not a regular file".into()));
+            }
+            let bytes = std::fs::read(&abs).map_err(|source| ToolError::Io {
+                path: abs.clone(),
+                source,
+            })?;
+            let sha256 = sha256_hex(&bytes);
+            files.insert(rel, FrozenFile { bytes, sha256 });
+        }
+        Ok(FrozenFiles {
+            root: root.path().to_path_buf(),
+            files,
+        })
+    }
+
+    /// Re-creates a snapshot from a manifest and the bytes of each file in it (keyed by the
+    /// same relative paths); each file's bytes must hash to the manifest's sha256.
+    pub fn from_manifest_and_bytes(
+        root: &sandbox::ProjectRoot,
+        manifest: &FrozenManifest,
+        mut bytes: BTreeMap<PathBuf, Vec<u8>>,
+    ) -> Result<FrozenFiles, ToolError> {
+        let mut files = BTreeMap::new();
+        for (rel, want) in &manifest.files {
+            check_relative(rel)?;
+            let content = bytes.remove(rel).ok_or_else(|| ToolError::Frozen {
+                path: rel.clone(),
+                message: "the manifest names it but no content was given".into(),
+            })?;
+            let sha256 = sha256_hex(&content);
+            if !sha256.eq_ignore_ascii_case(want) {
+                return Err(ToolError::Frozen {
+                    path: rel.clone(),
+                    message: format!(
+                        "the saved copy hashes to {sha256}, the manifest says {want}; the state \
+                         directory was changed — restore it or plan again"
+                    ),
+                });
+            }
+            files.insert(
+                rel.clone(),
+                FrozenFile {
+                    bytes: content,
+                    sha256,
+                },
+            );
+        }
+        Ok(FrozenFiles {
+            root: root.path().to_path_buf(),
+            files,
+        })
+    }
+
+    /// Writes a copy of each frozen file under `dir` (same relative paths) and
+    /// `dir/manifest.json`, atomically each; returns the manifest.
+    pub fn write_copies(&self, dir: &Path) -> Result<FrozenManifest, ToolError> {
+        for (rel, file) in &self.files {
+            let dest = dir.join(rel);
+            atomic_write(&dest, &file.bytes)
+                .map_err(|source| ToolError::Io { path: dest, source })?;
+        }
+        let manifest = self.manifest();
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ToolError::Frozen {
+            path: dir.join(MANIFEST_FILE),
+            message: e.to_string(),
+        })?;
+        let dest = dir.join(MANIFEST_FILE);
+        atomic_write(&dest, &json).map_err(|source| ToolError::Io { path: dest, source })?;
+        Ok(manifest)
+    }
+
+    /// Reads what [`FrozenFiles::write_copies`] wrote to `dir`, checking every copy's hash.
+    pub fn restore_from(root: &sandbox::ProjectRoot, dir: &Path) -> Result<FrozenFiles, ToolError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let json = std::fs::read(&manifest_path).map_err(|source| ToolError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest: FrozenManifest =
+            serde_json::from_slice(&json).map_err(|e| ToolError::Frozen {
+                path: manifest_path.clone(),
+                message: format!("not a frozen-file manifest: {e}"),
+            })?;
+        let mut bytes = BTreeMap::new();
+        for rel in manifest.files.keys() {
+            check_relative(rel)?;
+            let src = dir.join(rel);
+            let content =
+                std::fs::read(&src).map_err(|source| ToolError::Io { path: src, source })?;
+            bytes.insert(rel.clone(), content);
+        }
+        FrozenFiles::from_manifest_and_bytes(root, &manifest, bytes)
+    }
+
+    /// Path → sha256 of every frozen file.
+    pub fn manifest(&self) -> FrozenManifest {
+        FrozenManifest {
+            files: self.hashes(),
+        }
+    }
+
+    /// Path (relative to the project root) → sha256 (lowercase hex).
+    pub fn hashes(&self) -> BTreeMap<PathBuf, String> {
+        self.files
+            .iter()
+            .map(|(p, f)| (p.clone(), f.sha256.clone()))
+            .collect()
+    }
+
+    /// The frozen paths, relative to the project root, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.keys().map(PathBuf::as_path)
+    }
+
+    /// The frozen bytes of `rel`, if it is frozen.
+    pub fn bytes(&self, rel: &Path) -> Option<&[u8]> {
+        self.files.get(rel).map(|f| f.bytes.as_slice())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The project root the snapshot belongs to (empty for [`FrozenFiles::default`]).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The relative path under which `abs` (an absolute path in the project) is frozen, if it
+    /// is. A symlink to a frozen file counts as the file.
+    pub fn frozen_path_of(&self, abs: &Path) -> Option<&Path> {
+        if self.files.is_empty() {
+            return None;
+        }
+        let lookup = |p: &Path| {
+            relative_to(&self.root, p)
+                .and_then(|rel| self.files.get_key_value(&rel).map(|(k, _)| k.as_path()))
+        };
+        lookup(abs).or_else(|| abs.canonicalize().ok().and_then(|c| lookup(&c)))
+    }
+
+    /// Compares every frozen file on disk with the snapshot and writes back the frozen bytes of
+    /// any that changed, was deleted or was replaced by a directory or symlink.
+    pub fn verify_and_restore(&self) -> FrozenCheck {
+        let mut check = FrozenCheck::default();
+        for (rel, file) in &self.files {
+            let abs = self.root.join(rel);
+            if is_intact(&abs, file) {
+                continue;
+            }
+            match restore(&abs, &file.bytes) {
+                Ok(()) => check.restored.push(rel.clone()),
+                Err(e) => check.failed.push((rel.clone(), e.to_string())),
+            }
+        }
+        check
+    }
+}
+
+fn is_intact(abs: &Path, file: &FrozenFile) -> bool {
+    match std::fs::symlink_metadata(abs) {
+        Ok(meta) if meta.file_type().is_file() && meta.len() == file.bytes.len() as u64 => {
+            std::fs::read(abs).is_ok_and(|bytes| sha256_hex(&bytes) == file.sha256)
+        }
+        _ => false,
+    }
+}
+
+fn restore(abs: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(abs) {
+        if meta.is_dir() {
+            std::fs::remove_dir_all(abs)?;
+        }
+    }
+    // The rename in atomic_write replaces a symlink itself, not its target.
+    atomic_write(abs, bytes)
+}
+
+/// `path` relative to `root` if it is inside it (lexically; both are expected absolute).
+fn relative_to(root: &Path, path: &Path) -> Option<PathBuf> {
+    path.strip_prefix(root).ok().map(Path::to_path_buf)
+}
+
+fn check_relative(rel: &Path) -> Result<(), ToolError> {
+    let plain =
+        !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(ToolError::Frozen {
+            path: rel.to_path_buf(),
+            message: "a manifest path must be relative, without `..`".into(),
+        })
+    }
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

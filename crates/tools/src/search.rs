@@ -1,0 +1,161 @@
+//! `grep {pattern, path?, glob?}`: regex search over the files the agent should see.
+
+use std::io::Read;
+use std::path::Path;
+
+use grep_regex::RegexMatcherBuilder;
+use grep_searcher::sinks::Lossy;
+use grep_searcher::{BinaryDetection, SearcherBuilder};
+use sandbox::{Access, ProjectRoot};
+use serde_json::Value;
+
+use crate::args::{preview, Args};
+use crate::outcome::{io_message, shown_path, ToolOutcome};
+use crate::read::BINARY_SNIFF_BYTES;
+use crate::walk::{walk, PathGlob, WALK_MAX_ENTRIES};
+
+/// Matching lines shown at most.
+pub const GREP_MAX_MATCHES: usize = 500;
+/// A longer matching line is cut.
+pub const GREP_MAX_LINE_CHARS: usize = 300;
+
+pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, String> {
+    let args = Args::parse("grep", input, &["pattern", "path", "glob"])?;
+    let pattern = args.required_str("pattern")?;
+    let path = args.optional_str("path")?.unwrap_or(".");
+    let glob = args
+        .optional_str("glob")?
+        .map(|g| PathGlob::new("glob", g))
+        .transpose()?;
+    let matcher = RegexMatcherBuilder::new()
+        .line_terminator(Some(b'\n'))
+        .build(pattern)
+        .map_err(|e| {
+            format!(
+                "`{pattern}` is not a valid regular expression (Rust regex syntax): {e}; escape \
+                 special characters like ( [ . * + ? with a backslash to match them literally"
+            )
+        })?;
+
+    let start = root
+        .resolve(path, Access::Read)
+        .map_err(|e| e.to_string())?;
+    let shown = shown_path(root.path(), &start);
+    std::fs::metadata(&start).map_err(|e| io_message(&shown, &e))?;
+
+    let mut searcher = SearcherBuilder::new()
+        .binary_detection(BinaryDetection::quit(0))
+        .line_number(true)
+        .build();
+    let mut out = String::new();
+    let mut matches = 0usize;
+    let mut files_with_matches = 0usize;
+    let mut binary_skipped = 0usize;
+    let mut unreadable = 0usize;
+    let mut capped = false;
+    let mut walk_capped = false;
+    let mut visited = 0usize;
+    for entry in walk(&start) {
+        if capped {
+            break;
+        }
+        visited += 1;
+        if visited > WALK_MAX_ENTRIES {
+            walk_capped = true;
+            break;
+        }
+        let Ok(entry) = entry else {
+            unreadable += 1;
+            continue;
+        };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let file = entry.path();
+        let from_start = file.strip_prefix(&start).unwrap_or(file);
+        let from_root = file.strip_prefix(root.path()).unwrap_or(file);
+        if let Some(glob) = &glob {
+            if !glob.is_match(from_root, from_start) {
+                continue;
+            }
+        }
+        match looks_binary(file) {
+            Ok(true) => {
+                binary_skipped += 1;
+                continue;
+            }
+            Ok(false) => {}
+            Err(_) => {
+                unreadable += 1;
+                continue;
+            }
+        }
+        let name = shown_path(root.path(), file);
+        let before = matches;
+        let result = searcher.search_path(
+            &matcher,
+            file,
+            Lossy(|line_number, line| {
+                if matches >= GREP_MAX_MATCHES {
+                    capped = true;
+                    return Ok(false);
+                }
+                matches += 1;
+                let text = line.trim_end_matches(['\n', '\r']);
+                out.push_str(&format!(
+                    "{name}:{line_number}:{}\n",
+                    preview(text, GREP_MAX_LINE_CHARS)
+                ));
+                Ok(true)
+            }),
+        );
+        if result.is_err() {
+            unreadable += 1;
+        }
+        if matches > before {
+            files_with_matches += 1;
+        }
+    }
+
+    if matches == 0 {
+        out.push_str(&format!("no matches for `{pattern}` in {shown}\n"));
+    }
+    if capped {
+        out.push_str(&format!(
+            "[stopped after {GREP_MAX_MATCHES} matching lines; narrow the search with path, glob \
+             or a more specific pattern]\n"
+        ));
+    }
+    if walk_capped {
+        out.push_str(&format!(
+            "[stopped after visiting {WALK_MAX_ENTRIES} entries; search a subdirectory or use glob]\n"
+        ));
+    }
+    if binary_skipped > 0 {
+        out.push_str(&format!(
+            "[{binary_skipped} binary file{} skipped]\n",
+            if binary_skipped == 1 { "" } else { "s" }
+        ));
+    }
+    if unreadable > 0 {
+        out.push_str(&format!("[{unreadable} entries could not be read]\n"));
+    }
+    Ok(ToolOutcome::success(
+        format!(
+            "grep: {} in {shown} → {matches} match{} in {files_with_matches} file{}",
+            preview(pattern, 40),
+            if matches == 1 { "" } else { "es" },
+            if files_with_matches == 1 { "" } else { "s" }
+        ),
+        out,
+    ))
+}
+
+/// Whether the start of `path` has a NUL byte.
+fn looks_binary(path: &Path) -> std::io::Result<bool> {
+    let mut head = Vec::with_capacity(BINARY_SNIFF_BYTES);
+    std::fs::File::open(path)?
+        .take(BINARY_SNIFF_BYTES as u64)
+        .read_to_end(&mut head)?;
+    Ok(head.contains(&0))
+}

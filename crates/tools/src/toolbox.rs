@@ -1,0 +1,224 @@
+//! [`Toolbox`]: the six tools behind one `call`, and their configuration.
+
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use sandbox::{CommandPolicy, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode};
+use serde_json::Value;
+
+use crate::error::ToolError;
+use crate::frozen::FrozenFiles;
+use crate::outcome::ToolOutcome;
+
+/// The names of the tools, in the order [`Toolbox::specs`] lists them.
+pub const TOOL_NAMES: [&str; 6] = [
+    "bash",
+    "read_file",
+    "write_file",
+    "edit_file",
+    "list_files",
+    "grep",
+];
+
+/// Default for [`ToolboxConfig::default_timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default for [`ToolboxConfig::max_timeout`].
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How to build a [`Toolbox`].
+#[derive(Debug, Clone)]
+pub struct ToolboxConfig {
+    /// The project directory (must exist).
+    pub project: PathBuf,
+    /// The `[policy]` allow/deny lists for `bash` commands.
+    pub policy: PolicyConfig,
+    pub sandbox_mode: SandboxMode,
+    pub allow_network: bool,
+    /// Extra paths `bash` commands may read / write besides the project.
+    pub extra_read: Vec<PathBuf>,
+    pub extra_write: Vec<PathBuf>,
+    /// Environment variables passed through to commands (the rest is scrubbed).
+    pub env_allow: Vec<String>,
+    /// Timeout of a `bash` command that gives no `timeout_secs`.
+    pub default_timeout: Duration,
+    /// Upper bound on `timeout_secs`.
+    pub max_timeout: Duration,
+    /// Bytes kept of each of a command's stdout and stderr.
+    pub output_cap_bytes: usize,
+    /// Paths (relative to the project, or absolute inside it) the file tools may not write,
+    /// such as the harness's `feature_list.json`. `.git` is always protected.
+    pub protected: Vec<PathBuf>,
+}
+
+impl ToolboxConfig {
+    /// The defaults: sandbox on, no network, no extra paths, the default policy, 120 s
+    /// default and 600 s maximum timeout, the sandbox's default output cap.
+    pub fn new(project: impl Into<PathBuf>) -> ToolboxConfig {
+        let project = project.into();
+        let sandbox_defaults = SandboxConfig::new(project.clone());
+        ToolboxConfig {
+            project,
+            policy: PolicyConfig::default(),
+            sandbox_mode: SandboxMode::On,
+            allow_network: false,
+            extra_read: Vec::new(),
+            extra_write: Vec::new(),
+            env_allow: Vec::new(),
+            default_timeout: DEFAULT_TIMEOUT,
+            max_timeout: MAX_TIMEOUT,
+            output_cap_bytes: sandbox_defaults.output_cap_bytes,
+            protected: Vec::new(),
+        }
+    }
+}
+
+/// The agent's tools for one project. `Send + Sync`; calls may run concurrently.
+pub struct Toolbox {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) root: ProjectRoot,
+    pub(crate) policy: CommandPolicy,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) allow_network: bool,
+    pub(crate) default_timeout: Duration,
+    pub(crate) max_timeout: Duration,
+    frozen: RwLock<Arc<FrozenFiles>>,
+}
+
+impl Inner {
+    pub(crate) fn frozen(&self) -> Arc<FrozenFiles> {
+        self.frozen
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for Toolbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Toolbox")
+            .field("project", &self.inner.root.path())
+            .field("frozen", &self.inner.frozen().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Toolbox {
+    pub fn new(config: ToolboxConfig) -> Result<Toolbox, ToolError> {
+        let mut root = ProjectRoot::new(&config.project).map_err(|e| ToolError::Project {
+            path: config.project.clone(),
+            message: e.to_string(),
+        })?;
+        for path in &config.protected {
+            root.protect(path);
+        }
+        let policy = CommandPolicy::new(&config.policy);
+        let sandbox = Sandbox::new(SandboxConfig {
+            project: root.path().to_path_buf(),
+            mode: config.sandbox_mode,
+            allow_network: config.allow_network,
+            extra_read: config.extra_read.clone(),
+            extra_write: config.extra_write.clone(),
+            env_allow: config.env_allow.clone(),
+            output_cap_bytes: config.output_cap_bytes,
+        })
+        .map_err(|e| ToolError::Sandbox(e.to_string()))?;
+        let max_timeout = config.max_timeout.max(Duration::from_secs(1));
+        Ok(Toolbox {
+            inner: Arc::new(Inner {
+                root,
+                policy,
+                sandbox,
+                allow_network: config.allow_network,
+                default_timeout: config
+                    .default_timeout
+                    .clamp(Duration::from_secs(1), max_timeout),
+                max_timeout,
+                frozen: RwLock::new(Arc::new(FrozenFiles::default())),
+            }),
+        })
+    }
+
+    /// The project the tools work in.
+    pub fn project(&self) -> &ProjectRoot {
+        &self.inner.root
+    }
+
+    /// The six tools with descriptions and JSON schemas, for the model request.
+    pub fn specs(&self) -> Vec<llm::ToolSpec> {
+        crate::specs::tool_specs(
+            self.inner.default_timeout.as_secs(),
+            self.inner.max_timeout.as_secs(),
+        )
+    }
+
+    /// Freezes files from now on (replacing any earlier set): `write_file`/`edit_file` refuse
+    /// them and every `bash` call ends by restoring them if it changed them. The snapshot must
+    /// be of this toolbox's project.
+    pub fn set_frozen(&self, frozen: FrozenFiles) -> Result<(), ToolError> {
+        if !frozen.is_empty() && frozen.root() != self.inner.root.path() {
+            return Err(ToolError::Frozen {
+                path: frozen.root().to_path_buf(),
+                message: format!(
+                    "the snapshot is of another project than {}",
+                    self.inner.root.path().display()
+                ),
+            });
+        }
+        *self
+            .inner
+            .frozen
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(frozen);
+        Ok(())
+    }
+
+    /// The current frozen-file snapshot (empty until [`Toolbox::set_frozen`]).
+    pub fn frozen(&self) -> Arc<FrozenFiles> {
+        self.inner.frozen()
+    }
+
+    /// Runs one tool call. Never panics and never fails: unknown tools, bad arguments,
+    /// refusals and I/O errors come back as `is_error: true` with an actionable message.
+    pub async fn call(&self, name: &str, input: &Value) -> ToolOutcome {
+        if name == "bash" {
+            return crate::bash::bash(&self.inner, input).await;
+        }
+        let tool: &'static str = match TOOL_NAMES.iter().find(|t| **t == name) {
+            Some(t) => t,
+            None => {
+                let shown = crate::args::preview(name, 60);
+                let mut outcome = ToolOutcome::failure(
+                    "unknown tool",
+                    format!(
+                        "there is no tool named `{shown}`; the tools are: {}",
+                        TOOL_NAMES.join(", ")
+                    ),
+                );
+                outcome.summary = format!("{shown}: unknown tool");
+                return outcome;
+            }
+        };
+        let inner = Arc::clone(&self.inner);
+        let input = input.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let root = &inner.root;
+            match tool {
+                "read_file" => crate::read::read_file(root, &input),
+                "write_file" => crate::write::write_file(root, &inner.frozen(), &input),
+                "edit_file" => crate::write::edit_file(root, &inner.frozen(), &input),
+                "list_files" => crate::list::list_files(root, &input),
+                _ => crate::search::grep(root, &input),
+            }
+        })
+        .await;
+        match joined {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(message)) => ToolOutcome::failure(tool, message),
+            Err(e) => ToolOutcome::failure(tool, format!("the tool failed internally: {e}")),
+        }
+    }
+}
