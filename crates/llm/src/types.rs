@@ -186,7 +186,9 @@ pub enum StreamEvent {
         id: String,
         name: String,
     },
-    /// A failed attempt that will be retried after `wait_ms`.
+    /// A failed attempt that will be retried after `wait_ms`. `attempt` is the 1-based number
+    /// of the attempt that failed; `reason` is its error. Text already streamed by the failed
+    /// attempt was shown but is not part of the final answer.
     Retry {
         attempt: u32,
         wait_ms: u64,
