@@ -1109,6 +1109,19 @@ impl Checker<'_> {
             let v = a.plain().unwrap_or("");
             match v {
                 "-exec" | "-execdir" | "-ok" | "-okdir" => {
+                    // The launched command gets paths found under the start points, so those
+                    // must be inside the project.
+                    for s in &starts {
+                        match s.plain() {
+                            Some(p) if self.read_inside(p) => {}
+                            _ => {
+                                return deny(format!(
+                                    "`find {} {v} ...`: commands run by find may only get paths inside the project; start the search inside it",
+                                    s.raw
+                                ))
+                            }
+                        }
+                    }
                     let mut end = i + 1;
                     while let Some(b) = args.get(end) {
                         if matches!(b.plain(), Some(";") | Some("+")) {
