@@ -17,8 +17,14 @@ impl<'a> Args<'a> {
         input: &'a Value,
         allowed: &[&str],
     ) -> Result<Args<'a>, String> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         let expected = allowed.join(", ");
-        let Some(map) = input.as_object() else {
+        // Some models send `null` for a call without arguments.
+        let map = match input {
+            Value::Null => Some(EMPTY.get_or_init(Map::new)),
+            other => other.as_object(),
+        };
+        let Some(map) = map else {
             return Err(format!(
                 "{tool}: the input must be a JSON object with the arguments ({expected}), got {}",
                 type_name(input)

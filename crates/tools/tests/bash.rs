@@ -134,3 +134,32 @@ async fn empty_command_is_an_error() {
     let out = call(&tb, "bash", json!({"command": "   "})).await;
     assert_error(&out, "empty");
 }
+
+#[tokio::test]
+async fn command_cannot_write_outside_the_project() {
+    let (_dir, tb) = project();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("escaped.txt");
+
+    // Caught by the policy: a redirection outside the project.
+    let out = call(
+        &tb,
+        "bash",
+        json!({"command": format!("echo x > {}", target.display())}),
+    )
+    .await;
+    assert_error(&out, "refused by policy");
+
+    // Not visible to the policy (the path is inside a program's own code): caught by Landlock.
+    let script = format!("open(\"{}\", \"w\").write(\"x\")", target.display());
+    let out = call(
+        &tb,
+        "bash",
+        json!({"command": format!("python3 -c '{script}'")}),
+    )
+    .await;
+    assert!(!out.is_error, "{out:#?}");
+    assert_ne!(out.exit_code, Some(0), "{}", out.content);
+    assert!(out.content.contains("PermissionError"), "{}", out.content);
+    assert!(!target.exists());
+}

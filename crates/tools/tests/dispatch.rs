@@ -137,3 +137,14 @@ async fn error_summaries_are_one_short_line() {
     assert!(!out.summary.contains('\n'));
     assert!(out.summary.chars().count() < 120);
 }
+
+#[tokio::test]
+async fn null_input_counts_as_no_arguments() {
+    let (dir, tb) = project();
+    common::write(dir.path(), "a.txt", "x\n");
+    let out = tb.call("list_files", &serde_json::Value::Null).await;
+    common::assert_ok(&out);
+    assert_eq!(out.content, "a.txt\n");
+    let out = tb.call("read_file", &serde_json::Value::Null).await;
+    assert_error(&out, "missing required argument `path`");
+}

@@ -93,6 +93,20 @@ fn verify_and_restore_undoes_changes_deletions_and_replacements() {
     assert_eq!(read(dir.path(), "tests/test_todo.py"), TEST);
 
     std::fs::remove_file(dir.path().join("tests/test_todo.py")).unwrap();
+    write(dir.path(), "other.py", "def test_todo(): pass\n");
+    std::os::unix::fs::symlink("../other.py", dir.path().join("tests/test_todo.py")).unwrap();
+    let check = frozen.verify_and_restore();
+    assert_eq!(check.restored.len(), 1, "{check:?}");
+    assert_eq!(read(dir.path(), "tests/test_todo.py"), TEST);
+    assert!(
+        !std::fs::symlink_metadata(dir.path().join("tests/test_todo.py"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(read(dir.path(), "other.py"), "def test_todo(): pass\n");
+
+    std::fs::remove_file(dir.path().join("tests/test_todo.py")).unwrap();
     std::fs::create_dir(dir.path().join("tests/test_todo.py")).unwrap();
     let check = frozen.verify_and_restore();
     assert_eq!(check.restored.len(), 1, "{check:?}");
