@@ -6,7 +6,7 @@ use crate::args::preview;
 
 /// The result of one tool call. Failures are outcomes too (`is_error: true`) with a message
 /// the model can act on; a tool call never panics or returns a Rust error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ToolOutcome {
     /// What goes back to the model.
     pub content: String,

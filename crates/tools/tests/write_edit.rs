@@ -268,3 +268,17 @@ async fn edit_through_symlink_inside_project_changes_target() {
         .file_type()
         .is_symlink());
 }
+
+#[tokio::test]
+async fn edit_not_found_in_crlf_file_says_so() {
+    let (dir, tb) = project();
+    write(dir.path(), "win.txt", "one\r\ntwo\r\n");
+    let out = call(
+        &tb,
+        "edit_file",
+        json!({"path": "win.txt", "old_string": "one\ntwo", "new_string": "1\n2"}),
+    )
+    .await;
+    assert_error(&out, "CRLF");
+    assert_eq!(read(dir.path(), "win.txt"), "one\r\ntwo\r\n");
+}
