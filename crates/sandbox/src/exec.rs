@@ -337,9 +337,21 @@ fn read_paths(config: &SandboxConfig, env: &[(OsString, OsString)]) -> Vec<PathB
             .map(|(_, v)| PathBuf::from(v))
     };
     if let Some(home) = get("HOME") {
+        // Toolchains, and git's user config (git refuses to run when it exists but is unreadable).
+        // Not ~/.npmrc, ~/.git-credentials, ~/.ssh and the like: they hold credentials.
         for dir in [
-            ".cargo", ".rustup", ".pyenv", ".npm", ".cache", ".local", "go", ".nvm", ".bun",
+            ".cargo",
+            ".rustup",
+            ".pyenv",
+            ".npm",
+            ".cache",
+            ".local",
+            "go",
+            ".nvm",
+            ".bun",
             ".deno",
+            ".gitconfig",
+            ".config/git",
         ] {
             paths.push(home.join(dir));
         }
@@ -572,6 +584,17 @@ fn scrubbed_env(
     };
     for k in ["TMPDIR", "TMP", "TEMP"] {
         set(k, tmp.clone());
+    }
+    // setsid is refused (it would let a process leave the group the timeout kills), so git
+    // must not daemonize its automatic gc/maintenance.
+    for (k, v) in [
+        ("GIT_CONFIG_COUNT", "2"),
+        ("GIT_CONFIG_KEY_0", "gc.autoDetach"),
+        ("GIT_CONFIG_VALUE_0", "false"),
+        ("GIT_CONFIG_KEY_1", "maintenance.autoDetach"),
+        ("GIT_CONFIG_VALUE_1", "false"),
+    ] {
+        set(k, OsString::from(v));
     }
     // Tool caches that must be writable go to the private temp dir.
     let mut sub = |k: &str, dir: &str| {

@@ -5,6 +5,8 @@
 //! Placeholders: `{OUT}` a directory outside the project, `{CANARY}` a file in it, `{PORT}` a
 //! listening TCP port on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -298,4 +300,50 @@ async fn attack_corpus_is_refused_or_contained() {
     }
     eprintln!("attack corpus: {} commands, {denied} refused by policy, {contained} contained by the sandbox", CORPUS.len());
     assert!(failures.is_empty(), "escapes:\n{}", failures.join("\n"));
+}
+
+/// The containment checks above are meaningful: the same attacks succeed without the sandbox.
+#[tokio::test]
+async fn the_same_attacks_succeed_with_the_sandbox_off() {
+    let outside = tempfile::tempdir().unwrap();
+    let canary = outside.path().join("canary");
+    std::fs::write(&canary, "canary").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let project = tempfile::tempdir().unwrap();
+    let mut config = SandboxConfig::new(project.path());
+    config.mode = sandbox::SandboxMode::Off;
+    let sb = Sandbox::new(config).unwrap();
+    let write = format!(
+        "printf 'echo pwned > {}\\n' > evil.sh && bash evil.sh",
+        canary.display()
+    );
+    sb.run(&write, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), "pwned\n");
+    let connect = format!(
+        "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)\""
+    );
+    let out = sb.run(&connect, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_ok(),
+        "the unsandboxed connection should have arrived"
+    );
+}
+
+#[tokio::test]
+async fn git_works_inside_the_sandbox() {
+    let project = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new(SandboxConfig::new(project.path())).unwrap();
+    let out = sb
+        .run(
+            "git init -q . && echo a > a.txt && git add -A && git -c user.name=t -c user.email=t@t commit -qm first && git log --oneline",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("first"));
+    assert!(!out.stderr.contains("fatal"), "{}", out.stderr);
 }

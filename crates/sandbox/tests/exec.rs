@@ -1,5 +1,7 @@
 //! Confined execution: timeouts kill the group, output stays capped, confinement holds.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use sandbox::{Sandbox, SandboxConfig, SandboxMode};
