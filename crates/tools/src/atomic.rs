@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically, creating missing parent directories. An existing
 /// file's permissions are kept; a new file gets 0644 (a temp file would otherwise leave 0600).
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -20,6 +20,7 @@ mod toolbox;
 mod walk;
 mod write;
 
+pub use atomic::atomic_write;
 pub use error::ToolError;
 pub use frozen::{FrozenCheck, FrozenFiles, FrozenManifest, MANIFEST_FILE};
 pub use list::LIST_MAX_ENTRIES;

@@ -147,6 +147,23 @@ impl Toolbox {
         &self.inner.root
     }
 
+    /// The confined runner `bash` uses; the harness runs its own commands (feature checks, git)
+    /// through it too, so they are confined like the agent's.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.inner.sandbox
+    }
+
+    /// The command policy `bash` applies (the harness also checks planned feature checks
+    /// against it).
+    pub fn policy(&self) -> &CommandPolicy {
+        &self.inner.policy
+    }
+
+    /// Whether commands may use the network.
+    pub fn allow_network(&self) -> bool {
+        self.inner.allow_network
+    }
+
     /// The six tools with descriptions and JSON schemas, for the model request.
     pub fn specs(&self) -> Vec<llm::ToolSpec> {
         crate::specs::tool_specs(
