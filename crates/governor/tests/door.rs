@@ -1,0 +1,468 @@
+//! End-to-end: the Governor against testkit's fake model server on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use governor::{
+    refresh_openrouter_catalog, EntryKind, Governor, GovernorConfig, GovernorError,
+    GovernorSettings, LedgerContents, PriceSource, PricingOverrides, ProvidersConfig,
+};
+use llm::{Message, Request, RetryPolicy, Usd};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use testkit::{FakeServer, Reply, Script, Turn};
+
+fn usd(s: &str) -> Usd {
+    Usd::parse_decimal(s).unwrap()
+}
+
+struct Setup {
+    model: String,
+    env: BTreeMap<String, String>,
+    budget: Option<Usd>,
+    free_only: bool,
+    ledger: PathBuf,
+    catalog: Option<PathBuf>,
+}
+
+impl Setup {
+    fn new(model: &str, server: &FakeServer, dir: &Path) -> Setup {
+        let mut env = BTreeMap::new();
+        for (k, v) in [
+            ("ANTHROPIC_API_KEY", "test-key"),
+            ("OPENAI_API_KEY", "test-key"),
+            ("OPENROUTER_API_KEY", "test-key"),
+        ] {
+            env.insert(k.to_string(), v.to_string());
+        }
+        env.insert("ANTHROPIC_BASE_URL".into(), server.anthropic_base_url());
+        env.insert("OPENAI_BASE_URL".into(), server.openai_base_url());
+        env.insert("OPENROUTER_BASE_URL".into(), server.openrouter_base_url());
+        env.insert("OLLAMA_HOST".into(), server.base_url());
+        Setup {
+            model: model.to_string(),
+            env,
+            budget: None,
+            free_only: false,
+            ledger: dir.join("state/ledger.jsonl"),
+            catalog: None,
+        }
+    }
+
+    fn config(&self) -> Result<GovernorConfig, GovernorError> {
+        let providers = ProvidersConfig::default();
+        let pricing = PricingOverrides::default();
+        let settings = GovernorSettings {
+            model: &self.model,
+            providers: &providers,
+            pricing: &pricing,
+            openrouter_catalog: self.catalog.as_deref(),
+            budget: self.budget,
+            free_only: self.free_only,
+            ledger_path: self.ledger.clone(),
+            record_to: None,
+        };
+        let env = |k: &str| self.env.get(k).cloned();
+        let mut config = GovernorConfig::resolve(&settings, &env)?;
+        config.retry = RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            idle_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        };
+        Ok(config)
+    }
+
+    fn governor(&self) -> Result<Governor, GovernorError> {
+        Governor::new(self.config()?)
+    }
+}
+
+fn request(messages: Vec<Message>, max_tokens: u32) -> Request {
+    Request {
+        // Deliberately wrong: the Governor must overwrite it with the pinned id.
+        model: "some-other-model".into(),
+        system: "You are a careful coding agent.".into(),
+        messages,
+        tools: vec![],
+        max_tokens,
+        temperature: None,
+    }
+}
+
+async fn call(g: &Governor, session: &str, req: Request) -> Result<llm::Response, GovernorError> {
+    g.call(session, req, &mut |_| {}).await
+}
+
+#[tokio::test]
+async fn served_model_swap_is_a_pin_violation_settled_in_the_ledger() {
+    let server = FakeServer::start(Script::turns(vec![
+        Turn::Reply(Reply::text("fine").with_model("claude-sonnet-4-5-20250929")),
+        Turn::Reply(
+            Reply::text("surprise")
+                .with_model("claude-opus-4-1-20250805")
+                .with_usage(testkit::Usage::new(1000, 100)),
+        ),
+        Turn::text("never served"),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new("anthropic/claude-sonnet-4-5", &server, dir.path());
+    let g = setup.governor().unwrap();
+
+    // The dated form of the alias is accepted.
+    let r = call(&g, "s1", request(vec![Message::user_text("hi")], 1000))
+        .await
+        .unwrap();
+    assert_eq!(r.served_model, "claude-sonnet-4-5-20250929");
+
+    let err = call(&g, "s1", request(vec![Message::user_text("again")], 1000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GovernorError::PinViolation { ref asked, ref served }
+        if asked == "claude-sonnet-4-5" && served == "claude-opus-4-1-20250805"),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 4);
+
+    let ledger = LedgerContents::read(&setup.ledger).unwrap();
+    let settles: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Settle)
+        .collect();
+    assert_eq!(settles.len(), 2);
+    let last = settles[1];
+    assert_eq!(
+        last.model_served.as_deref(),
+        Some("claude-opus-4-1-20250805")
+    );
+    assert!(last.note.as_deref().unwrap().contains("pin violation"));
+    // Priced at the served model's higher price: 1000 × $15 + 100 × $75 per Mtok.
+    assert_eq!(last.cost, usd("0.0225"));
+    assert_eq!(g.spent(), ledger.total_spent());
+
+    // The door stays closed: nothing more is sent.
+    let err = call(&g, "s1", request(vec![Message::user_text("more")], 1000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 4);
+    assert_eq!(server.request_count(), 2);
+    for r in server.requests() {
+        assert_eq!(
+            r.model.as_deref(),
+            Some("claude-sonnet-4-5"),
+            "every request names the pinned model"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_small_budget_ends_a_long_conversation_without_overspending() {
+    // Replies use (a fair share of) the input the request carried and the output allowed.
+    let server = FakeServer::start(Script::handler(|req| {
+        let max_tokens = req.body["max_tokens"].as_u64().unwrap_or(0);
+        let input = req.body_len as u64 / 4;
+        Turn::Reply(
+            Reply::text("x".repeat(200))
+                .with_usage(testkit::Usage::new(input, max_tokens.min(600)))
+                .with_model("claude-sonnet-4-5-20250929"),
+        )
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("anthropic/claude-sonnet-4-5", &server, dir.path());
+    let limit = usd("0.05");
+    setup.budget = Some(limit);
+    let g = setup.governor().unwrap();
+
+    let mut messages = vec![Message::user_text("Build the app. ".repeat(200))];
+    let mut refused = None;
+    for turn in 0..200 {
+        match call(&g, "build-1", request(messages.clone(), 8192)).await {
+            Ok(r) => {
+                messages.push(Message::assistant(r.parts.clone()));
+                messages.push(Message::user_text(format!(
+                    "tool output {turn}: {}",
+                    "y".repeat(3000)
+                )));
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let err = refused.expect("the budget must run out");
+    let GovernorError::BudgetExhausted {
+        spent,
+        limit: l,
+        needed,
+    } = err
+    else {
+        panic!("expected BudgetExhausted, got {err}");
+    };
+    assert_eq!(l, limit);
+    assert!(
+        spent.saturating_add(needed) > limit,
+        "refused only when the next call could cross the budget"
+    );
+    assert_eq!(
+        GovernorError::BudgetExhausted {
+            spent,
+            limit,
+            needed
+        }
+        .exit_code(),
+        3
+    );
+    assert!(server.request_count() > 2, "several calls fit in $0.05");
+
+    let ledger = LedgerContents::read(&setup.ledger).unwrap();
+    assert!(
+        ledger.total_spent() <= limit,
+        "spent {} of {limit}",
+        ledger.total_spent()
+    );
+    assert_eq!(ledger.total_spent(), g.spent());
+    assert!(g.remaining().unwrap() <= limit);
+    let requests = server.requests();
+    for r in &requests {
+        assert_eq!(r.model.as_deref(), Some("claude-sonnet-4-5"));
+        assert!(r.body["max_tokens"].as_u64().unwrap() <= 8192);
+    }
+    // Near the end the budget lowered max_tokens.
+    assert!(requests
+        .iter()
+        .any(|r| r.body["max_tokens"].as_u64().unwrap() < 8192));
+
+    // A re-run resumes the same budget: the ledger's spending counts from the start.
+    let again = setup.governor().unwrap();
+    assert_eq!(again.spent(), ledger.total_spent());
+    let err = call(&again, "build-2", request(messages, 8192))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GovernorError::BudgetExhausted { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn free_only_with_a_priced_model_sends_nothing() {
+    let server = FakeServer::start(Script::turns(vec![Turn::text("should not be asked")])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("anthropic/claude-sonnet-4-5", &server, dir.path());
+    setup.free_only = true;
+    let err = setup.governor().unwrap_err();
+    assert!(
+        matches!(err, GovernorError::FreeOnlyViolation { .. }),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("Nothing was sent"), "{err}");
+    assert_eq!(server.request_count(), 0);
+    assert!(LedgerContents::read(&setup.ledger)
+        .unwrap()
+        .entries
+        .is_empty());
+
+    // An OpenRouter model without :free and without a known price is not provably free either.
+    let mut setup = Setup::new(
+        "openrouter/anthropic/claude-sonnet-4.5",
+        &server,
+        dir.path(),
+    );
+    setup.free_only = true;
+    assert!(matches!(
+        setup.governor().unwrap_err(),
+        GovernorError::FreeOnlyViolation { .. }
+    ));
+    assert_eq!(server.all_requests().len(), 0);
+}
+
+#[tokio::test]
+async fn a_free_model_reporting_a_cost_aborts_free_only_after_recording_it() {
+    let server = FakeServer::start(Script::turns(vec![
+        Turn::Reply(Reply::text("free answer").with_cost(0.0)),
+        Turn::Reply(
+            Reply::text("billed answer")
+                .with_cost(0.0125)
+                .with_model("mistralai/mistral-7b-instruct"),
+        ),
+        Turn::text("never served"),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(
+        "openrouter/mistralai/mistral-7b-instruct:free",
+        &server,
+        dir.path(),
+    );
+    setup.free_only = true;
+    let g = setup.governor().unwrap();
+    assert_eq!(g.price().unwrap().source, PriceSource::FreeVariant);
+
+    call(&g, "s", request(vec![Message::user_text("hi")], 512))
+        .await
+        .unwrap();
+    let err = call(&g, "s", request(vec![Message::user_text("hi")], 512))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GovernorError::FreeOnlyViolation { .. }),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 3);
+    let ledger = LedgerContents::read(&setup.ledger).unwrap();
+    assert_eq!(
+        ledger.total_spent(),
+        usd("0.0125"),
+        "the reported cost is recorded"
+    );
+    let err = call(&g, "s", request(vec![Message::user_text("hi")], 512))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "the door stays closed");
+    assert_eq!(server.request_count(), 2);
+
+    for r in server.requests() {
+        assert_eq!(
+            r.model.as_deref(),
+            Some("mistralai/mistral-7b-instruct:free")
+        );
+        assert_eq!(
+            r.body["provider"]["allow_fallbacks"],
+            serde_json::json!(false),
+            "{}",
+            r.body
+        );
+        assert!(r.body.get("models").is_none(), "never a fallback list");
+    }
+}
+
+#[tokio::test]
+async fn unknown_price_with_a_budget_is_refused_before_sending() {
+    let server = FakeServer::start(Script::turns(vec![Turn::text("no")])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("openai/gpt-9-ultra", &server, dir.path());
+    setup.budget = Some(usd("1"));
+    let err = setup.governor().unwrap_err();
+    assert!(matches!(err, GovernorError::UnknownPrice { .. }), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string().contains("[pricing.\"openai/gpt-9-ultra\"]"),
+        "{err}"
+    );
+
+    // Without a budget it is allowed, with a warning the CLI can show.
+    setup.budget = None;
+    let g = setup.governor().unwrap();
+    assert!(g.price_unknown());
+    assert!(g.warnings()[0].contains("no price is known"));
+    call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap();
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_provider_refusal_settles_at_zero_and_maps_to_a_config_exit() {
+    let server = FakeServer::start(Script::turns(vec![Turn::http_error(401)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("openai/gpt-4.1-mini", &server, dir.path());
+    setup.budget = Some(usd("1"));
+    let g = setup.governor().unwrap();
+    let err = call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GovernorError::Provider(_)), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    let ledger = LedgerContents::read(&setup.ledger).unwrap();
+    assert_eq!(ledger.entries.len(), 2, "reserve and settle");
+    assert_eq!(ledger.total_spent(), Usd::ZERO, "no reservation dangles");
+    assert_eq!(g.spent(), Usd::ZERO);
+}
+
+#[tokio::test]
+async fn a_cut_stream_settles_at_the_reservation() {
+    let server = FakeServer::start(Script::turns(vec![Turn::cut_stream(2)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new("openai/gpt-4.1-mini", &server, dir.path());
+    let g = setup.governor().unwrap();
+    let err = call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GovernorError::Provider(_)), "{err}");
+    let ledger = LedgerContents::read(&setup.ledger).unwrap();
+    let reserved = ledger.entries[0].reserved;
+    assert!(reserved > Usd::ZERO);
+    assert_eq!(
+        ledger.total_spent(),
+        reserved,
+        "a call that may have been billed counts at its worst case"
+    );
+}
+
+#[tokio::test]
+async fn refreshed_openrouter_catalog_prices_openrouter_models() {
+    let server = FakeServer::start(Script::turns(vec![Turn::Reply(
+        Reply::text("ok").with_usage(testkit::Usage::new(1000, 1000)),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("openrouter-models.json");
+    let mut setup = Setup::new(
+        "openrouter/anthropic/claude-sonnet-4.5",
+        &server,
+        dir.path(),
+    );
+    setup.budget = Some(usd("1"));
+    assert!(matches!(
+        setup.governor().unwrap_err(),
+        GovernorError::UnknownPrice { .. }
+    ));
+
+    let client = setup
+        .config()
+        .unwrap()
+        .provider
+        .client(RetryPolicy::default())
+        .unwrap();
+    let catalog = refresh_openrouter_catalog(&client, &cache).await.unwrap();
+    assert!(catalog.models["mistralai/mistral-7b-instruct:free"].is_free());
+
+    setup.catalog = Some(cache);
+    let g = setup.governor().unwrap();
+    let priced = g.price().unwrap();
+    assert_eq!(priced.source, PriceSource::OpenrouterCatalog);
+    assert_eq!(
+        (priced.price.input, priced.price.output),
+        (usd("3"), usd("15"))
+    );
+    call(&g, "s", request(vec![Message::user_text("hi")], 2000))
+        .await
+        .unwrap();
+    // 1000 × $3 + 1000 × $15 per Mtok.
+    assert_eq!(g.spent(), usd("0.018"));
+}
+
+#[tokio::test]
+async fn ollama_needs_no_key_and_costs_nothing() {
+    let server = FakeServer::start(Script::turns(vec![Turn::Reply(
+        Reply::text("hi").with_model("qwen2.5-coder:7b"),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("ollama/qwen2.5-coder:7b", &server, dir.path());
+    setup.env.retain(|k, _| k == "OLLAMA_HOST");
+    setup.free_only = true;
+    setup.budget = Some(Usd::ZERO);
+    let g = setup.governor().unwrap();
+    call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap();
+    assert_eq!(g.spent(), Usd::ZERO);
+    assert_eq!(server.requests()[0].path, "/v1/chat/completions");
+}
