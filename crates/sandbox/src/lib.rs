@@ -13,6 +13,24 @@
 //! `[[ ]]`, `$'..'`, here-strings, arithmetic), not only POSIX sh as yash-syntax is. It gives a
 //! typed AST and a separate word parser that exposes command substitutions inside quoted words,
 //! which is exactly what the policy has to see. Input it cannot parse is refused.
+//!
+//! Decisions:
+//! - `python -c` is allowed (writing a file and running it is the same power, and the kernel
+//!   layer confines both); `node -e/-p`, interpreters reading code from stdin (`ls | sh`,
+//!   `echo ... | python3`), `eval`, `exec`, `trap`, aliases and computed command names are
+//!   refused. `bash -c`/`sh -c` strings are parsed and checked recursively.
+//! - `.git` is protected in every [`ProjectRoot`]: file tools and literal shell writes
+//!   (`> .git/hooks/x`, `cp x .git/hooks/`) are refused, and so are git settings that run
+//!   programs (`git -c`, `git config core.*/alias.*`). Landlock cannot exempt a subdirectory of
+//!   the writable project, so a script could still write `.git/hooks`: the harness must run
+//!   its own git with `-c core.hooksPath=/dev/null`.
+//! - seccomp refuses `setsid`/`setpgid` so nothing leaves the process group the timeout kills
+//!   (git is told not to daemonize its gc); `clone3` answers ENOSYS so libc falls back to
+//!   `clone`, whose namespace flags are refused.
+//! - Known residuals: Landlock does not govern `connect` on *pathname* Unix sockets, so a
+//!   daemon socket on the host (e.g. a Docker socket) is reachable; the seccomp filter does not
+//!   reject x32 syscall numbers (this kernel has x32 disabled). Tool caches that must be
+//!   writable (`GOCACHE`, npm's cache, `XDG_CACHE_HOME`) point into the private temp dir.
 
 mod exec;
 mod output;
