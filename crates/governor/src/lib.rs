@@ -26,5 +26,6 @@ pub use pricing::{
     PriceOverride, PriceSource, PricedModel, PricingOverrides,
 };
 pub use provider::{
-    resolve_provider, Connection, ProviderConfig, ProvidersConfig, ResolvedProvider,
+    openrouter_catalog_client, resolve_provider, Connection, ProviderConfig, ProvidersConfig,
+    ResolvedProvider,
 };

@@ -302,6 +302,35 @@ pub fn resolve_provider(
     })
 }
 
+/// A client for OpenRouter's model catalogue (`GET /models`, used by
+/// [`crate::refresh_openrouter_catalog`]): the OpenRouter endpoint as configured, with the key
+/// when one is set (the catalogue itself needs none).
+pub fn openrouter_catalog_client(
+    providers: &ProvidersConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<llm::ModelClient, GovernorError> {
+    let model = ModelRef::parse("openrouter/openrouter/auto")?;
+    let resolved = match resolve_provider(&model, providers, env) {
+        Ok(r) => r,
+        Err(GovernorError::MissingKey { var, .. }) => {
+            let placeholder = |name: &str| {
+                if name == var {
+                    Some("-".to_string())
+                } else {
+                    env(name)
+                }
+            };
+            let mut r = resolve_provider(&model, providers, &placeholder)?;
+            if let Connection::Http { endpoint, .. } = &mut r.connection {
+                endpoint.api_key = None;
+            }
+            r
+        }
+        Err(e) => return Err(e),
+    };
+    resolved.client(llm::RetryPolicy::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

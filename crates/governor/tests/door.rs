@@ -466,3 +466,82 @@ async fn ollama_needs_no_key_and_costs_nothing() {
     assert_eq!(g.spent(), Usd::ZERO);
     assert_eq!(server.requests()[0].path, "/v1/chat/completions");
 }
+
+#[test]
+fn governor_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Governor>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_share_one_budget() {
+    let server = FakeServer::start(Script::handler(|req| {
+        let max_tokens = req.body["max_tokens"].as_u64().unwrap_or(0);
+        Turn::Reply(
+            Reply::text("ok")
+                .with_usage(testkit::Usage::new(req.body_len as u64 / 4, max_tokens))
+                .with_model("gpt-4.1-2025-04-14"),
+        )
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("openai/gpt-4.1", &server, dir.path());
+    let limit = usd("0.2");
+    setup.budget = Some(limit);
+    let g = std::sync::Arc::new(setup.governor().unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let g = g.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for _ in 0..10 {
+                let req = request(
+                    vec![Message::user_text(format!("task {i} {}", "z".repeat(2000)))],
+                    4096,
+                );
+                outcomes.push(g.call(&format!("s{i}"), req, &mut |_| {}).await.is_ok());
+            }
+            outcomes
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap().into_iter().filter(|b| *b).count();
+    }
+    assert!(ok > 0);
+    let ledger = LedgerContents::read(&setup.ledger).unwrap();
+    assert!(
+        ledger.total_spent() <= limit,
+        "spent {} of {limit}",
+        ledger.total_spent()
+    );
+    assert_eq!(ledger.total_spent(), g.spent());
+    assert_eq!(g.calls() as usize, ok);
+}
+
+#[tokio::test]
+async fn catalog_client_needs_no_openrouter_key() {
+    let server = FakeServer::start(Script::turns(vec![])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env: BTreeMap<String, String> = [(
+        "OPENROUTER_BASE_URL".to_string(),
+        server.openrouter_base_url(),
+    )]
+    .into_iter()
+    .collect();
+    let client =
+        governor::openrouter_catalog_client(&ProvidersConfig::default(), &|k| env.get(k).cloned())
+            .unwrap();
+    let cache = dir.path().join("c.json");
+    let catalog = refresh_openrouter_catalog(&client, &cache).await.unwrap();
+    assert!(catalog.models.contains_key("openai/gpt-4.1-mini"));
+    let loaded = governor::OpenRouterCatalog::load(&cache).unwrap().unwrap();
+    assert_eq!(loaded, catalog);
+    let logged = server.all_requests();
+    assert_eq!(logged.len(), 1);
+    assert_ne!(
+        logged[0].header("authorization"),
+        Some("Bearer -"),
+        "the resolution placeholder never goes on the wire"
+    );
+}
