@@ -5,8 +5,14 @@
 
 pub mod events;
 pub mod outcome;
+mod repeat;
+pub mod session;
 pub mod transcript;
 
 pub use events::{CollectEvents, Event, EventKind, EventSink, NoEvents};
 pub use outcome::{EndReason, SessionOutcome};
+pub use session::{
+    default_context_window, BoxFuture, ExtraTools, Session, SessionConfig, SessionError,
+    DEFAULT_WRAP_UP,
+};
 pub use transcript::{Transcript, TranscriptEntry};
