@@ -545,3 +545,52 @@ async fn catalog_client_needs_no_openrouter_key() {
         "the resolution placeholder never goes on the wire"
     );
 }
+
+#[tokio::test]
+async fn a_recorded_session_replays_offline_for_free() {
+    let server = FakeServer::start(Script::turns(vec![Turn::Reply(
+        Reply::text("recorded answer").with_model("claude-haiku-4-5-20251001"),
+    )]))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("run.cassette.jsonl");
+    let setup = Setup::new("anthropic/claude-haiku-4-5", &server, dir.path());
+    let mut config = setup.config().unwrap();
+    config.record_to = Some(cassette.clone());
+    let g = Governor::new(config).unwrap();
+    let live = call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap();
+    assert_eq!(live.text(), "recorded answer");
+    drop(g);
+
+    let mut replay = Setup::new(
+        &format!("replay/{}", cassette.display()),
+        &server,
+        dir.path(),
+    );
+    replay.free_only = true;
+    replay.budget = Some(Usd::ZERO);
+    replay.ledger = dir.path().join("replay-ledger.jsonl");
+    let g = replay.governor().unwrap();
+    let played = call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap();
+    assert_eq!(played.text(), "recorded answer");
+    assert_eq!(g.spent(), Usd::ZERO);
+    assert_eq!(
+        server.request_count(),
+        1,
+        "replay never touches the network"
+    );
+    let err = call(&g, "s", request(vec![Message::user_text("hi")], 100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GovernorError::Provider(llm::LlmError::ReplayExhausted { .. })
+        ),
+        "{err}"
+    );
+}
