@@ -3,6 +3,8 @@
 //! calls go to the `tools` toolbox (plus any [`ExtraTools`] the caller adds). A session reports
 //! [`Event`]s to an [`EventSink`] and keeps a JSONL [`Transcript`].
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod events;
 pub mod outcome;
 mod repeat;

@@ -1,6 +1,8 @@
 //! A session against the fake model server: real Governor, real toolbox (sandbox off, so the
 //! tests run on any machine), scripted model turns.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use agent::{
     BoxFuture, CollectEvents, EndReason, EventKind, ExtraTools, Session, SessionConfig, Transcript,
     TranscriptEntry,

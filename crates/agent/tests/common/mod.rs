@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! A Governor pointed at the fake server (Anthropic wire), no retries.
 
 use governor::{Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig};

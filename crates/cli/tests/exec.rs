@@ -1,0 +1,357 @@
+//! `loopwright exec` end to end: the real binary against the fake model server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use testkit::{FakeServer, Reply, Script, Turn};
+
+const MODEL: &str = "anthropic/claude-sonnet-4-5";
+
+/// A project, a state dir and a home, all temporary.
+struct Env {
+    _dir: tempfile::TempDir,
+    project: PathBuf,
+    state: PathBuf,
+    home: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    let state = dir.path().join("state");
+    let home = dir.path().join("home");
+    for d in [&project, &state, &home] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    Env {
+        _dir: dir,
+        project,
+        state,
+        home,
+    }
+}
+
+/// `loopwright exec` with no real configuration or key in reach.
+fn exec(e: &Env, server: Option<&FakeServer>) -> Command {
+    let mut cmd = Command::cargo_bin("loopwright").unwrap();
+    cmd.arg("exec")
+        .arg("--project-dir")
+        .arg(&e.project)
+        .arg("--state-dir")
+        .arg(&e.state)
+        .env("HOME", &e.home)
+        .env("XDG_CONFIG_HOME", e.home.join(".config"))
+        .env("XDG_STATE_HOME", e.home.join(".local/state"))
+        .env("XDG_CACHE_HOME", e.home.join(".cache"))
+        .env("XDG_DATA_HOME", e.home.join(".local/share"));
+    for var in [
+        "LOOPWRIGHT_CONFIG",
+        "LOOPWRIGHT_MODEL",
+        "LOOPWRIGHT_BUDGET",
+        "LOOPWRIGHT_FREE_ONLY",
+        "LOOPWRIGHT_STATE_DIR",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENROUTER_API_KEY",
+        "OPENROUTER_BASE_URL",
+        "OLLAMA_HOST",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(server) = server {
+        cmd.env("ANTHROPIC_BASE_URL", server.anthropic_base_url())
+            .env("ANTHROPIC_API_KEY", "test-key-not-real");
+    }
+    cmd
+}
+
+fn events(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+fn usd(v: &Value) -> llm::Usd {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a money string: {v}"))
+        .parse()
+        .unwrap()
+}
+
+fn ledger(state: &Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("ledger.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_scripted_session_writes_runs_and_reads_a_file() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::Reply(Reply::text("I'll write the script.").with_tool_call(
+            "write_file",
+            json!({"path": "hello.py", "content": "print('hello from loopwright')\n"}),
+        )),
+        Turn::tool_call("bash", json!({"command": "python3 hello.py"})),
+        Turn::tool_call("read_file", json!({"path": "hello.py"})),
+        Turn::text("hello.py prints a greeting; I ran it and read it back."),
+    ]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--budget", "1.00", "--json"])
+        .arg("write hello.py that prints a greeting, run it")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(e.project.join("hello.py")).unwrap(),
+        "print('hello from loopwright')\n"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    assert!(requests[2]
+        .last_tool_result()
+        .unwrap()
+        .contains("hello from loopwright"));
+
+    let events = events(&out.stdout);
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let of_interest: Vec<&str> = types
+        .iter()
+        .copied()
+        .filter(|t| *t != "assistant.text")
+        .collect();
+    assert_eq!(
+        of_interest,
+        [
+            "session.started",
+            "turn.completed",
+            "tool.started",
+            "tool.completed",
+            "turn.completed",
+            "tool.started",
+            "tool.completed",
+            "turn.completed",
+            "tool.started",
+            "tool.completed",
+            "turn.completed",
+            "session.completed"
+        ]
+    );
+    let tools: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "tool.completed")
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["write_file", "bash", "read_file"]);
+    let bash = events
+        .iter()
+        .find(|e| e["type"] == "tool.completed" && e["name"] == "bash")
+        .unwrap();
+    assert_eq!(bash["exit_code"], 0);
+    assert!(events
+        .iter()
+        .all(|e| e["session"].is_string() && e["ts"].is_string()));
+
+    // Costs: the turns add up to the session, and the ledger settled the same amounts.
+    let turn_costs: Vec<llm::Usd> = events
+        .iter()
+        .filter(|e| e["type"] == "turn.completed")
+        .map(|e| usd(&e["cost"]))
+        .collect();
+    let total = turn_costs
+        .iter()
+        .fold(llm::Usd::ZERO, |a, b| a.saturating_add(*b));
+    let done = events.last().unwrap();
+    assert_eq!(done["end"], "completed");
+    assert_eq!(done["turns"], 4);
+    assert_eq!(usd(&done["cost"]), total);
+    assert!(total > llm::Usd::ZERO);
+    let last_turn = events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "turn.completed")
+        .unwrap();
+    assert_eq!(usd(&last_turn["spent"]), total);
+
+    let ledger = ledger(&e.state);
+    let (reserves, settles) = ledger_split(&ledger);
+    assert_eq!(reserves.len(), 4, "{ledger:#?}");
+    assert_eq!(settles.len(), 4, "{ledger:#?}");
+    let settled = settles
+        .iter()
+        .fold(llm::Usd::ZERO, |a, s| a.saturating_add(ledger_cost(s)));
+    assert_eq!(settled, total);
+
+    // A transcript was kept.
+    let sessions: Vec<_> = std::fs::read_dir(e.state.join("sessions"))
+        .unwrap()
+        .collect();
+    assert_eq!(sessions.len(), 1);
+}
+
+#[test]
+fn human_mode_keeps_stdout_empty_and_logs_to_stderr() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call("list_files", json!({})),
+        Turn::text("Nothing to do."),
+    ]));
+    exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "look around"])
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr(predicate::str::contains("list_files"))
+        .stderr(predicate::str::contains("Nothing to do."));
+}
+
+#[test]
+fn the_task_can_come_from_stdin() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("ok")]));
+    exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json"])
+        .write_stdin("say ok\n")
+        .assert()
+        .code(0);
+    let first = &server.requests()[0];
+    assert!(first.messages()[0].to_string().contains("say ok"));
+}
+
+#[test]
+fn an_empty_task_is_a_usage_error() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![]));
+    exec(&e, Some(&server))
+        .args(["--model", MODEL])
+        .write_stdin("  \n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("task is empty"));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn a_bad_model_string_is_a_usage_error() {
+    let e = env();
+    exec(&e, None)
+        .args(["--model", "not-a-model-string", "do it"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not-a-model-string"));
+}
+
+#[test]
+fn a_missing_api_key_is_a_usage_error_naming_the_variable() {
+    let e = env();
+    exec(&e, None)
+        .args(["--model", MODEL, "do it"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ANTHROPIC_API_KEY"));
+}
+
+#[test]
+fn a_budget_too_small_for_one_call_exits_3_before_any_call() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("unreachable")]));
+    exec(&e, Some(&server))
+        .args([
+            "--model",
+            MODEL,
+            "--budget",
+            "0.000001",
+            "--sandbox",
+            "off",
+            "do it",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("budget"));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn a_served_model_swap_exits_4() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::Reply(
+        Reply::text("hi").with_model("claude-3-haiku-20240307"),
+    )]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "say hi"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = events(&out.stdout);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "error");
+    assert_eq!(last["exit_code"], 4);
+}
+
+#[test]
+fn a_bad_budget_is_a_usage_error() {
+    let e = env();
+    exec(&e, None)
+        .args(["--model", MODEL, "--budget", "lots", "do it"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("budget"));
+}
+
+#[test]
+fn help_lists_the_flags() {
+    let out = Command::cargo_bin("loopwright")
+        .unwrap()
+        .args(["exec", "--help"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+/// Reserve and settle entries of the ledger, told apart by their kind field.
+fn ledger_split(ledger: &[Value]) -> (Vec<&Value>, Vec<&Value>) {
+    let kind = |v: &Value| {
+        ["kind", "type", "entry", "event"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let reserves = ledger
+        .iter()
+        .filter(|v| kind(v).contains("reserve"))
+        .collect();
+    let settles = ledger
+        .iter()
+        .filter(|v| kind(v).contains("settle"))
+        .collect();
+    (reserves, settles)
+}
+
+fn ledger_cost(entry: &Value) -> llm::Usd {
+    let v = &entry["cost"];
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        Value::Number(n) => llm::Usd::from_nanos(n.as_i64().unwrap()),
+        other => panic!("no cost in ledger entry: {other}"),
+    }
+}
