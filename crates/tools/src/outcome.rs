@@ -21,7 +21,7 @@ pub struct ToolOutcome {
 }
 
 impl ToolOutcome {
-    pub(crate) fn success(summary: impl Into<String>, content: impl Into<String>) -> ToolOutcome {
+    pub fn success(summary: impl Into<String>, content: impl Into<String>) -> ToolOutcome {
         ToolOutcome {
             content: content.into(),
             is_error: false,
@@ -31,7 +31,7 @@ impl ToolOutcome {
         }
     }
 
-    pub(crate) fn failure(tool: &str, content: impl Into<String>) -> ToolOutcome {
+    pub fn failure(tool: &str, content: impl Into<String>) -> ToolOutcome {
         let content = content.into();
         let first_line = content.lines().next().unwrap_or_default();
         ToolOutcome {
