@@ -170,3 +170,14 @@ mod tests {
         assert!(parse_budget(&toml::Value::Boolean(true)).is_err());
     }
 }
+
+/// Where `loopwright models --refresh` keeps OpenRouter's price list:
+/// `$XDG_CACHE_HOME/loopwright/openrouter-models.json`, else `~/.cache/loopwright/...`.
+pub fn catalog_cache_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    let base = env
+        .get("XDG_CACHE_HOME")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").filter(|s| !s.is_empty()).map(|h| Path::new(h).join(".cache")))?;
+    Some(base.join("loopwright").join("openrouter-models.json"))
+}

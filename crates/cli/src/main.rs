@@ -2,9 +2,12 @@
 //! the libraries together; the logic lives in the library crates.
 
 mod config;
+mod doctor;
 mod exec;
 mod exit;
+mod models;
 mod progress;
+mod setup;
 
 use clap::{Parser, Subcommand};
 use exit::{code, CmdResult};
@@ -21,6 +24,10 @@ struct Cli {
 enum Command {
     /// Run one agent session in a project directory on a task.
     Exec(exec::ExecArgs),
+    /// Show the price catalog (USD per million tokens).
+    Models(models::ModelsArgs),
+    /// Check a model end to end: provider, key, price, one tiny verified call.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() {
@@ -42,6 +49,8 @@ fn main() {
     let result: CmdResult = runtime.block_on(async move {
         match cli.command {
             Command::Exec(args) => exec::run(args).await,
+            Command::Models(args) => models::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
         }
     });
     let status = match result {

@@ -1,0 +1,118 @@
+//! `loopwright doctor`: resolves the provider, base URL and key, shows the price, and sends one
+//! minimal live request through the Governor to verify the served model.
+
+use crate::config::{load_layers, parse_budget};
+use crate::exit::{code, CmdResult, Failure};
+use crate::models::per_mtok;
+use crate::setup::{resolve_governor, state_home, GovernorRequest};
+use governor::{Connection, Governor};
+use anyhow::anyhow;
+use llm::{Message, Request};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The model to check, as provider/model.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Refuse the check if the model is not free.
+    #[arg(long)]
+    pub free_only: bool,
+    /// The most the check may spend, in US dollars (it costs a few hundred tokens).
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<String>,
+    /// Where the check's ledger goes [default: $XDG_STATE_HOME/loopwright/doctor].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+pub async fn run(args: DoctorArgs) -> CmdResult {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().ok();
+    let file = load_layers(cwd.as_deref(), &env).map_err(Failure::usage)?;
+    let model = args.model.clone().or_else(|| file.model.clone()).ok_or_else(|| {
+        Failure::usage(anyhow!("no model given; pass --model provider/model (e.g. anthropic/claude-sonnet-4-5)"))
+    })?;
+    let budget = match &args.budget {
+        Some(text) => Some(parse_budget(&toml::Value::String(text.clone())).map_err(|e| Failure::usage(e.context("--budget")))?),
+        None => file.budget.as_ref().map(parse_budget).transpose().map_err(Failure::usage)?,
+    };
+    let state_dir = match args.state_dir.clone() {
+        Some(d) => d,
+        None => state_home(&env, "doctor").ok_or_else(|| Failure::usage(anyhow!("neither XDG_STATE_HOME nor HOME is set; pass --state-dir")))?,
+    };
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", state_dir.display())))?;
+    let free_only = args.free_only || file.free_only.unwrap_or(false);
+    println!("model       {model}");
+    let config = resolve_governor(
+        &GovernorRequest {
+            model: &model,
+            budget,
+            free_only,
+            ledger_path: state_dir.join("ledger.jsonl"),
+            record_to: None,
+        },
+        &file,
+        &env,
+    )?;
+    println!("provider    {}", config.model.provider().name());
+    println!("endpoint    {}", config.provider.location());
+    if let Connection::Http { endpoint, .. } = &config.provider.connection {
+        println!(
+            "key         {}",
+            match endpoint.api_key.as_deref() {
+                Some(k) if k.chars().count() > 12 => {
+                    let head: String = k.chars().take(3).collect();
+                    let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+                    format!("set ({head}…{tail})")
+                }
+                Some(_) => "set".to_string(),
+                None => "none needed".to_string(),
+            }
+        );
+    }
+    let governor = Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    match governor.price() {
+        Some(p) => println!(
+            "price       {} in / {} out / {} cache read / {} cache write per Mtok",
+            per_mtok(p.price.input),
+            per_mtok(p.price.output),
+            per_mtok(p.price.cache_read),
+            per_mtok(p.price.cache_write)
+        ),
+        None => println!("price       unknown (no budget can be enforced)"),
+    }
+    if let Some(b) = governor.budget() {
+        println!("budget      {b} ({} spent in {})", governor.spent(), state_dir.display());
+    }
+    for w in governor.warnings() {
+        println!("warning     {w}");
+    }
+    let request = Request {
+        model: String::new(),
+        system: "You are a connectivity check. Answer with one word.".into(),
+        messages: vec![Message::user_text("Reply with the word: ok")],
+        tools: vec![],
+        max_tokens: 16,
+        temperature: None,
+    };
+    let mut ignore = |_e: llm::StreamEvent| {};
+    match governor.call("doctor", request, &mut ignore).await {
+        Ok(response) => {
+            println!("served by   {} (matches the pin)", response.served_model);
+            println!(
+                "usage       {} in, {} out{}; cost {}",
+                response.usage.total_input(),
+                response.usage.output_tokens,
+                if response.usage.estimated { " (estimated)" } else { "" },
+                governor.spent()
+            );
+            println!("answer      {}", response.text().trim());
+            println!("ok");
+            Ok(code::OK)
+        }
+        Err(e) => Err(Failure::new(e.exit_code(), anyhow!(e))),
+    }
+}
