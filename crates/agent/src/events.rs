@@ -102,6 +102,9 @@ pub enum EventKind {
     },
     #[serde(rename = "error")]
     Error { message: String, exit_code: i32 },
+    /// Something the user should know that does not stop the run (an unknown price...).
+    #[serde(rename = "warning")]
+    Warning { message: String },
     /// The harness put back frozen files the agent had changed.
     #[serde(rename = "frozen.restored")]
     FrozenRestored { paths: Vec<String> },

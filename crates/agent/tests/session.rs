@@ -351,6 +351,7 @@ async fn cancellation_finishes_the_current_step_then_ends() {
     let server = FakeServer::start(Script::turns(vec![
         Turn::Reply(
             Reply::default()
+                .with_tool_call("write_file", json!({"path": "before.txt", "content": "x"}))
                 .with_tool_call("stop_button", json!({}))
                 .with_tool_call("write_file", json!({"path": "after.txt", "content": "x"})),
         ),
@@ -373,6 +374,8 @@ async fn cancellation_finishes_the_current_step_then_ends() {
     assert!(server.requests()[0]
         .tool_names()
         .contains(&"stop_button".to_string()));
+    // Calls the extra tools do not handle go to the toolbox.
+    assert!(f.project.join("before.txt").exists());
     // The call after the cancelled step was not run.
     assert!(!f.project.join("after.txt").exists());
     let entries = Transcript::read(&f.state.join("sessions").join("s1.jsonl")).unwrap();

@@ -3,11 +3,10 @@
 use crate::config::{load_layers, parse_budget, FileConfig};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
+use crate::setup::{self, GovernorRequest};
 use agent::{EndReason, Event, EventKind, EventSink, Session, SessionConfig};
 use anyhow::{anyhow, Context};
-use governor::{
-    Governor, GovernorConfig, GovernorError, GovernorSettings, PricingOverrides, ProvidersConfig,
-};
+use governor::Governor;
 use sandbox::{PolicyConfig, SandboxMode};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -73,11 +72,12 @@ pub async fn run(args: ExecArgs) -> CmdResult {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let display = Display::choose(args.json);
     let progress = Arc::new(Progress::new(display));
-    let result = run_with(args, &env, progress.clone()).await;
+    let session_id = session_id();
+    let result = run_with(args, &env, progress.clone(), &session_id).await;
     progress.finish_line();
     if let (Display::Json, Err(failure)) = (display, &result) {
         progress.emit(&Event::now(
-            "exec",
+            &session_id,
             EventKind::Error {
                 message: format!("{:#}", failure.error),
                 exit_code: failure.code,
@@ -91,14 +91,22 @@ async fn run_with(
     args: ExecArgs,
     env: &BTreeMap<String, String>,
     progress: Arc<Progress>,
+    session_id: &str,
 ) -> CmdResult {
     let settings = settings(&args, env)?;
     let task = read_task(args.task)?;
     let governor = build_governor(&settings, env)?;
     let toolbox = build_toolbox(&settings)?;
+    for warning in governor.warnings() {
+        progress.emit(&Event::now(
+            session_id,
+            EventKind::Warning {
+                message: warning.clone(),
+            },
+        ));
+    }
 
-    let session_id = session_id();
-    let mut config = SessionConfig::new(&session_id, EXEC_SYSTEM_PROMPT, task);
+    let mut config = SessionConfig::new(session_id, EXEC_SYSTEM_PROMPT, task);
     config.max_turns = settings.max_turns;
     config.context_window = args.context_window;
     config.transcript = Some(
@@ -109,7 +117,7 @@ async fn run_with(
     );
 
     let cancel = CancellationToken::new();
-    let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
+    let interrupts = watch_interrupts(cancel.clone())?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
         .cancel_token(cancel)
@@ -126,16 +134,21 @@ async fn run_with(
     })
 }
 
-/// First Ctrl-C: cancel (the step under way finishes). Second: leave at once.
-async fn watch_interrupts(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
-    cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(code::INTERRUPTED);
-    }
+/// First Ctrl-C: cancel (the step under way finishes). Second: leave at once. The handler is
+/// installed before this returns, so an interrupt right after start is not lost.
+fn watch_interrupts(cancel: CancellationToken) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the Ctrl-C handler")?;
+    Ok(tokio::spawn(async move {
+        if interrupts.recv().await.is_none() {
+            return;
+        }
+        eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
+        cancel.cancel();
+        if interrupts.recv().await.is_some() {
+            std::process::exit(code::INTERRUPTED);
+        }
+    }))
 }
 
 fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings, Failure> {
@@ -235,16 +248,7 @@ fn read_task(task: Option<String>) -> Result<String, Failure> {
 
 /// `$XDG_STATE_HOME/loopwright/<project id>`, else `~/.local/state/loopwright/<project id>`.
 fn default_state_dir(project: &Path, env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let base = env
-        .get("XDG_STATE_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|s| !s.is_empty())
-                .map(|h| Path::new(h).join(".local").join("state"))
-        })?;
-    Some(base.join("loopwright").join(project_id(project)))
+    setup::state_home(env, &project_id(project))
 }
 
 /// The project's directory name made safe for a path (`[A-Za-z0-9._-]`, at most 40 chars), a
@@ -290,39 +294,14 @@ fn build_governor(
     settings: &Settings,
     env: &BTreeMap<String, String>,
 ) -> Result<Governor, Failure> {
-    let governor_failure = |e: GovernorError| Failure::new(e.exit_code(), anyhow::Error::new(e));
-    let providers =
-        ProvidersConfig::from_toml(&settings.file.providers).map_err(governor_failure)?;
-    let pricing = PricingOverrides::from_toml(&settings.file.pricing).map_err(governor_failure)?;
-    let catalog = openrouter_catalog_path(env);
-    let governor_settings = GovernorSettings {
+    let request = GovernorRequest {
         model: &settings.model,
-        providers: &providers,
-        pricing: &pricing,
-        openrouter_catalog: catalog.as_deref(),
         budget: settings.budget,
         free_only: settings.free_only,
         ledger_path: settings.state_dir.join("ledger.jsonl"),
         record_to: None,
     };
-    let lookup = |key: &str| env.get(key).filter(|v| !v.is_empty()).cloned();
-    let config = GovernorConfig::resolve(&governor_settings, &lookup).map_err(governor_failure)?;
-    Governor::new(config).map_err(governor_failure)
-}
-
-/// The OpenRouter price cache `loopwright models --refresh` writes:
-/// `$XDG_CACHE_HOME/loopwright/openrouter-models.json`, else under `~/.cache`.
-fn openrouter_catalog_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let base = env
-        .get("XDG_CACHE_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|s| !s.is_empty())
-                .map(|h| Path::new(h).join(".cache"))
-        })?;
-    Some(base.join("loopwright").join("openrouter-models.json"))
+    setup::build_governor(&request, &settings.file, env)
 }
 
 /// The `[paths]` table of the config.

@@ -246,6 +246,7 @@ fn describe(kind: &EventKind) -> Option<String> {
             format!("loopwright: session {end} after {turns} turns, {cost}")
         }
         EventKind::Error { message, .. } => format!("error: {message}"),
+        EventKind::Warning { message } => format!("warning: {message}"),
         EventKind::FrozenRestored { paths } => {
             format!("! restored frozen files: {}", paths.join(", "))
         }

@@ -36,7 +36,11 @@ fn env() -> Env {
 
 /// `loopwright exec` with no real configuration or key in reach.
 fn exec(e: &Env, server: Option<&FakeServer>) -> Command {
-    let mut cmd = Command::cargo_bin("loopwright").unwrap();
+    Command::from_std(exec_std(e, server))
+}
+
+fn exec_std(e: &Env, server: Option<&FakeServer>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("loopwright"));
     cmd.arg("exec")
         .arg("--project-dir")
         .arg(&e.project)
@@ -200,6 +204,57 @@ fn a_scripted_session_writes_runs_and_reads_a_file() {
         .unwrap()
         .collect();
     assert_eq!(sessions.len(), 1);
+}
+
+#[test]
+fn ctrl_c_finishes_the_current_step_then_exits_130() {
+    use std::io::BufRead;
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call(
+            "bash",
+            json!({"command": "sleep 1 && echo slept > slept.txt"}),
+        ),
+        Turn::text("never asked for"),
+    ]));
+    let mut child = exec_std(&e, Some(&server))
+        .args([
+            "--model",
+            MODEL,
+            "--sandbox",
+            "off",
+            "--json",
+            "sleep a bit",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let started = event["type"] == "tool.started";
+        seen.push(event);
+        if started {
+            break;
+        }
+    }
+    // Ctrl-C while the command runs.
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    seen.extend(lines.map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // The step under way finished; nothing after it was asked.
+    assert!(e.project.join("slept.txt").exists());
+    assert_eq!(server.request_count(), 1);
+    let last = seen.last().unwrap();
+    assert_eq!(last["type"], "session.completed", "{seen:#?}");
+    assert_eq!(last["end"], "cancelled");
 }
 
 #[test]
