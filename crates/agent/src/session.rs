@@ -62,6 +62,8 @@ answer short.";
 const CUT_OFF_TOOL: &str = "This tool call was not run: your answer was cut off at the \
 max_tokens limit while writing it, so its input is incomplete. Repeat it in smaller steps.";
 
+const NOT_RUN_CANCELLED: &str = "This tool call was not run: the session was interrupted.";
+
 /// How a session runs.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -403,9 +405,9 @@ impl<'a> Running<'a> {
         let mut repeated = Repeated::No;
         for (i, call) in calls.iter().enumerate() {
             let outcome = if cut_off && i + 1 == calls.len() {
-                not_run(CUT_OFF_TOOL)
+                ToolOutcome::failure(&call.name, CUT_OFF_TOOL)
             } else if self.s.cancel.is_cancelled() {
-                not_run("This tool call was not run: the session was interrupted.")
+                ToolOutcome::failure(&call.name, NOT_RUN_CANCELLED)
             } else {
                 let outcome = self.run_tool(call).await?;
                 repeated = repeated.max(self.repeats.record(&call.name, &call.input, &outcome));
@@ -586,16 +588,6 @@ fn tool_calls(response: &Response) -> Vec<ToolCall> {
             input: input.clone(),
         })
         .collect()
-}
-
-fn not_run(message: &str) -> ToolOutcome {
-    ToolOutcome {
-        content: message.to_string(),
-        is_error: true,
-        summary: "not run".to_string(),
-        exit_code: None,
-        frozen_restored: Vec::new(),
-    }
 }
 
 fn stop_reason_name(reason: &StopReason) -> String {

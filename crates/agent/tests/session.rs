@@ -334,13 +334,7 @@ impl ExtraTools for StopButton {
                 return None;
             }
             self.0.cancel();
-            Some(ToolOutcome {
-                content: "pressed".into(),
-                is_error: false,
-                summary: "stop_button: pressed".into(),
-                exit_code: None,
-                frozen_restored: Vec::new(),
-            })
+            Some(ToolOutcome::success("stop_button: pressed", "pressed"))
         })
     }
 }

@@ -46,6 +46,8 @@ struct Status {
     output_tokens: u64,
     spent: Usd,
     budget: Option<Usd>,
+    /// Whether a model call is under way.
+    calling: bool,
     /// Whether a status line is on screen (to be cleared before printing above it).
     line_shown: bool,
     /// Whether streamed model text left the cursor mid-line.
@@ -148,7 +150,10 @@ fn clear(err: &mut impl Write, status: &mut Status) {
 
 fn update(status: &mut Status, kind: &EventKind) {
     match kind {
-        EventKind::SessionStarted { budget, .. } => status.budget = *budget,
+        EventKind::SessionStarted { budget, .. } => {
+            status.budget = *budget;
+            status.calling = true;
+        }
         EventKind::TurnCompleted {
             turn,
             usage,
@@ -161,20 +166,31 @@ fn update(status: &mut Status, kind: &EventKind) {
             status.output_tokens += usage.output_tokens;
             status.spent = *spent;
             status.budget = *budget;
+            status.calling = false;
         }
         EventKind::ToolStarted { name, summary, .. } => {
             status.tool = Some(format!("{name} {summary}"))
         }
-        EventKind::ToolCompleted { .. } => status.tool = None,
+        EventKind::ToolCompleted { .. } => {
+            status.tool = None;
+            status.calling = true;
+        }
         _ => {}
     }
 }
 
-/// The live line: `turn 3 · bash pytest -q · 12.3k in / 1.2k out · $0.0123 of $5.00`.
+/// The live line: `turn 3 · bash pytest -q · 12.3k in / 1.2k out · $0.012300 of $5.000000`
+/// (or `turn 4 · asking the model · ...` while a model call is under way).
 fn status_line(status: &Status) -> String {
-    let mut parts = vec![format!("turn {}", status.turn)];
+    let mut parts = Vec::new();
     if let Some(tool) = &status.tool {
+        parts.push(format!("turn {}", status.turn));
         parts.push(agent::events::one_line(tool, 60));
+    } else if status.calling {
+        parts.push(format!("turn {}", status.turn + 1));
+        parts.push("asking the model".to_string());
+    } else {
+        parts.push(format!("turn {}", status.turn));
     }
     parts.push(format!(
         "{} in / {} out",
@@ -274,6 +290,15 @@ mod tests {
         assert_eq!(
             status_line(&status),
             "turn 3 · bash pytest -q · 12.3k in / 999 out · $0.012300 of $5.000000"
+        );
+        let waiting = Status {
+            tool: None,
+            calling: true,
+            ..status
+        };
+        assert_eq!(
+            status_line(&waiting),
+            "turn 4 · asking the model · 12.3k in / 999 out · $0.012300 of $5.000000"
         );
     }
 }
