@@ -308,13 +308,7 @@ impl<'a> Running<'a> {
                 notices.push(self.s.config.wrap_up_message.clone());
             }
             self.answer(results, notices)?;
-            let end = match () {
-                _ if self.s.cancel.is_cancelled() => Some(EndReason::Cancelled),
-                _ if repeated == Repeated::End => Some(EndReason::RepeatedAction),
-                _ if wrap_up_turn => Some(EndReason::ContextLimit),
-                _ if self.turns >= self.s.config.max_turns => Some(EndReason::TurnLimit),
-                _ => None,
-            };
+            let end = self.end_after_turn(repeated, wrap_up_turn);
             if let Some(end) = end {
                 return Ok(end);
             }
@@ -498,6 +492,21 @@ impl<'a> Running<'a> {
             self.unlogged += 1;
         }
         Ok(())
+    }
+
+    /// Whether a limit ends the session after a turn whose tools ran.
+    fn end_after_turn(&self, repeated: Repeated, wrap_up_turn: bool) -> Option<EndReason> {
+        if self.s.cancel.is_cancelled() {
+            Some(EndReason::Cancelled)
+        } else if repeated == Repeated::End {
+            Some(EndReason::RepeatedAction)
+        } else if wrap_up_turn {
+            Some(EndReason::ContextLimit)
+        } else if self.turns >= self.s.config.max_turns {
+            Some(EndReason::TurnLimit)
+        } else {
+            None
+        }
     }
 
     fn near_context_limit(&self, usage: &Usage) -> bool {
