@@ -115,6 +115,43 @@ pub enum EventKind {
         passed: bool,
         exit_code: Option<i32>,
     },
+    /// A feature that passed failed its check when re-run at a session's end.
+    #[serde(rename = "feature.regressed")]
+    FeatureRegressed {
+        id: String,
+        exit_code: Option<i32>,
+        /// The end of the check's output.
+        output: String,
+    },
+    /// A run started or resumed (`loopwright run`).
+    #[serde(rename = "run.started")]
+    RunStarted {
+        model: String,
+        project: String,
+        /// `planning`, `building` or `complete`.
+        phase: String,
+        passing: usize,
+        total: usize,
+    },
+    /// Planning ended: the feature list and its test files are frozen.
+    #[serde(rename = "plan.frozen")]
+    PlanFrozen {
+        features: usize,
+        frozen_files: usize,
+    },
+    /// A run stopped: `complete`, `budget`, `pin_violation`, `session_limit`, `stalled`,
+    /// `interrupted`, `bad_input` or `error`.
+    #[serde(rename = "run.completed")]
+    RunCompleted {
+        reason: String,
+        exit_code: i32,
+        passing: usize,
+        total: usize,
+        /// Spent so far by the whole run.
+        #[serde(with = "usd_str")]
+        spent: Usd,
+        detail: String,
+    },
 }
 
 /// Where events go. Implemented by the CLI (progress line, log lines, JSONL).

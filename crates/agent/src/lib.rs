@@ -2,12 +2,16 @@
 //! the model ends its turn or a limit hits. Every model call goes through the `governor`; tool
 //! calls go to the `tools` toolbox (plus any [`ExtraTools`] the caller adds). A session reports
 //! [`Event`]s to an [`EventSink`] and keeps a JSONL [`Transcript`].
+//!
+//! [`run`] is the long-running orchestrator built on sessions: planning, frozen feature checks,
+//! build sessions verified by the harness, resume, and stopping.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod events;
 pub mod outcome;
 mod repeat;
+pub mod run;
 pub mod session;
 pub mod transcript;
 

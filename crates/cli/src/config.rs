@@ -42,10 +42,17 @@ impl FileConfig {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read config file {}", path.display()))
+            }
         };
-        let cfg: FileConfig = toml::from_str(&text)
-            .with_context(|| format!("config file {} is not valid loopwright configuration", path.display()))?;
+        let cfg: FileConfig = toml::from_str(&text).with_context(|| {
+            format!(
+                "config file {} is not valid loopwright configuration",
+                path.display()
+            )
+        })?;
         Ok(Some(cfg))
     }
 
@@ -54,7 +61,17 @@ impl FileConfig {
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
-        take!(model, budget, free_only, sandbox, allow_network, max_sessions, max_turns, stall_sessions, state_dir);
+        take!(
+            model,
+            budget,
+            free_only,
+            sandbox,
+            allow_network,
+            max_sessions,
+            max_turns,
+            stall_sessions,
+            state_dir
+        );
         merge_table(&mut self.providers, over.providers);
         merge_table(&mut self.pricing, over.pricing);
         merge_table(&mut self.policy, over.policy);
@@ -79,12 +96,19 @@ pub fn user_config_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
         .get("XDG_CONFIG_HOME")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env.get("HOME").filter(|s| !s.is_empty()).map(|h| Path::new(h).join(".config")))?;
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|s| !s.is_empty())
+                .map(|h| Path::new(h).join(".config"))
+        })?;
     Some(base.join("loopwright").join("config.toml"))
 }
 
 /// Loads user then project configuration, then applies `LOOPWRIGHT_*` environment variables.
-pub fn load_layers(project_dir: Option<&Path>, env: &BTreeMap<String, String>) -> Result<FileConfig> {
+pub fn load_layers(
+    project_dir: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> Result<FileConfig> {
     let mut cfg = FileConfig::default();
     if let Some(p) = user_config_path(env) {
         if let Some(user) = FileConfig::load(&p)? {
@@ -97,7 +121,10 @@ pub fn load_layers(project_dir: Option<&Path>, env: &BTreeMap<String, String>) -
         }
     }
     let from_env = FileConfig {
-        model: env.get("LOOPWRIGHT_MODEL").filter(|s| !s.is_empty()).cloned(),
+        model: env
+            .get("LOOPWRIGHT_MODEL")
+            .filter(|s| !s.is_empty())
+            .cloned(),
         budget: env
             .get("LOOPWRIGHT_BUDGET")
             .filter(|s| !s.is_empty())
@@ -107,7 +134,10 @@ pub fn load_layers(project_dir: Option<&Path>, env: &BTreeMap<String, String>) -
             Some("0") | Some("false") | Some("no") => Some(false),
             _ => None,
         },
-        state_dir: env.get("LOOPWRIGHT_STATE_DIR").filter(|s| !s.is_empty()).map(PathBuf::from),
+        state_dir: env
+            .get("LOOPWRIGHT_STATE_DIR")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
         ..FileConfig::default()
     };
     Ok(cfg.overlay(from_env))
@@ -133,21 +163,38 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn project_overrides_user_and_env_overrides_project() {
         let dir = tempfile::tempdir().unwrap();
         let user = dir.path().join("user.toml");
-        std::fs::write(&user, "model = \"openai/gpt-4.1-mini\"\nbudget = \"1.00\"\n[policy]\nallow = [\"jq\"]\n").unwrap();
+        std::fs::write(
+            &user,
+            "model = \"openai/gpt-4.1-mini\"\nbudget = \"1.00\"\n[policy]\nallow = [\"jq\"]\n",
+        )
+        .unwrap();
         let project = dir.path().join("proj");
         std::fs::create_dir(&project).unwrap();
-        std::fs::write(project.join("loopwright.toml"), "budget = 2\nfree_only = true\n").unwrap();
-        let e = env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap()), ("LOOPWRIGHT_BUDGET", "3.5")]);
+        std::fs::write(
+            project.join("loopwright.toml"),
+            "budget = 2\nfree_only = true\n",
+        )
+        .unwrap();
+        let e = env(&[
+            ("LOOPWRIGHT_CONFIG", user.to_str().unwrap()),
+            ("LOOPWRIGHT_BUDGET", "3.5"),
+        ]);
         let cfg = load_layers(Some(&project), &e).unwrap();
         assert_eq!(cfg.model.as_deref(), Some("openai/gpt-4.1-mini"));
-        assert_eq!(parse_budget(cfg.budget.as_ref().unwrap()).unwrap().nanos(), 3_500_000_000);
+        assert_eq!(
+            parse_budget(cfg.budget.as_ref().unwrap()).unwrap().nanos(),
+            3_500_000_000
+        );
         assert_eq!(cfg.free_only, Some(true));
         assert!(cfg.policy.contains_key("allow"));
     }
@@ -157,7 +204,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let user = dir.path().join("c.toml");
         std::fs::write(&user, "modle = \"x/y\"\n").unwrap();
-        let err = load_layers(None, &env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap())])).unwrap_err();
+        let err =
+            load_layers(None, &env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap())])).unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("c.toml"), "{msg}");
         assert!(msg.contains("modle"), "{msg}");
@@ -178,6 +226,10 @@ pub fn catalog_cache_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
         .get("XDG_CACHE_HOME")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env.get("HOME").filter(|s| !s.is_empty()).map(|h| Path::new(h).join(".cache")))?;
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|s| !s.is_empty())
+                .map(|h| Path::new(h).join(".cache"))
+        })?;
     Some(base.join("loopwright").join("openrouter-models.json"))
 }

@@ -1,12 +1,12 @@
 //! `loopwright doctor`: resolves the provider, base URL and key, shows the price, and sends one
 //! minimal live request through the Governor to verify the served model.
 
-use crate::config::{load_layers, parse_budget};
+use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::models::per_mtok;
-use crate::setup::{resolve_governor, state_home, GovernorRequest};
-use governor::{Connection, Governor};
+use crate::setup::{budget_setting, model_setting, resolve_governor, state_home, GovernorRequest};
 use anyhow::anyhow;
+use governor::{Connection, Governor};
 use llm::{Message, Request};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,16 +31,15 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().ok();
     let file = load_layers(cwd.as_deref(), &env).map_err(Failure::usage)?;
-    let model = args.model.clone().or_else(|| file.model.clone()).ok_or_else(|| {
-        Failure::usage(anyhow!("no model given; pass --model provider/model (e.g. anthropic/claude-sonnet-4-5)"))
-    })?;
-    let budget = match &args.budget {
-        Some(text) => Some(parse_budget(&toml::Value::String(text.clone())).map_err(|e| Failure::usage(e.context("--budget")))?),
-        None => file.budget.as_ref().map(parse_budget).transpose().map_err(Failure::usage)?,
-    };
+    let model = model_setting(args.model.as_deref(), &file)?;
+    let budget = budget_setting(args.budget.as_deref(), &file)?;
     let state_dir = match args.state_dir.clone() {
         Some(d) => d,
-        None => state_home(&env, "doctor").ok_or_else(|| Failure::usage(anyhow!("neither XDG_STATE_HOME nor HOME is set; pass --state-dir")))?,
+        None => state_home(&env, "doctor").ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "neither XDG_STATE_HOME nor HOME is set; pass --state-dir"
+            ))
+        })?,
     };
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", state_dir.display())))?;
@@ -65,7 +64,14 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             match endpoint.api_key.as_deref() {
                 Some(k) if k.chars().count() > 12 => {
                     let head: String = k.chars().take(3).collect();
-                    let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+                    let tail: String = k
+                        .chars()
+                        .rev()
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
                     format!("set ({head}…{tail})")
                 }
                 Some(_) => "set".to_string(),
@@ -85,7 +91,11 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         None => println!("price       unknown (no budget can be enforced)"),
     }
     if let Some(b) = governor.budget() {
-        println!("budget      {b} ({} spent in {})", governor.spent(), state_dir.display());
+        println!(
+            "budget      {b} ({} spent in {})",
+            governor.spent(),
+            state_dir.display()
+        );
     }
     for w in governor.warnings() {
         println!("warning     {w}");
@@ -106,7 +116,11 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
                 "usage       {} in, {} out{}; cost {}",
                 response.usage.total_input(),
                 response.usage.output_tokens,
-                if response.usage.estimated { " (estimated)" } else { "" },
+                if response.usage.estimated {
+                    " (estimated)"
+                } else {
+                    ""
+                },
                 governor.spent()
             );
             println!("answer      {}", response.text().trim());

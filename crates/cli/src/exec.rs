@@ -1,19 +1,16 @@
 //! `loopwright exec`: one agent session in a project directory on a task.
 
-use crate::config::{load_layers, parse_budget, FileConfig};
+use crate::config::{load_layers, FileConfig};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
-use crate::setup::{self, GovernorRequest};
+use crate::setup::{self, GovernorRequest, ToolboxRequest};
 use agent::{EndReason, Event, EventKind, EventSink, Session, SessionConfig};
 use anyhow::{anyhow, Context};
-use governor::Governor;
-use sandbox::{PolicyConfig, SandboxMode};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use tools::{Toolbox, ToolboxConfig};
 
 /// The system prompt of an `exec` session.
 pub const EXEC_SYSTEM_PROMPT: &str = include_str!("exec_prompt.md");
@@ -95,8 +92,26 @@ async fn run_with(
 ) -> CmdResult {
     let settings = settings(&args, env)?;
     let task = read_task(args.task)?;
-    let governor = build_governor(&settings, env)?;
-    let toolbox = build_toolbox(&settings)?;
+    let governor = setup::build_governor(
+        &GovernorRequest {
+            model: &settings.model,
+            budget: settings.budget,
+            free_only: settings.free_only,
+            ledger_path: settings.state_dir.join("ledger.jsonl"),
+            record_to: None,
+        },
+        &settings.file,
+        env,
+    )?;
+    let toolbox = setup::build_toolbox(
+        &ToolboxRequest {
+            project: &settings.project,
+            sandbox_on: settings.sandbox_on,
+            allow_network: settings.allow_network,
+            protected: &["loopwright.toml"],
+        },
+        &settings.file,
+    )?;
     for warning in governor.warnings() {
         progress.emit(&Event::now(
             session_id,
@@ -117,7 +132,7 @@ async fn run_with(
     );
 
     let cancel = CancellationToken::new();
-    let interrupts = watch_interrupts(cancel.clone())?;
+    let interrupts = setup::watch_interrupts(cancel.clone())?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
         .cancel_token(cancel)
@@ -132,23 +147,6 @@ async fn run_with(
             code::INCOMPLETE
         }
     })
-}
-
-/// First Ctrl-C: cancel (the step under way finishes). Second: leave at once. The handler is
-/// installed before this returns, so an interrupt right after start is not lost.
-fn watch_interrupts(cancel: CancellationToken) -> Result<tokio::task::JoinHandle<()>, Failure> {
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot install the Ctrl-C handler")?;
-    Ok(tokio::spawn(async move {
-        if interrupts.recv().await.is_none() {
-            return;
-        }
-        eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
-        cancel.cancel();
-        if interrupts.recv().await.is_some() {
-            std::process::exit(code::INTERRUPTED);
-        }
-    }))
 }
 
 fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings, Failure> {
@@ -169,38 +167,14 @@ fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings,
         )));
     }
     let file = load_layers(Some(&project), env).map_err(Failure::usage)?;
-    let model = args.model.clone().or_else(|| file.model.clone()).ok_or_else(|| {
-        Failure::usage(anyhow!(
-            "no model given; pass --model provider/model (e.g. anthropic/claude-sonnet-4-5), set LOOPWRIGHT_MODEL, or put model = \"...\" in loopwright.toml"
-        ))
-    })?;
-    let budget = match &args.budget {
-        Some(text) => Some(
-            parse_budget(&toml::Value::String(text.clone()))
-                .map_err(|e| Failure::usage(e.context("--budget")))?,
-        ),
-        None => file
-            .budget
-            .as_ref()
-            .map(parse_budget)
-            .transpose()
-            .map_err(Failure::usage)?,
-    };
-    let sandbox_on = match args.sandbox.as_deref().or(file.sandbox.as_deref()) {
-        None | Some("on") => true,
-        Some("off") => false,
-        Some(other) => {
-            return Err(Failure::usage(anyhow!(
-                "sandbox = {other:?} in the config; use \"on\" or \"off\""
-            )))
-        }
-    };
-    let state_dir = match args.state_dir.clone().or_else(|| file.state_dir.clone()) {
-        Some(dir) => dir,
-        None => default_state_dir(&project, env).ok_or_else(|| {
-            Failure::usage(anyhow!("cannot choose a state directory: neither XDG_STATE_HOME nor HOME is set; pass --state-dir"))
-        })?,
-    };
+    let model = setup::model_setting(args.model.as_deref(), &file)?;
+    let budget = setup::budget_setting(args.budget.as_deref(), &file)?;
+    let sandbox_on = setup::sandbox_on(args.sandbox.as_deref(), &file)?;
+    let state_dir = setup::state_dir_for(
+        &project,
+        args.state_dir.clone().or_else(|| file.state_dir.clone()),
+        env,
+    )?;
     std::fs::create_dir_all(&state_dir).map_err(|e| {
         Failure::usage(anyhow!(
             "cannot create the state directory {}: {e}",
@@ -246,35 +220,6 @@ fn read_task(task: Option<String>) -> Result<String, Failure> {
     Ok(task.trim().to_string())
 }
 
-/// `$XDG_STATE_HOME/loopwright/<project id>`, else `~/.local/state/loopwright/<project id>`.
-fn default_state_dir(project: &Path, env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    setup::state_home(env, &project_id(project))
-}
-
-/// The project's directory name made safe for a path (`[A-Za-z0-9._-]`, at most 40 chars), a
-/// dash, and the first 12 hex digits of the SHA-256 of its canonical path: readable, and two
-/// projects with the same name never share state.
-pub fn project_id(canonical: &Path) -> String {
-    use sha2::Digest;
-    let name: String = canonical
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "root".to_string())
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
-    let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", name.trim_start_matches('.'))
-}
-
 /// `exec-20260501T120000Z-<pid>`: sortable, unique per process.
 fn session_id() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -288,70 +233,4 @@ fn session_id() -> String {
         now.second(),
         std::process::id()
     )
-}
-
-fn build_governor(
-    settings: &Settings,
-    env: &BTreeMap<String, String>,
-) -> Result<Governor, Failure> {
-    let request = GovernorRequest {
-        model: &settings.model,
-        budget: settings.budget,
-        free_only: settings.free_only,
-        ledger_path: settings.state_dir.join("ledger.jsonl"),
-        record_to: None,
-    };
-    setup::build_governor(&request, &settings.file, env)
-}
-
-/// The `[paths]` table of the config.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct PathsConfig {
-    extra_read: Vec<PathBuf>,
-    extra_write: Vec<PathBuf>,
-    env_allow: Vec<String>,
-}
-
-fn build_toolbox(settings: &Settings) -> Result<Toolbox, Failure> {
-    let policy: PolicyConfig = toml::Value::Table(settings.file.policy.clone())
-        .try_into()
-        .map_err(|e| Failure::usage(anyhow!("the [policy] configuration is invalid: {e}")))?;
-    let paths: PathsConfig = toml::Value::Table(settings.file.paths.clone())
-        .try_into()
-        .map_err(|e| Failure::usage(anyhow!("the [paths] configuration is invalid: {e}")))?;
-    let mut config = ToolboxConfig::new(&settings.project);
-    config.policy = policy;
-    config.sandbox_mode = if settings.sandbox_on {
-        SandboxMode::On
-    } else {
-        SandboxMode::Off
-    };
-    config.allow_network = settings.allow_network;
-    config.extra_read = paths.extra_read;
-    config.extra_write = paths.extra_write;
-    config.env_allow = paths.env_allow;
-    Toolbox::new(config).map_err(|e| {
-        let hint = if settings.sandbox_on {
-            " (to run without Landlock and seccomp, pass --sandbox off)"
-        } else {
-            ""
-        };
-        Failure::usage(anyhow!("cannot set up the agent's tools: {e}{hint}"))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn project_ids_are_readable_and_distinct() {
-        let a = project_id(Path::new("/home/u/my app"));
-        let b = project_id(Path::new("/tmp/my app"));
-        assert!(a.starts_with("my_app-"), "{a}");
-        assert_eq!(a.len(), "my_app-".len() + 12);
-        assert_ne!(a, b);
-        assert_eq!(a, project_id(Path::new("/home/u/my app")));
-    }
 }

@@ -1,13 +1,17 @@
 //! `loopwright`: the command-line entry point. Parses arguments, loads configuration and wires
 //! the libraries together; the logic lives in the library crates.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod config;
 mod doctor;
 mod exec;
 mod exit;
 mod models;
 mod progress;
+mod run;
 mod setup;
+mod status;
 
 use clap::{Parser, Subcommand};
 use exit::{code, CmdResult};
@@ -22,6 +26,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Plan and build the app of a spec across sessions until every check passes (resumes).
+    Run(run::RunArgs),
+    /// Show a run's phase, features, sessions, spend and last stop.
+    Status(status::StatusArgs),
     /// Run one agent session in a project directory on a task.
     Exec(exec::ExecArgs),
     /// Show the price catalog (USD per million tokens).
@@ -34,12 +42,19 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let exit = if e.use_stderr() { code::USAGE } else { code::OK };
+            let exit = if e.use_stderr() {
+                code::USAGE
+            } else {
+                code::OK
+            };
             let _ = e.print();
             std::process::exit(exit);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -48,6 +63,8 @@ fn main() {
     };
     let result: CmdResult = runtime.block_on(async move {
         match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Status(args) => status::run(args).await,
             Command::Exec(args) => exec::run(args).await,
             Command::Models(args) => models::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,

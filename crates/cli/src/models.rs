@@ -5,8 +5,8 @@ use crate::config::{catalog_cache_path, load_layers};
 use crate::exit::{code, CmdResult, Failure};
 use anyhow::anyhow;
 use governor::{
-    openrouter_catalog_client, refresh_openrouter_catalog, OpenRouterCatalog, PriceCatalog, PriceSource,
-    PricingOverrides, ProvidersConfig,
+    openrouter_catalog_client, refresh_openrouter_catalog, OpenRouterCatalog, PriceCatalog,
+    PriceSource, PricingOverrides, ProvidersConfig,
 };
 use llm::Usd;
 use std::collections::BTreeMap;
@@ -50,19 +50,33 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().ok();
     let file = load_layers(cwd.as_deref(), &env).map_err(Failure::usage)?;
-    let providers = ProvidersConfig::from_toml(&file.providers).map_err(|e| Failure::usage(anyhow!(e)))?;
-    let pricing = PricingOverrides::from_toml(&file.pricing).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let providers =
+        ProvidersConfig::from_toml(&file.providers).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let pricing =
+        PricingOverrides::from_toml(&file.pricing).map_err(|e| Failure::usage(anyhow!(e)))?;
     let cache = catalog_cache_path(&env);
     let lookup = |k: &str| env.get(k).cloned();
     let openrouter = if args.refresh {
-        let path = cache
-            .clone()
-            .ok_or_else(|| Failure::usage(anyhow!("cannot place the catalog cache: set XDG_CACHE_HOME or HOME")))?;
-        let client = openrouter_catalog_client(&providers, &lookup).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+        let path = cache.clone().ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "cannot place the catalog cache: set XDG_CACHE_HOME or HOME"
+            ))
+        })?;
+        let client = openrouter_catalog_client(&providers, &lookup)
+            .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
         let catalog = refresh_openrouter_catalog(&client, &path)
             .await
-            .map_err(|e| Failure::new(code::INTERNAL, anyhow!(e).context("refreshing OpenRouter's price list")))?;
-        eprintln!("fetched {} OpenRouter models into {}", catalog.models.len(), path.display());
+            .map_err(|e| {
+                Failure::new(
+                    code::INTERNAL,
+                    anyhow!(e).context("refreshing OpenRouter's price list"),
+                )
+            })?;
+        eprintln!(
+            "fetched {} OpenRouter models into {}",
+            catalog.models.len(),
+            path.display()
+        );
         Some(catalog)
     } else {
         match &cache {
@@ -71,7 +85,8 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
         }
     };
     let fetched_at = openrouter.as_ref().map(|c| c.fetched_at.clone());
-    let catalog = PriceCatalog::new(&pricing, openrouter).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let catalog =
+        PriceCatalog::new(&pricing, openrouter).map_err(|e| Failure::usage(anyhow!(e)))?;
     let mut entries = catalog.entries();
     if args.free {
         entries.retain(|e| e.price.is_free());
@@ -90,10 +105,18 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
+        );
         return Ok(code::OK);
     }
-    let width = entries.iter().map(|e| e.model.len()).max().unwrap_or(5).max(5);
+    let width = entries
+        .iter()
+        .map(|e| e.model.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     println!(
         "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  source",
         "model", "input", "output", "cache read", "cache write"
@@ -114,8 +137,12 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
         println!("Also free: any ollama/MODEL, any openrouter/VENDOR/MODEL:free, and local servers configured under [providers].");
     }
     match fetched_at {
-        Some(at) => println!("OpenRouter prices fetched {at}; refresh with `loopwright models --refresh`."),
-        None => println!("No OpenRouter price list cached; fetch one with `loopwright models --refresh`."),
+        Some(at) => {
+            println!("OpenRouter prices fetched {at}; refresh with `loopwright models --refresh`.")
+        }
+        None => println!(
+            "No OpenRouter price list cached; fetch one with `loopwright models --refresh`."
+        ),
     }
     Ok(code::OK)
 }
@@ -128,7 +155,10 @@ mod tests {
     fn per_mtok_trims_but_keeps_cents() {
         assert_eq!(per_mtok(Usd::parse_decimal("3").unwrap()), "$3.00");
         assert_eq!(per_mtok(Usd::parse_decimal("0.075").unwrap()), "$0.075");
-        assert_eq!(per_mtok(Usd::parse_decimal("0.000001").unwrap()), "$0.000001");
+        assert_eq!(
+            per_mtok(Usd::parse_decimal("0.000001").unwrap()),
+            "$0.000001"
+        );
         assert_eq!(per_mtok(Usd::ZERO), "$0.00");
     }
 }

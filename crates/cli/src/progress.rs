@@ -269,6 +269,27 @@ fn describe(kind: &EventKind) -> Option<String> {
         EventKind::FeatureVerified { id, passed, .. } => {
             format!("{} feature {id}", if *passed { "✓" } else { "✗" })
         }
+        EventKind::FeatureRegressed { id, .. } => {
+            format!("✗ feature {id} regressed: it passed before and fails now")
+        }
+        EventKind::RunStarted {
+            model,
+            project,
+            phase,
+            passing,
+            total,
+        } => format!("loopwright run: {model} in {project}, {phase}, passing {passing}/{total}"),
+        EventKind::PlanFrozen {
+            features,
+            frozen_files,
+        } => format!("plan frozen: {features} features, {frozen_files} files"),
+        EventKind::RunCompleted {
+            reason,
+            passing,
+            total,
+            spent,
+            ..
+        } => format!("run {reason}: passing {passing}/{total}, spent {spent}"),
     })
 }
 

@@ -1,6 +1,6 @@
 //! Wiring shared by the commands: the Governor from settings and config, state directories.
 
-use crate::config::{catalog_cache_path, FileConfig};
+use crate::config::{catalog_cache_path, parse_budget, FileConfig};
 use crate::exit::Failure;
 use anyhow::anyhow;
 use governor::{Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig};
@@ -34,8 +34,10 @@ pub fn resolve_governor(
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<GovernorConfig, Failure> {
-    let providers = ProvidersConfig::from_toml(&file.providers).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    let pricing = PricingOverrides::from_toml(&file.pricing).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let providers = ProvidersConfig::from_toml(&file.providers)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let pricing = PricingOverrides::from_toml(&file.pricing)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
     let cache = catalog_cache_path(env);
     let settings = GovernorSettings {
         model: req.model,
@@ -57,6 +59,173 @@ pub fn state_home(env: &BTreeMap<String, String>, name: &str) -> Option<PathBuf>
         .get("XDG_STATE_HOME")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env.get("HOME").filter(|s| !s.is_empty()).map(|h| Path::new(h).join(".local").join("state")))?;
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|s| !s.is_empty())
+                .map(|h| Path::new(h).join(".local").join("state"))
+        })?;
     Some(base.join("loopwright").join(name))
+}
+
+/// The project's directory name made safe for a path (`[A-Za-z0-9._-]`, at most 40 chars), a
+/// dash, and the first 12 hex digits of the SHA-256 of its canonical path: readable, and two
+/// projects with the same name never share state.
+pub fn project_id(canonical: &Path) -> String {
+    use sha2::Digest;
+    let name: String = canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".to_string())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", name.trim_start_matches('.'))
+}
+
+/// The state dir of a project: the one given, else `$XDG_STATE_HOME/loopwright/<project id>`
+/// (or `~/.local/state/...`).
+pub fn state_dir_for(
+    project: &Path,
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<PathBuf, Failure> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => state_home(env, &project_id(project)).ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "cannot choose a state directory: neither XDG_STATE_HOME nor HOME is set; pass --state-dir"
+            ))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_ids_are_readable_and_distinct() {
+        let a = project_id(Path::new("/home/u/my app"));
+        let b = project_id(Path::new("/tmp/my app"));
+        assert!(a.starts_with("my_app-"), "{a}");
+        assert_eq!(a.len(), "my_app-".len() + 12);
+        assert_ne!(a, b);
+        assert_eq!(a, project_id(Path::new("/home/u/my app")));
+    }
+}
+
+/// `[paths]` in the config: more paths for the agent's commands, more variables passed through.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+struct PathsConfig {
+    extra_read: Vec<PathBuf>,
+    extra_write: Vec<PathBuf>,
+    env_allow: Vec<String>,
+}
+
+/// How the agent's tools are confined.
+pub struct ToolboxRequest<'a> {
+    pub project: &'a Path,
+    pub sandbox_on: bool,
+    pub allow_network: bool,
+    /// Paths the file tools may not write (relative to the project).
+    pub protected: &'a [&'a str],
+}
+
+/// The toolbox from the `[policy]` and `[paths]` config tables. A kernel without Landlock is a
+/// clear error (exit 2) unless the sandbox was switched off explicitly.
+pub fn build_toolbox(
+    req: &ToolboxRequest<'_>,
+    file: &FileConfig,
+) -> Result<tools::Toolbox, Failure> {
+    let policy: sandbox::PolicyConfig = toml::Value::Table(file.policy.clone())
+        .try_into()
+        .map_err(|e| Failure::usage(anyhow!("[policy] in the config: {e}")))?;
+    let paths: PathsConfig = toml::Value::Table(file.paths.clone())
+        .try_into()
+        .map_err(|e| Failure::usage(anyhow!("[paths] in the config: {e}")))?;
+    let mut config = tools::ToolboxConfig::new(req.project.to_path_buf());
+    config.policy = policy;
+    config.sandbox_mode = if req.sandbox_on {
+        sandbox::SandboxMode::On
+    } else {
+        sandbox::SandboxMode::Off
+    };
+    config.allow_network = req.allow_network;
+    config.extra_read = paths.extra_read;
+    config.extra_write = paths.extra_write;
+    config.env_allow = paths.env_allow;
+    config.protected = req.protected.iter().map(PathBuf::from).collect();
+    tools::Toolbox::new(config).map_err(|e| {
+        let hint = if req.sandbox_on {
+            " (to run without Landlock and seccomp, pass --sandbox off)"
+        } else {
+            ""
+        };
+        Failure::usage(anyhow!("cannot set up the agent's tools: {e}{hint}"))
+    })
+}
+
+/// `sandbox = "on" | "off"` from a flag or the config (default on).
+pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure> {
+    match flag.or(file.sandbox.as_deref()) {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(Failure::usage(anyhow!(
+            "sandbox = {other:?}; use \"on\" or \"off\""
+        ))),
+    }
+}
+
+/// First Ctrl-C: cancel (the step under way finishes, state is saved). Second: leave at once.
+/// The handler is installed before this returns, so an interrupt right after start is not lost.
+pub fn watch_interrupts(
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure::from(anyhow!("cannot install the Ctrl-C handler: {e}")))?;
+    Ok(tokio::spawn(async move {
+        if interrupts.recv().await.is_none() {
+            return;
+        }
+        eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
+        cancel.cancel();
+        if interrupts.recv().await.is_some() {
+            std::process::exit(crate::exit::code::INTERRUPTED);
+        }
+    }))
+}
+
+/// The model: the flag, else the config (`model = ...`, `LOOPWRIGHT_MODEL`).
+pub fn model_setting(flag: Option<&str>, file: &FileConfig) -> Result<String, Failure> {
+    flag.map(str::to_string).or_else(|| file.model.clone()).ok_or_else(|| {
+        Failure::usage(anyhow!(
+            "no model given; pass --model provider/model (e.g. anthropic/claude-sonnet-4-5), set LOOPWRIGHT_MODEL, or put model = \"...\" in loopwright.toml"
+        ))
+    })
+}
+
+/// The budget: the flag, else the config (`budget = ...`, `LOOPWRIGHT_BUDGET`).
+pub fn budget_setting(flag: Option<&str>, file: &FileConfig) -> Result<Option<Usd>, Failure> {
+    match flag {
+        Some(text) => parse_budget(&toml::Value::String(text.to_string()))
+            .map(Some)
+            .map_err(|e| Failure::usage(e.context("--budget"))),
+        None => file
+            .budget
+            .as_ref()
+            .map(parse_budget)
+            .transpose()
+            .map_err(Failure::usage),
+    }
 }

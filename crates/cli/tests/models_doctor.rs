@@ -40,19 +40,35 @@ fn doctor_verifies_the_served_model_and_records_the_call() {
         Reply::text("ok").with_model("claude-sonnet-4-5-20250929"),
     )]));
     loopwright(home.path())
-        .args(["doctor", "--model", "anthropic/claude-sonnet-4-5", "--budget", "0.10"])
+        .args([
+            "doctor",
+            "--model",
+            "anthropic/claude-sonnet-4-5",
+            "--budget",
+            "0.10",
+        ])
         .env("ANTHROPIC_BASE_URL", server.anthropic_base_url())
         .env("ANTHROPIC_API_KEY", "sk-test-key-000000000")
         .assert()
         .success()
-        .stdout(predicate::str::contains("served by   claude-sonnet-4-5-20250929"))
+        .stdout(predicate::str::contains(
+            "served by   claude-sonnet-4-5-20250929",
+        ))
         .stdout(predicate::str::contains("$3.00 in / $15.00 out"))
         .stdout(predicate::str::contains("sk-…0000"));
     assert_eq!(server.request_count(), 1);
     let req = &server.requests()[0];
     assert_eq!(req.model.as_deref(), Some("claude-sonnet-4-5"));
-    let ledger = std::fs::read_to_string(home.path().join(".local/state/loopwright/doctor/ledger.jsonl")).unwrap();
-    assert_eq!(ledger.lines().count(), 2, "a reserve and a settle entry: {ledger}");
+    let ledger = std::fs::read_to_string(
+        home.path()
+            .join(".local/state/loopwright/doctor/ledger.jsonl"),
+    )
+    .unwrap();
+    assert_eq!(
+        ledger.lines().count(),
+        2,
+        "a reserve and a settle entry: {ledger}"
+    );
 }
 
 #[test]
@@ -68,8 +84,15 @@ fn doctor_exits_4_when_another_model_answers() {
         .assert()
         .code(4)
         .stderr(predicate::str::contains("pin violated"));
-    let ledger = std::fs::read_to_string(home.path().join(".local/state/loopwright/doctor/ledger.jsonl")).unwrap();
-    assert!(ledger.contains("claude-opus-4-1"), "the swapped call is in the ledger: {ledger}");
+    let ledger = std::fs::read_to_string(
+        home.path()
+            .join(".local/state/loopwright/doctor/ledger.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        ledger.contains("claude-opus-4-1"),
+        "the swapped call is in the ledger: {ledger}"
+    );
 }
 
 #[test]
@@ -90,7 +113,11 @@ fn doctor_free_only_on_a_priced_model_sends_nothing() {
 fn doctor_names_the_missing_key_and_bad_model_strings() {
     let home = tempfile::tempdir().unwrap();
     loopwright(home.path())
-        .args(["doctor", "--model", "openrouter/mistralai/mistral-7b-instruct:free"])
+        .args([
+            "doctor",
+            "--model",
+            "openrouter/mistralai/mistral-7b-instruct:free",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("OPENROUTER_API_KEY"));
@@ -100,7 +127,13 @@ fn doctor_names_the_missing_key_and_bad_model_strings() {
         .code(2)
         .stderr(predicate::str::contains("provider"));
     loopwright(home.path())
-        .args(["doctor", "--model", "anthropic/claude-sonnet-4-5", "--budget", "lots"])
+        .args([
+            "doctor",
+            "--model",
+            "anthropic/claude-sonnet-4-5",
+            "--budget",
+            "lots",
+        ])
         .env("ANTHROPIC_API_KEY", "k")
         .assert()
         .code(2)
@@ -112,7 +145,13 @@ fn doctor_budget_too_small_exits_3_without_sending() {
     let home = tempfile::tempdir().unwrap();
     let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("ok")]));
     loopwright(home.path())
-        .args(["doctor", "--model", "anthropic/claude-sonnet-4-5", "--budget", "0.000001"])
+        .args([
+            "doctor",
+            "--model",
+            "anthropic/claude-sonnet-4-5",
+            "--budget",
+            "0.000001",
+        ])
         .env("ANTHROPIC_BASE_URL", server.anthropic_base_url())
         .env("ANTHROPIC_API_KEY", "k")
         .assert()
@@ -132,7 +171,10 @@ fn models_refresh_caches_openrouter_prices_and_free_filters() {
         .success()
         .stdout(predicate::str::contains(":free"))
         .stdout(predicate::str::contains("anthropic/claude-sonnet-4-5 ").not());
-    assert!(home.path().join(".cache/loopwright/openrouter-models.json").is_file());
+    assert!(home
+        .path()
+        .join(".cache/loopwright/openrouter-models.json")
+        .is_file());
     // Without --refresh the cached list is used; no model request was ever made.
     loopwright(home.path())
         .args(["models"])

@@ -1,0 +1,206 @@
+//! The run's own tools: `add_features` (planning) and `verify_feature` (building), offered to the
+//! session next to the toolbox's through [`ExtraTools`].
+
+use super::features::Feature;
+use super::RunContext;
+use crate::session::{BoxFuture, ExtraTools};
+use llm::ToolSpec;
+use serde_json::{json, Value};
+use tools::ToolOutcome;
+
+/// Planning: `add_features`.
+pub(crate) struct PlanningTools<'a> {
+    pub(crate) ctx: &'a RunContext<'a>,
+}
+
+/// Building: `verify_feature`.
+pub(crate) struct BuildTools<'a> {
+    pub(crate) ctx: &'a RunContext<'a>,
+    pub(crate) session_number: u32,
+}
+
+fn add_features_spec() -> ToolSpec {
+    ToolSpec {
+        name: "add_features".into(),
+        description:
+            "Record features of the application, each with a shell `check` command that exits 0 \
+exactly when the feature works and the `test_files` the check relies on (they must exist already). \
+Call it several times to add features in batches. A batch with any problem is refused as a whole, \
+with every problem listed; fix them and call again. After planning, the features and their test \
+files are frozen."
+                .into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "features": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string", "description": "Short unique id, e.g. F1"},
+                            "category": {"type": "string", "description": "functional, style, error-handling..."},
+                            "description": {"type": "string"},
+                            "steps": {"type": "array", "items": {"type": "string"}},
+                            "check": {"type": "string", "description": "Shell command run in the project directory; exit 0 = the feature works"},
+                            "test_files": {"type": "array", "items": {"type": "string"}, "description": "Files (relative to the project) the check relies on"}
+                        },
+                        "required": ["id", "description", "check", "test_files"],
+                        "additionalProperties": false
+                    }
+                }
+            },
+            "required": ["features"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+fn verify_feature_spec() -> ToolSpec {
+    ToolSpec {
+        name: "verify_feature".into(),
+        description:
+            "Ask the harness to run a feature's check now. It answers passed, or failed with the \
+check's output. Only this marks a feature as passing."
+                .into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {"id": {"type": "string", "description": "The feature id, as in feature_list.json"}},
+            "required": ["id"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+impl ExtraTools for PlanningTools<'_> {
+    fn specs(&self) -> Vec<ToolSpec> {
+        vec![add_features_spec()]
+    }
+
+    fn call<'b>(&'b self, name: &'b str, input: &'b Value) -> BoxFuture<'b, Option<ToolOutcome>> {
+        Box::pin(async move {
+            if name != "add_features" {
+                return None;
+            }
+            Some(self.add_features(input))
+        })
+    }
+}
+
+impl PlanningTools<'_> {
+    fn add_features(&self, input: &Value) -> ToolOutcome {
+        let batch: Vec<Feature> = match input.get("features").cloned().map(serde_json::from_value) {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                return ToolOutcome::failure(
+                    "add_features",
+                    format!("`features` must be a list of {{id, category, description, steps[], check, test_files[]}} objects: {e}"),
+                )
+            }
+            None => {
+                return ToolOutcome::failure(
+                    "add_features",
+                    "add_features needs a `features` list of {id, category, description, steps[], check, test_files[]}",
+                )
+            }
+        };
+        if batch.is_empty() {
+            return ToolOutcome::failure(
+                "add_features",
+                "the `features` list is empty; give at least one feature",
+            );
+        }
+        let existing = self.ctx.features();
+        let problems = self.ctx.batch_problems(&existing, &batch);
+        if !problems.is_empty() {
+            return ToolOutcome::failure(
+                "add_features",
+                format!(
+                    "No feature of this batch was recorded. Fix these and call add_features again:\n- {}",
+                    problems.join("\n- ")
+                ),
+            );
+        }
+        let ids: Vec<String> = batch.iter().map(|f| f.id.clone()).collect();
+        match self.ctx.add_planned(batch) {
+            Ok(total) => ToolOutcome::success(
+                format!("add_features: +{} ({total} in all)", ids.len()),
+                format!(
+                    "Recorded {} feature(s): {}. {total} feature(s) in all.",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            ),
+            Err(e) => ToolOutcome::failure(
+                "add_features",
+                format!("the harness could not save the features: {e}"),
+            ),
+        }
+    }
+}
+
+impl ExtraTools for BuildTools<'_> {
+    fn specs(&self) -> Vec<ToolSpec> {
+        vec![verify_feature_spec()]
+    }
+
+    fn call<'b>(&'b self, name: &'b str, input: &'b Value) -> BoxFuture<'b, Option<ToolOutcome>> {
+        Box::pin(async move {
+            if name != "verify_feature" {
+                return None;
+            }
+            Some(self.verify(input).await)
+        })
+    }
+}
+
+impl BuildTools<'_> {
+    async fn verify(&self, input: &Value) -> ToolOutcome {
+        let Some(id) = input.get("id").and_then(Value::as_str) else {
+            return ToolOutcome::failure(
+                "verify_feature",
+                "verify_feature needs `id`, a feature id from feature_list.json",
+            );
+        };
+        let features = self.ctx.features();
+        let Some(feature) = features.iter().find(|f| f.id == id) else {
+            let known: Vec<&str> = features.iter().map(|f| f.id.as_str()).collect();
+            return ToolOutcome::failure(
+                "verify_feature",
+                format!(
+                    "there is no feature {id:?}; the features are: {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        match self.ctx.verify(feature, self.session_number).await {
+            Ok(result) => {
+                let mut outcome = if result.passed {
+                    ToolOutcome::success(
+                        format!("verify_feature {id}: passed"),
+                        format!(
+                            "{id} passed: its check `{}` exited 0. It is now marked passing.",
+                            feature.check
+                        ),
+                    )
+                } else {
+                    ToolOutcome::success(
+                        format!("verify_feature {id}: failed"),
+                        format!(
+                            "{id} failed: its check `{}` {}. It is not passing.\n{}",
+                            feature.check,
+                            result.describe_exit(),
+                            result.output
+                        ),
+                    )
+                };
+                outcome.exit_code = result.exit_code;
+                outcome
+            }
+            Err(e) => ToolOutcome::failure(
+                "verify_feature",
+                format!("the harness could not run the check: {e}"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The run's persistent state (`run.json` in the state dir), written atomically after every step
+//! so a run stopped at any point — even by `kill -9` — resumes with the same command.
+
+use super::features::{Feature, FeatureStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Planning,
+    Building,
+    Complete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    Planning,
+    Building,
+}
+
+/// One session as the run remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub number: u32,
+    pub kind: SessionKind,
+    /// The id under which its calls are in the ledger (`session-003`).
+    pub id: String,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    /// Why it ended (`completed`, `turn_limit`, `interrupted`, `budget`...); `None` while running
+    /// — or when the process died during it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    #[serde(default)]
+    pub turns: u32,
+    #[serde(default)]
+    pub newly_passing: Vec<String>,
+    #[serde(default)]
+    pub regressions: Vec<String>,
+    /// The end of the model's last message, for the next session's prompt.
+    #[serde(default)]
+    pub final_text: String,
+}
+
+/// Why the run last stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRecord {
+    pub time: String,
+    /// `complete`, `budget`, `pin_violation`, `session_limit`, `stalled`, `interrupted`, `error`.
+    pub reason: String,
+    pub exit_code: i32,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub version: u32,
+    pub project_dir: PathBuf,
+    pub model: String,
+    /// sha256 of the spec the run was planned from.
+    pub spec_sha256: String,
+    pub phase: Phase,
+    /// Features recorded so far. During planning they grow with each `add_features`; once the
+    /// plan is frozen this is a copy of the canonical list.
+    pub features: Vec<Feature>,
+    pub status: BTreeMap<String, FeatureStatus>,
+    pub sessions: Vec<SessionRecord>,
+    /// Build sessions in a row that made no feature newly pass.
+    #[serde(default)]
+    pub sessions_without_progress: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stop: Option<StopRecord>,
+}
+
+impl RunState {
+    pub fn new(project_dir: PathBuf, model: String, spec_sha256: String) -> RunState {
+        RunState {
+            version: STATE_VERSION,
+            project_dir,
+            model,
+            spec_sha256,
+            phase: Phase::Planning,
+            features: Vec::new(),
+            status: BTreeMap::new(),
+            sessions: Vec::new(),
+            sessions_without_progress: 0,
+            last_stop: None,
+        }
+    }
+
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join("run.json")
+    }
+
+    /// Loads `run.json`; `Ok(None)` when there is none yet.
+    pub fn load(state_dir: &Path) -> Result<Option<RunState>, StateError> {
+        let path = RunState::path(state_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Io { path, source }),
+        };
+        let state: RunState = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(StateError::Corrupt {
+                path,
+                message: format!(
+                    "state version {} is not supported (expected {STATE_VERSION})",
+                    state.version
+                ),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
+        let path = RunState::path(state_dir);
+        let json = serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        tools::atomic_write(&path, &json).map_err(|source| StateError::Io { path, source })
+    }
+
+    pub fn passing(&self) -> usize {
+        self.features
+            .iter()
+            .filter(|f| self.status.get(&f.id).is_some_and(|s| s.passes))
+            .count()
+    }
+
+    pub fn all_passing(&self) -> bool {
+        !self.features.is_empty() && self.passing() == self.features.len()
+    }
+
+    pub fn next_session_number(&self) -> u32 {
+        self.sessions.iter().map(|s| s.number).max().unwrap_or(0) + 1
+    }
+
+    /// A session that has no end was cut off (the process died); mark it so.
+    pub fn close_interrupted_sessions(&mut self, now: &str) -> Vec<u32> {
+        let mut closed = Vec::new();
+        for s in self.sessions.iter_mut().filter(|s| s.end.is_none()) {
+            s.end = Some("interrupted".into());
+            s.ended = Some(now.to_string());
+            closed.push(s.number);
+        }
+        closed
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read or write run state {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("run state {path} is unreadable: {message}; move it away to start the run over")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_closes_cut_off_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = RunState::new(dir.path().to_path_buf(), "anthropic/x".into(), "abc".into());
+        s.sessions.push(SessionRecord {
+            number: 1,
+            kind: SessionKind::Planning,
+            id: "session-001".into(),
+            started: "t0".into(),
+            ended: None,
+            end: None,
+            turns: 3,
+            newly_passing: vec![],
+            regressions: vec![],
+            final_text: String::new(),
+        });
+        s.save(dir.path()).unwrap();
+        let mut back = RunState::load(dir.path()).unwrap().unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.close_interrupted_sessions("t1"), vec![1]);
+        assert_eq!(back.sessions[0].end.as_deref(), Some("interrupted"));
+        assert_eq!(back.next_session_number(), 2);
+    }
+
+    #[test]
+    fn missing_state_is_none_and_garbage_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(RunState::load(dir.path()).unwrap().is_none());
+        std::fs::write(RunState::path(dir.path()), "{not json").unwrap();
+        let err = RunState::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("run.json") && err.contains("unreadable"),
+            "{err}"
+        );
+    }
+}
