@@ -135,6 +135,11 @@ pub enum RunError {
         other: PathBuf,
         project: PathBuf,
     },
+    #[error("the run in {state_dir} was planned in {project}, but that directory has no git repository any more (deleted or replaced?); restore it, or start a new run with another --state-dir")]
+    ProjectLost {
+        project: PathBuf,
+        state_dir: PathBuf,
+    },
     #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec or start a new run with another --state-dir")]
     SpecChanged { state_dir: PathBuf },
     #[error(transparent)]
@@ -163,6 +168,7 @@ impl RunError {
         match self {
             RunError::Spec { .. }
             | RunError::OtherProject { .. }
+            | RunError::ProjectLost { .. }
             | RunError::SpecChanged { .. }
             | RunError::Prompt(_) => 2,
             RunError::State(StateError::Corrupt { .. }) => 2,
@@ -372,8 +378,14 @@ impl<'a> RunContext<'a> {
     /// Prepares the project: a git repo, the spec in place, frozen files restored on resume.
     async fn start(&self, spec: &str) -> Result<(), RunError> {
         let project = &self.cfg.project_dir;
-        git::ensure_repo(self.toolbox.sandbox(), project).await?;
         let phase = self.phase();
+        if phase != Phase::Planning && !project.join(".git").exists() {
+            return Err(RunError::ProjectLost {
+                project: project.clone(),
+                state_dir: self.cfg.state_dir.clone(),
+            });
+        }
+        git::ensure_repo(self.toolbox.sandbox(), project).await?;
         if phase == Phase::Planning {
             let target = project.join("app_spec.txt");
             if std::fs::read_to_string(&target).ok().as_deref() != Some(spec) {
@@ -392,6 +404,20 @@ impl<'a> RunContext<'a> {
             self.report_restored("run", &check.restored);
             self.check_canonical_features()?;
             self.write_feature_list()?;
+            if phase == Phase::Complete {
+                // A finished run is re-verified, not taken on trust: the project may have changed.
+                let last = self
+                    .lock()
+                    .sessions
+                    .iter()
+                    .map(|r| r.number)
+                    .max()
+                    .unwrap_or(0);
+                if !self.recheck_passing(last).await?.is_empty() {
+                    self.lock().phase = Phase::Building;
+                    self.save()?;
+                }
+            }
         }
         let (passing, total) = {
             let s = self.lock();
