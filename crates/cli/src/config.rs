@@ -158,6 +158,21 @@ pub fn parse_budget(v: &toml::Value) -> Result<llm::Usd> {
     Ok(usd)
 }
 
+/// Where `loopwright models --refresh` keeps OpenRouter's price list:
+/// `$XDG_CACHE_HOME/loopwright/openrouter-models.json`, else `~/.cache/loopwright/...`.
+pub fn catalog_cache_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    let base = env
+        .get("XDG_CACHE_HOME")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|s| !s.is_empty())
+                .map(|h| Path::new(h).join(".cache"))
+        })?;
+    Some(base.join("loopwright").join("openrouter-models.json"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,19 +232,4 @@ mod tests {
         assert!(parse_budget(&toml::Value::String("five".into())).is_err());
         assert!(parse_budget(&toml::Value::Boolean(true)).is_err());
     }
-}
-
-/// Where `loopwright models --refresh` keeps OpenRouter's price list:
-/// `$XDG_CACHE_HOME/loopwright/openrouter-models.json`, else `~/.cache/loopwright/...`.
-pub fn catalog_cache_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let base = env
-        .get("XDG_CACHE_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|s| !s.is_empty())
-                .map(|h| Path::new(h).join(".cache"))
-        })?;
-    Some(base.join("loopwright").join("openrouter-models.json"))
 }
