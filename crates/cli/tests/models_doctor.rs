@@ -2,36 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use testkit::{FakeServer, Reply, Script, Turn};
 
-/// A command with a temporary home and no real keys, endpoints or config in reach.
-fn loopwright(home: &std::path::Path) -> Command {
-    let mut cmd = Command::cargo_bin("loopwright").unwrap();
-    cmd.current_dir(home)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env("XDG_CACHE_HOME", home.join(".cache"));
-    for var in [
-        "LOOPWRIGHT_CONFIG",
-        "LOOPWRIGHT_MODEL",
-        "LOOPWRIGHT_BUDGET",
-        "LOOPWRIGHT_FREE_ONLY",
-        "LOOPWRIGHT_STATE_DIR",
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "OPENROUTER_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "OPENAI_BASE_URL",
-        "OPENROUTER_BASE_URL",
-        "OLLAMA_HOST",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
+mod common;
+use common::loopwright;
 
 #[test]
 fn doctor_verifies_the_served_model_and_records_the_call() {

@@ -1,0 +1,613 @@
+//! `loopwright run` and `loopwright status` end to end: the real binary against the fake model
+//! server, building a three-feature app whose checks really run (Python unittest, sandboxed).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{loopwright, loopwright_std};
+use predicates::prelude::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use testkit::{FakeServer, LoggedRequest, Reply, Script, Turn, Usage};
+
+const MODEL: &str = "anthropic/claude-sonnet-4-5";
+
+const TEST_FILE: &str = r#"import subprocess, sys, unittest
+
+def run(script):
+    return subprocess.run([sys.executable, script], capture_output=True, text=True).stdout.strip()
+
+class TestOne(unittest.TestCase):
+    def test_one(self):
+        self.assertEqual(run("one.py"), "1")
+
+class TestTwo(unittest.TestCase):
+    def test_two(self):
+        self.assertEqual(run("two.py"), "2")
+
+class TestThree(unittest.TestCase):
+    def test_three(self):
+        self.assertEqual(run("three.py"), "3")
+"#;
+
+const NAMES: [&str; 3] = ["one", "two", "three"];
+
+/// A temporary home, project and state dir, and the spec file.
+struct World {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    project: PathBuf,
+    state: PathBuf,
+    spec: PathBuf,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let spec = dir.path().join("app_spec.txt");
+    std::fs::write(
+        &spec,
+        "Three scripts: one.py prints 1, two.py prints 2, three.py prints 3.\n",
+    )
+    .unwrap();
+    World {
+        project: dir.path().join("project"),
+        state: dir.path().join("state"),
+        spec,
+        home,
+        _dir: dir,
+    }
+}
+
+fn run_cmd(w: &World, server: &FakeServer, extra: &[&str]) -> std::process::Command {
+    let mut cmd = loopwright_std(&w.home);
+    cmd.arg("run")
+        .arg("--project-dir")
+        .arg(&w.project)
+        .arg("--state-dir")
+        .arg(&w.state)
+        .arg("--spec")
+        .arg(&w.spec)
+        .args(["--model", MODEL])
+        .args(extra)
+        .env("ANTHROPIC_BASE_URL", server.anthropic_base_url())
+        .env("ANTHROPIC_API_KEY", "sk-test");
+    cmd
+}
+
+fn run(w: &World, server: &FakeServer, extra: &[&str]) -> assert_cmd::assert::Assert {
+    assert_cmd::Command::from_std(run_cmd(w, server, extra)).assert()
+}
+
+fn status_json(w: &World) -> Value {
+    let out = loopwright(&w.home)
+        .args(["status", "--json", "--project-dir"])
+        .arg(&w.project)
+        .arg("--state-dir")
+        .arg(&w.state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn passing(status: &Value) -> Vec<String> {
+    status["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["passes"] == json!(true))
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn call(name: &str, input: Value) -> Turn {
+    Turn::tool_call(name, input)
+}
+
+fn feature(n: usize) -> Value {
+    let class = ["TestOne", "TestTwo", "TestThree"][n];
+    json!({
+        "id": format!("F{}", n + 1),
+        "category": "functional",
+        "description": format!("{}.py prints {}", NAMES[n], n + 1),
+        "steps": [format!("python3 {}.py", NAMES[n])],
+        "check": format!("python3 -m unittest tests.test_app.{class}"),
+        "test_files": ["tests/test_app.py"]
+    })
+}
+
+/// The planning session: write the tests, record three features, end.
+fn planning_turns() -> Vec<Turn> {
+    vec![
+        call(
+            "write_file",
+            json!({"path": "tests/test_app.py", "content": TEST_FILE}),
+        ),
+        call(
+            "add_features",
+            json!({"features": [feature(0), feature(1), feature(2)]}),
+        ),
+        Turn::text("Planned F1, F2, F3."),
+    ]
+}
+
+/// A build session that implements and verifies feature `n` (0-based).
+fn build_turns(n: usize) -> Vec<Turn> {
+    vec![
+        call(
+            "write_file",
+            json!({"path": format!("{}.py", NAMES[n]), "content": format!("print({})\n", n + 1)}),
+        ),
+        call("verify_feature", json!({"id": format!("F{}", n + 1)})),
+        call(
+            "write_file",
+            json!({"path": "progress.md", "content": format!("F{} done\n", n + 1)}),
+        ),
+        Turn::text(format!("F{} works.", n + 1)),
+    ]
+}
+
+fn concat(parts: Vec<Vec<Turn>>) -> Vec<Turn> {
+    parts.into_iter().flatten().collect()
+}
+
+/// A model that reacts to where the conversation is: planning (by the tools offered) or
+/// building, and how many messages it holds. It completes a run from any phase. With
+/// `stall_once`, its first verification of F2/F3 stalls the stream for a minute.
+fn adaptive_model(stall_once: bool, usage: Option<Usage>) -> Script {
+    let stalled = Arc::new(AtomicBool::new(!stall_once));
+    Script::handler(move |req: &LoggedRequest| {
+        let planning = req.tool_names().iter().any(|t| t == "add_features");
+        let msgs = req.messages().len();
+        let turn = if planning {
+            match msgs {
+                1 => call(
+                    "write_file",
+                    json!({"path": "tests/test_app.py", "content": TEST_FILE}),
+                ),
+                3 => call(
+                    "add_features",
+                    json!({"features": [feature(0), feature(1), feature(2)]}),
+                ),
+                _ => Turn::text("Planned."),
+            }
+        } else {
+            match msgs {
+                1 => Turn::Reply(
+                    NAMES.iter().enumerate().fold(Reply::default(), |r, (i, name)| {
+                        r.with_tool_call(
+                            "write_file",
+                            json!({"path": format!("{name}.py"), "content": format!("print({})\n", i + 1)}),
+                        )
+                    }),
+                ),
+                3 => call("verify_feature", json!({"id": "F1"})),
+                5 if !stalled.swap(true, Ordering::SeqCst) => Turn::stall(1, 60_000),
+                5 => Turn::Reply(
+                    Reply::default()
+                        .with_tool_call("verify_feature", json!({"id": "F2"}))
+                        .with_tool_call("verify_feature", json!({"id": "F3"})),
+                ),
+                _ => Turn::text("All three work."),
+            }
+        };
+        match (turn, &usage) {
+            (Turn::Reply(r), Some(u)) => Turn::Reply(r.with_usage(u.clone())),
+            (t, _) => t,
+        }
+    })
+}
+
+fn ledger_total_nanos(state: &Path) -> i64 {
+    // Settled costs, plus reservations a crash left without a settle (as the Governor counts).
+    let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let settled: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "settle")
+        .map(|e| e["call"].as_str().unwrap())
+        .collect();
+    entries
+        .iter()
+        .map(|e| match e["kind"].as_str().unwrap() {
+            "settle" => e["cost"].as_i64().unwrap(),
+            _ if !settled.contains(e["call"].as_str().unwrap()) => e["reserved"].as_i64().unwrap(),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn git_log(project: &Path) -> Vec<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(project)
+        .args(["log", "--format=%s"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn events(state: &Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_plan_and_three_build_sessions_reach_all_passing() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(concat(vec![
+        planning_turns(),
+        build_turns(0),
+        build_turns(1),
+        build_turns(2),
+    ])));
+    run(&w, &server, &["--json"])
+        .success()
+        .stdout(predicate::str::contains(r#""type":"plan.frozen""#))
+        .stdout(predicate::str::contains(r#""type":"run.completed""#));
+    assert_eq!(server.turns_left(), 0, "every scripted turn was used");
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.model.as_deref() == Some("claude-sonnet-4-5")));
+
+    let status = status_json(&w);
+    assert_eq!(status["phase"], "complete");
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    assert_eq!(status["sessions"].as_array().unwrap().len(), 4);
+    assert_eq!(status["last_stop"]["reason"], "complete");
+    for (i, s) in status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .enumerate()
+    {
+        assert_eq!(s["newly_passing"], json!([format!("F{}", i + 1)]));
+    }
+    // Spend by feature adds up with planning to the ledger total.
+    let total: i64 = ledger_total_nanos(&w.state);
+    assert!(total > 0);
+
+    let log = git_log(&w.project);
+    assert_eq!(
+        log,
+        vec![
+            "loopwright: session 4 — verified F3",
+            "loopwright: session 3 — verified F2",
+            "loopwright: session 2 — verified F1",
+            "loopwright: plan — 3 features, 2 files frozen",
+        ]
+    );
+    let list: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.project.join("feature_list.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["passes"] == json!(true)));
+    assert_eq!(
+        std::fs::read_to_string(w.project.join("app_spec.txt")).unwrap(),
+        std::fs::read_to_string(&w.spec).unwrap()
+    );
+
+    // A second build session's prompt carried the feature table and the last session's notes.
+    let third_session_start = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.messages().len() == 1)
+        .nth(2)
+        .unwrap();
+    let system = third_session_start.body["system"].to_string();
+    assert!(system.contains("| F1 | yes |"), "{system}");
+    assert!(
+        system.contains("F1 done"),
+        "progress.md is in the prompt: {system}"
+    );
+
+    // Running the finished run again re-verifies it and changes nothing.
+    let idle = FakeServer::start_blocking(Script::turns(vec![]));
+    run(&w, &idle, &[]).success();
+    assert_eq!(idle.request_count(), 0);
+}
+
+#[test]
+fn rewriting_a_frozen_test_through_bash_does_not_pass_a_feature() {
+    let w = world();
+    let tamper = "printf 'import unittest\\nclass TestOne(unittest.TestCase):\\n    def test_one(self): pass\\n' > tests/test_app.py";
+    let server = FakeServer::start_blocking(Script::turns(concat(vec![
+        planning_turns(),
+        vec![
+            call("bash", json!({"command": tamper})),
+            call("verify_feature", json!({"id": "F1"})),
+            call(
+                "write_file",
+                json!({"path": "tests/test_app.py", "content": "# gone\n"}),
+            ),
+            Turn::text("F1 is done."),
+        ],
+    ])));
+    run(&w, &server, &["--max-sessions", "2"]).code(5);
+
+    assert_eq!(
+        std::fs::read_to_string(w.project.join("tests/test_app.py")).unwrap(),
+        TEST_FILE
+    );
+    let status = status_json(&w);
+    assert!(passing(&status).is_empty(), "{status}");
+    assert_eq!(status["last_stop"]["reason"], "session_limit");
+
+    let reqs = server.requests();
+    let after_bash = reqs[planning_turns().len() + 1].last_tool_result().unwrap();
+    assert!(
+        after_bash.contains("frozen"),
+        "the model is told: {after_bash}"
+    );
+    let after_verify = reqs[planning_turns().len() + 2].last_tool_result().unwrap();
+    assert!(after_verify.contains("F1 failed"), "{after_verify}");
+    let after_write = reqs[planning_turns().len() + 3].last_tool_result().unwrap();
+    assert!(after_write.contains("frozen"), "{after_write}");
+    assert!(events(&w.state)
+        .iter()
+        .any(|e| e["type"] == "frozen.restored"));
+}
+
+#[test]
+fn a_model_saying_done_flips_nothing_and_a_stall_ends_with_exit_5() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(concat(vec![
+        planning_turns(),
+        vec![Turn::text("All features are implemented and pass. Done!")],
+        vec![Turn::text("Everything works, trust me.")],
+    ])));
+    run(&w, &server, &["--stall-sessions", "2"])
+        .code(5)
+        .stderr(predicate::str::contains("no progress"));
+    let status = status_json(&w);
+    assert!(passing(&status).is_empty());
+    assert_eq!(status["last_stop"]["reason"], "stalled");
+    assert_eq!(status["last_stop"]["exit_code"], 5);
+    assert_eq!(status["sessions"].as_array().unwrap().len(), 3);
+    let list: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.project.join("feature_list.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["passes"] == json!(false)));
+}
+
+#[test]
+fn a_budget_stop_saves_state_and_a_rerun_with_more_budget_finishes() {
+    let w = world();
+    // Every call reports 10k input tokens: $0.03 at $3/Mtok, so $0.15 runs out in the build.
+    let big = Usage::new(10_000, 100);
+    let server = FakeServer::start_blocking(adaptive_model(false, Some(big.clone())));
+    run(&w, &server, &["--budget", "0.15"])
+        .code(3)
+        .stderr(predicate::str::contains("budget"));
+    let spent = ledger_total_nanos(&w.state);
+    assert!(
+        spent <= 150_000_000,
+        "ledger total {spent} nanos must stay within the budget"
+    );
+    let status = status_json(&w);
+    assert_eq!(status["last_stop"]["reason"], "budget");
+    assert_eq!(status["last_stop"]["exit_code"], 3);
+    assert_ne!(status["phase"], "complete");
+    let sent_before = server.request_count();
+    assert!(sent_before >= 3);
+
+    // The same budget again sends nothing more than what fits (it is already spent).
+    run(&w, &server, &["--budget", "0.15"]).code(3);
+
+    let server2 = FakeServer::start_blocking(adaptive_model(false, Some(big)));
+    run(&w, &server2, &["--budget", "5"]).success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    assert_eq!(status["phase"], "complete");
+    assert!(ledger_total_nanos(&w.state) > spent);
+}
+
+#[test]
+fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
+    let w = world();
+    let server = FakeServer::start_blocking(adaptive_model(true, None));
+    let mut child = run_cmd(&w, &server, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the stalled call: the build session's third request (after F1 was verified).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let stalled = server.requests().iter().any(|r| {
+            r.messages().len() == 5 && r.tool_names().iter().any(|t| t == "verify_feature")
+        });
+        if stalled {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached the stalled call"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let run_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.state.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        run_json["status"]["F1"]["passes"],
+        json!(true),
+        "F1's verdict was saved before the kill"
+    );
+    assert!(
+        run_json["sessions"][1]["end"].is_null(),
+        "the killed session has no end yet"
+    );
+    let ledger = std::fs::read_to_string(w.state.join("ledger.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(ledger.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["kind"], "reserve",
+        "the stalled call is reserved and never settled"
+    );
+    let spent_at_kill = ledger_total_nanos(&w.state);
+
+    let server2 = FakeServer::start_blocking(adaptive_model(false, None));
+    run(&w, &server2, &[]).success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    let ends: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["end"].as_str().unwrap())
+        .collect();
+    assert_eq!(ends, vec!["completed", "interrupted", "completed"]);
+    // The ledger is intact: every line parses and nothing spent before the kill is forgotten.
+    assert!(ledger_total_nanos(&w.state) >= spent_at_kill);
+    let text = std::fs::read_to_string(w.state.join("ledger.jsonl")).unwrap();
+    assert!(text.starts_with(&ledger));
+}
+
+#[test]
+fn replay_of_a_recording_rebuilds_the_app_offline_and_divergence_is_reported() {
+    let w = world();
+    let cassette = w.home.join("run.cassette.jsonl");
+    let server = FakeServer::start_blocking(Script::turns(concat(vec![
+        planning_turns(),
+        build_turns(0),
+        build_turns(1),
+        build_turns(2),
+    ])));
+    run(&w, &server, &["--record", cassette.to_str().unwrap()]).success();
+    assert_eq!(
+        std::fs::read_to_string(&cassette).unwrap().lines().count(),
+        server.request_count()
+    );
+
+    let w2 = world();
+    loopwright(&w2.home)
+        .arg("run")
+        .arg("--project-dir")
+        .arg(&w2.project)
+        .arg("--state-dir")
+        .arg(&w2.state)
+        .arg("--spec")
+        .arg(&w2.spec)
+        .arg("--model")
+        .arg(format!("replay/{}", cassette.display()))
+        .assert()
+        .success();
+    assert_eq!(passing(&status_json(&w2)), vec!["F1", "F2", "F3"]);
+    assert_eq!(
+        std::fs::read_to_string(w2.project.join("two.py")).unwrap(),
+        "print(2)\n"
+    );
+
+    // A run that goes another way than the recording (a one-turn session limit) is told so.
+    let w3 = world();
+    loopwright(&w3.home)
+        .arg("run")
+        .arg("--project-dir")
+        .arg(&w3.project)
+        .arg("--state-dir")
+        .arg(&w3.state)
+        .arg("--spec")
+        .arg(&w3.spec)
+        .args(["--max-turns", "1"])
+        .arg("--model")
+        .arg(format!("replay/{}", cassette.display()))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("replay diverged"));
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_2_and_nothing_is_lost() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(vec![]));
+    // A missing spec.
+    let mut cmd = run_cmd(&w, &server, &[]);
+    cmd.args(["--spec", "/nonexistent/spec.txt"]);
+    assert_cmd::Command::from_std(cmd)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("spec"));
+    // An empty spec.
+    std::fs::write(&w.spec, "  \n").unwrap();
+    run(&w, &server, &[])
+        .code(2)
+        .stderr(predicate::str::contains("empty"));
+    // A prompt template with an unknown placeholder.
+    std::fs::write(&w.spec, "Build it.\n").unwrap();
+    let prompts = w.home.join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("building.md"), "{{nonsense}}").unwrap();
+    run(&w, &server, &["--prompts", prompts.to_str().unwrap()])
+        .code(2)
+        .stderr(predicate::str::contains("nonsense"));
+    // A bad model string, a missing key.
+    let mut cmd = run_cmd(&w, &server, &[]);
+    cmd.args(["--model", "claude"]);
+    assert_cmd::Command::from_std(cmd).assert().code(2);
+    let mut cmd = run_cmd(&w, &server, &[]);
+    cmd.env_remove("ANTHROPIC_API_KEY");
+    assert_cmd::Command::from_std(cmd)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ANTHROPIC_API_KEY"));
+    assert_eq!(server.request_count(), 0);
+    // status without a run.
+    loopwright(&w.home)
+        .args(["status", "--project-dir"])
+        .arg(&w.home)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no run"));
+}
+
+#[test]
+fn a_served_model_swap_stops_the_run_with_exit_4() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::Reply(
+        Reply::text("hi").with_model("claude-opus-4-1"),
+    )]));
+    run(&w, &server, &[])
+        .code(4)
+        .stderr(predicate::str::contains("pin"));
+    let status = status_json(&w);
+    assert_eq!(status["last_stop"]["reason"], "pin_violation");
+    assert_eq!(status["last_stop"]["exit_code"], 4);
+    let ledger = std::fs::read_to_string(w.state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains("claude-opus-4-1"));
+}
