@@ -86,21 +86,25 @@ fn merge_table(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// An XDG base directory: `$VAR` when set and not empty, else `$HOME/<fallback>`.
+pub fn xdg_dir(env: &BTreeMap<String, String>, var: &str, fallback: &str) -> Option<PathBuf> {
+    env.get(var)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            env.get("HOME")
+                .filter(|s| !s.is_empty())
+                .map(|h| Path::new(h).join(fallback))
+        })
+}
+
 /// The user's config file: `$LOOPWRIGHT_CONFIG`, else `$XDG_CONFIG_HOME/loopwright/config.toml`,
 /// else `~/.config/loopwright/config.toml`.
 pub fn user_config_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
     if let Some(p) = env.get("LOOPWRIGHT_CONFIG").filter(|s| !s.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let base = env
-        .get("XDG_CONFIG_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|s| !s.is_empty())
-                .map(|h| Path::new(h).join(".config"))
-        })?;
+    let base = xdg_dir(env, "XDG_CONFIG_HOME", ".config")?;
     Some(base.join("loopwright").join("config.toml"))
 }
 
@@ -161,15 +165,7 @@ pub fn parse_budget(v: &toml::Value) -> Result<llm::Usd> {
 /// Where `loopwright models --refresh` keeps OpenRouter's price list:
 /// `$XDG_CACHE_HOME/loopwright/openrouter-models.json`, else `~/.cache/loopwright/...`.
 pub fn catalog_cache_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let base = env
-        .get("XDG_CACHE_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|s| !s.is_empty())
-                .map(|h| Path::new(h).join(".cache"))
-        })?;
+    let base = xdg_dir(env, "XDG_CACHE_HOME", ".cache")?;
     Some(base.join("loopwright").join("openrouter-models.json"))
 }
 

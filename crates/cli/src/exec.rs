@@ -3,7 +3,7 @@
 use crate::config::{load_layers, FileConfig};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
-use crate::setup::{self, GovernorRequest, ToolboxRequest};
+use crate::setup::{self, AgentArgs, GovernorRequest, ToolboxRequest};
 use agent::{EndReason, Event, EventKind, EventSink, Session, SessionConfig};
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
@@ -17,37 +17,14 @@ pub const EXEC_SYSTEM_PROMPT: &str = include_str!("exec_prompt.md");
 
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
-    /// The model, as provider/model (e.g. anthropic/claude-sonnet-4-5,
-    /// openrouter/mistralai/mistral-7b-instruct:free, ollama/qwen2.5-coder:7b).
-    #[arg(long, short = 'm', value_name = "MODEL")]
-    pub model: Option<String>,
     /// The project directory the agent works in [default: the current directory].
     #[arg(long, short = 'C', value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
-    /// The most this run may spend, in US dollars (e.g. 0.50).
-    #[arg(long, value_name = "USD")]
-    pub budget: Option<String>,
-    /// Refuse any priced model, and stop if a provider ever reports a cost.
-    #[arg(long)]
-    pub free_only: bool,
-    /// Print JSONL events on stdout instead of the human display.
-    #[arg(long)]
-    pub json: bool,
-    /// Let the agent's commands use the network.
-    #[arg(long)]
-    pub allow_network: bool,
-    /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
-    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
-    pub sandbox: Option<String>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     /// The most model calls the session may make [default: 50].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
-    /// Where the ledger and transcripts go [default: $XDG_STATE_HOME/loopwright/<project id>].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// The model's context window in tokens [default: by model family].
-    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1024..))]
-    pub context_window: Option<u64>,
     /// The task; read from standard input when omitted.
     pub task: Option<String>,
 }
@@ -67,7 +44,7 @@ struct Settings {
 
 pub async fn run(args: ExecArgs) -> CmdResult {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let display = Display::choose(args.json);
+    let display = Display::choose(args.agent.json);
     let progress = Arc::new(Progress::new(display));
     let session_id = session_id();
     let result = run_with(args, &env, progress.clone(), &session_id).await;
@@ -123,7 +100,7 @@ async fn run_with(
 
     let mut config = SessionConfig::new(session_id, EXEC_SYSTEM_PROMPT, task);
     config.max_turns = settings.max_turns;
-    config.context_window = args.context_window;
+    config.context_window = args.agent.context_window;
     config.transcript = Some(
         settings
             .state_dir
@@ -167,12 +144,15 @@ fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings,
         )));
     }
     let file = load_layers(Some(&project), env).map_err(Failure::usage)?;
-    let model = setup::model_setting(args.model.as_deref(), &file)?;
-    let budget = setup::budget_setting(args.budget.as_deref(), &file)?;
-    let sandbox_on = setup::sandbox_on(args.sandbox.as_deref(), &file)?;
+    let model = setup::model_setting(args.agent.model.as_deref(), &file)?;
+    let budget = setup::budget_setting(args.agent.budget.as_deref(), &file)?;
+    let sandbox_on = setup::sandbox_on(args.agent.sandbox.as_deref(), &file)?;
     let state_dir = setup::state_dir_for(
         &project,
-        args.state_dir.clone().or_else(|| file.state_dir.clone()),
+        args.agent
+            .state_dir
+            .clone()
+            .or_else(|| file.state_dir.clone()),
         env,
     )?;
     std::fs::create_dir_all(&state_dir).map_err(|e| {
@@ -185,9 +165,9 @@ fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings,
         project,
         model,
         budget,
-        free_only: args.free_only || file.free_only.unwrap_or(false),
+        free_only: args.agent.free_only || file.free_only.unwrap_or(false),
         sandbox_on,
-        allow_network: args.allow_network || file.allow_network.unwrap_or(false),
+        allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
         max_turns: args.max_turns.or(file.max_turns).unwrap_or(50),
         state_dir,
         file,

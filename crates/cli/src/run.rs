@@ -7,7 +7,7 @@ use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, model_setting, sandbox_on, state_dir_for,
-    watch_interrupts, GovernorRequest, ToolboxRequest,
+    watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
@@ -26,15 +26,8 @@ pub struct RunArgs {
     /// The application spec; copied into the project as app_spec.txt.
     #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
-    /// The model, as provider/model (e.g. anthropic/claude-sonnet-4-5) or replay/CASSETTE.
-    #[arg(long, short = 'm', value_name = "MODEL")]
-    pub model: Option<String>,
-    /// The most the whole run may spend, in US dollars; a re-run counts what was spent.
-    #[arg(long, value_name = "USD")]
-    pub budget: Option<String>,
-    /// Refuse any priced model, and stop if a provider ever reports a cost.
-    #[arg(long)]
-    pub free_only: bool,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     /// Stop after this many sessions in all (planning included) [default: no limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: Option<u32>,
@@ -44,31 +37,16 @@ pub struct RunArgs {
     /// Sessions in a row without a newly passing feature before the run stops [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stall_sessions: Option<u32>,
-    /// Where the run's state, ledger and transcripts go [default: $XDG_STATE_HOME/loopwright/<project id>].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
     /// Record every model response into this cassette (replay it with --model replay/FILE).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Prompt templates (planning.md, building.md, wrapup.md) overriding the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
-    /// Print JSONL events on stdout instead of the human display.
-    #[arg(long)]
-    pub json: bool,
-    /// Let the agent's commands (and the checks) use the network.
-    #[arg(long)]
-    pub allow_network: bool,
-    /// Confine commands with Landlock and seccomp (off: policy checks only).
-    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
-    pub sandbox: Option<String>,
-    /// The model's context window in tokens [default: by model family].
-    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1024..))]
-    pub context_window: Option<u64>,
 }
 
 pub async fn run(args: RunArgs) -> CmdResult {
-    let display = Display::choose(args.json);
+    let display = Display::choose(args.agent.json);
     let progress = Arc::new(Progress::new(display));
     let result = run_with(args, progress.clone()).await;
     progress.finish_line();
@@ -105,11 +83,11 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         ))
     })?;
     let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
-    let model = model_setting(args.model.as_deref(), &file)?;
-    let budget = budget_setting(args.budget.as_deref(), &file)?;
+    let model = model_setting(args.agent.model.as_deref(), &file)?;
+    let budget = budget_setting(args.agent.budget.as_deref(), &file)?;
     let state_dir = state_dir_for(
         &project,
-        args.state_dir.clone().or(file.state_dir.clone()),
+        args.agent.state_dir.clone().or(file.state_dir.clone()),
         &env,
     )?;
     std::fs::create_dir_all(&state_dir).map_err(|e| {
@@ -125,7 +103,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         &GovernorRequest {
             model: &model,
             budget,
-            free_only: args.free_only || file.free_only.unwrap_or(false),
+            free_only: args.agent.free_only || file.free_only.unwrap_or(false),
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: args.record.clone(),
         },
@@ -138,8 +116,8 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     let toolbox = build_toolbox(
         &ToolboxRequest {
             project: &project,
-            sandbox_on: sandbox_on(args.sandbox.as_deref(), &file)?,
-            allow_network: args.allow_network || file.allow_network.unwrap_or(false),
+            sandbox_on: sandbox_on(args.agent.sandbox.as_deref(), &file)?,
+            allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
             protected: &PROTECTED_FILES,
         },
         &file,
@@ -154,7 +132,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         cfg.stall_limit = k;
     }
     cfg.prompts = prompts;
-    cfg.context_window = args.context_window;
+    cfg.context_window = args.agent.context_window;
 
     let cancel = CancellationToken::new();
     let interrupts = watch_interrupts(cancel.clone())?;
@@ -165,7 +143,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         Ok(report) => {
             let passing = report.state.passing();
             let total = report.state.features.len();
-            if !args.json {
+            if !args.agent.json {
                 let what = match report.end {
                     RunEnd::Complete => "complete: every feature passes",
                     RunEnd::SessionLimit => "stopped: --max-sessions reached",

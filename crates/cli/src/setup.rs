@@ -1,12 +1,42 @@
 //! Wiring shared by the commands: the Governor from settings and config, state directories.
 
-use crate::config::{catalog_cache_path, parse_budget, FileConfig};
+use crate::config::{catalog_cache_path, parse_budget, xdg_dir, FileConfig};
 use crate::exit::Failure;
 use anyhow::anyhow;
 use governor::{Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig};
 use llm::Usd;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The flags `exec` and `run` share: the model door and the agent's confinement.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The model, as provider/model (e.g. anthropic/claude-sonnet-4-5,
+    /// openrouter/mistralai/mistral-7b-instruct:free, ollama/qwen2.5-coder:7b, replay/CASSETTE).
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// The most the run may spend, in US dollars (e.g. 0.50); a re-run counts what was spent.
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<String>,
+    /// Refuse any priced model, and stop if a provider ever reports a cost.
+    #[arg(long)]
+    pub free_only: bool,
+    /// Print JSONL events on stdout instead of the human display.
+    #[arg(long)]
+    pub json: bool,
+    /// Let the agent's commands use the network.
+    #[arg(long)]
+    pub allow_network: bool,
+    /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub sandbox: Option<String>,
+    /// Where the ledger, state and transcripts go [default: $XDG_STATE_HOME/loopwright/<project id>].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The model's context window in tokens [default: by model family].
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1024..))]
+    pub context_window: Option<u64>,
+}
 
 /// What the Governor needs besides the config file.
 pub struct GovernorRequest<'a> {
@@ -55,15 +85,7 @@ pub fn resolve_governor(
 
 /// `$XDG_STATE_HOME/loopwright/<name>`, else `~/.local/state/loopwright/<name>`.
 pub fn state_home(env: &BTreeMap<String, String>, name: &str) -> Option<PathBuf> {
-    let base = env
-        .get("XDG_STATE_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env.get("HOME")
-                .filter(|s| !s.is_empty())
-                .map(|h| Path::new(h).join(".local").join("state"))
-        })?;
+    let base = xdg_dir(env, "XDG_STATE_HOME", ".local/state")?;
     Some(base.join("loopwright").join(name))
 }
 

@@ -371,18 +371,6 @@ fn a_bad_budget_is_a_usage_error() {
         .stderr(predicate::str::contains("budget"));
 }
 
-#[test]
-fn help_lists_the_flags() {
-    let out = Command::cargo_bin("loopwright")
-        .unwrap()
-        .args(["exec", "--help"])
-        .env("COLUMNS", "100")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
-}
-
 /// Reserve and settle entries of the ledger, told apart by their kind field.
 fn ledger_split(ledger: &[Value]) -> (Vec<&Value>, Vec<&Value>) {
     let kind = |v: &Value| {

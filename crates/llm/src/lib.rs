@@ -4,6 +4,7 @@
 //! [`ModelClient`].
 
 pub mod anthropic;
+pub mod atomic;
 pub mod cassette;
 pub mod client;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod retry;
 pub mod sse;
 pub mod types;
 
+pub use atomic::atomic_write;
 pub use cassette::{CassetteEntry, CassetteReader, CassetteWriter};
 pub use client::{
     parse_response_body, Endpoint, ModelClient, RetryPolicy, WireFormat, WireOptions,

@@ -12,8 +12,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::atomic::atomic_write;
 use crate::error::ToolError;
+use llm::atomic_write;
 
 /// The file [`FrozenFiles::write_copies`] writes beside the copies.
 pub const MANIFEST_FILE: &str = "manifest.json";

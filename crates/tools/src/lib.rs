@@ -7,7 +7,6 @@
 //! that changes them.
 
 mod args;
-mod atomic;
 mod bash;
 mod error;
 mod frozen;
@@ -20,10 +19,10 @@ mod toolbox;
 mod walk;
 mod write;
 
-pub use atomic::atomic_write;
 pub use error::ToolError;
 pub use frozen::{FrozenCheck, FrozenFiles, FrozenManifest, MANIFEST_FILE};
 pub use list::LIST_MAX_ENTRIES;
+pub use llm::atomic_write;
 pub use outcome::ToolOutcome;
 pub use read::{
     READ_DEFAULT_LIMIT, READ_MAX_LINE_CHARS, READ_MAX_OUTPUT_BYTES, READ_MAX_WHOLE_FILE_BYTES,

@@ -7,10 +7,10 @@ use sandbox::{Access, ProjectRoot};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::atomic::atomic_write;
 use crate::frozen::FrozenFiles;
 use crate::outcome::{io_message, shown_path, ToolOutcome};
 use crate::read::{plural, READ_MAX_WHOLE_FILE_BYTES};
+use llm::atomic_write;
 
 /// The message for a write to a frozen file.
 pub(crate) fn frozen_refusal(rel: &Path) -> String {

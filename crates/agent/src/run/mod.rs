@@ -389,7 +389,7 @@ impl<'a> RunContext<'a> {
         if phase == Phase::Planning {
             let target = project.join("app_spec.txt");
             if std::fs::read_to_string(&target).ok().as_deref() != Some(spec) {
-                tools::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
+                llm::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
                     path: target,
                     source,
                 })?;
@@ -806,7 +806,7 @@ impl<'a> RunContext<'a> {
             message: e.to_string(),
         })?;
         let features_path = self.cfg.state_dir.join(FEATURES_FILE);
-        tools::atomic_write(&features_path, &canonical).map_err(|source| RunError::Io {
+        llm::atomic_write(&features_path, &canonical).map_err(|source| RunError::Io {
             path: features_path,
             source,
         })?;
@@ -856,7 +856,7 @@ impl<'a> RunContext<'a> {
             serde_json::to_vec_pretty(&listed).unwrap_or_default()
         };
         let path = self.cfg.project_dir.join("feature_list.json");
-        tools::atomic_write(&path, &bytes).map_err(|source| RunError::Io { path, source })
+        llm::atomic_write(&path, &bytes).map_err(|source| RunError::Io { path, source })
     }
 
     /// Runs a feature's check in the sandbox, frozen files restored before and after.

@@ -128,7 +128,7 @@ impl RunState {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        tools::atomic_write(&path, &json).map_err(|source| StateError::Io { path, source })
+        llm::atomic_write(&path, &json).map_err(|source| StateError::Io { path, source })
     }
 
     pub fn passing(&self) -> usize {

@@ -1,4 +1,5 @@
-//! The one way the tools replace a file: write a temp file beside it, fsync, rename over the
+//! The one way loopwright replaces a file (tool writes, run state, frozen copies, the price
+//! cache). It lives in `llm`, the crate every other crate depends on, so there is one copy: write a temp file beside it, fsync, rename over the
 //! target, fsync the directory. A crash leaves either the old or the new content, never half.
 
 use std::io::Write;
