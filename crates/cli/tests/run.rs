@@ -164,7 +164,13 @@ fn concat(parts: Vec<Vec<Turn>>) -> Vec<Turn> {
 /// building, and how many messages it holds. It completes a run from any phase. With
 /// `stall_once`, its first verification of F2/F3 stalls the stream for a minute.
 fn adaptive_model(stall_once: bool, usage: Option<Usage>) -> Script {
-    let stalled = Arc::new(AtomicBool::new(!stall_once));
+    adaptive_model_stalling(if stall_once { Some(60_000) } else { None }, usage)
+}
+
+/// [`adaptive_model`] with the first F2/F3 turn stalled for `stall_ms` (then answered).
+fn adaptive_model_stalling(stall_ms: Option<u64>, usage: Option<Usage>) -> Script {
+    let stalled = Arc::new(AtomicBool::new(stall_ms.is_none()));
+    let stall_ms = stall_ms.unwrap_or(0);
     Script::handler(move |req: &LoggedRequest| {
         let planning = req.tool_names().iter().any(|t| t == "add_features");
         let msgs = req.messages().len();
@@ -191,7 +197,15 @@ fn adaptive_model(stall_once: bool, usage: Option<Usage>) -> Script {
                     }),
                 ),
                 3 => call("verify_feature", json!({"id": "F1"})),
-                5 if !stalled.swap(true, Ordering::SeqCst) => Turn::stall(1, 60_000),
+                5 if !stalled.swap(true, Ordering::SeqCst) => Turn::Fault(testkit::Fault::Stall(testkit::StallFault {
+                    after_events: 1,
+                    ms: stall_ms,
+                    reply: Some(
+                        Reply::default()
+                            .with_tool_call("verify_feature", json!({"id": "F2"}))
+                            .with_tool_call("verify_feature", json!({"id": "F3"})),
+                    ),
+                })),
                 5 => Turn::Reply(
                     Reply::default()
                         .with_tool_call("verify_feature", json!({"id": "F2"}))
@@ -497,6 +511,77 @@ fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
     assert!(ledger_total_nanos(&w.state) >= spent_at_kill);
     let text = std::fs::read_to_string(w.state.join("ledger.jsonl")).unwrap();
     assert!(text.starts_with(&ledger));
+}
+
+/// Waits until the run sent the build session's third request (the stalled one, after F1 was
+/// verified).
+fn wait_for_stalled_call(server: &FakeServer, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let stalled = server.requests().iter().any(|r| {
+            r.messages().len() == 5 && r.tool_names().iter().any(|t| t == "verify_feature")
+        });
+        if stalled {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached the stalled call"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_finishes_the_step_saves_state_exits_130_and_the_rerun_finishes() {
+    let w = world();
+    // The interrupted call is answered after a short stall: the step under way finishes.
+    let server = FakeServer::start_blocking(adaptive_model_stalling(Some(1_500), None));
+    let mut child = run_cmd(&w, &server, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stalled_call(&server, &mut child);
+    let sent = server.request_count();
+    // SIGINT, as Ctrl-C sends it.
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        server.request_count(),
+        sent,
+        "no model call after the interrupt"
+    );
+
+    let status = status_json(&w);
+    assert_eq!(status["last_stop"]["reason"], "interrupted");
+    // F1's verdict was saved; the tool calls of the answer that arrived after the interrupt were
+    // not run.
+    assert_eq!(passing(&status), vec!["F1"]);
+    assert_eq!(status["sessions"][1]["end"], "cancelled");
+    assert!(
+        git_log(&w.project)[0].starts_with("loopwright: session 2"),
+        "the work was committed"
+    );
+
+    let server2 = FakeServer::start_blocking(adaptive_model(false, None));
+    run(&w, &server2, &[]).success();
+    assert_eq!(passing(&status_json(&w)), vec!["F1", "F2", "F3"]);
 }
 
 #[test]
