@@ -52,6 +52,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             free_only,
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: None,
+            budget_includes_ledger: false,
         },
         &file,
         &env,

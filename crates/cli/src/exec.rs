@@ -76,6 +76,7 @@ async fn run_with(
             free_only: settings.free_only,
             ledger_path: settings.state_dir.join("ledger.jsonl"),
             record_to: None,
+            budget_includes_ledger: false,
         },
         &settings.file,
         env,
@@ -104,7 +105,7 @@ async fn run_with(
     config.transcript = Some(
         settings
             .state_dir
-            .join("sessions")
+            .join("transcripts")
             .join(format!("{session_id}.jsonl")),
     );
 

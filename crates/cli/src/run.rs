@@ -106,6 +106,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             free_only: args.agent.free_only || file.free_only.unwrap_or(false),
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: args.record.clone(),
+            budget_includes_ledger: true,
         },
         &file,
         &env,

@@ -45,6 +45,9 @@ pub struct GovernorRequest<'a> {
     pub free_only: bool,
     pub ledger_path: PathBuf,
     pub record_to: Option<PathBuf>,
+    /// Whether earlier spend in the ledger counts against the budget (`run`: yes, so a resumed
+    /// run continues its budget; `exec`, `doctor`: no, the budget is for this invocation).
+    pub budget_includes_ledger: bool,
 }
 
 /// Resolves the model, provider, key and price, and opens the ledger. Errors carry the exit
@@ -80,7 +83,10 @@ pub fn resolve_governor(
         record_to: req.record_to.clone(),
     };
     let lookup = |k: &str| env.get(k).cloned();
-    GovernorConfig::resolve(&settings, &lookup).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))
+    let mut config = GovernorConfig::resolve(&settings, &lookup)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    config.budget_includes_ledger = req.budget_includes_ledger;
+    Ok(config)
 }
 
 /// `$XDG_STATE_HOME/loopwright/<name>`, else `~/.local/state/loopwright/<name>`.

@@ -200,7 +200,7 @@ fn a_scripted_session_writes_runs_and_reads_a_file() {
     assert_eq!(settled, total);
 
     // A transcript was kept.
-    let sessions: Vec<_> = std::fs::read_dir(e.state.join("sessions"))
+    let sessions: Vec<_> = std::fs::read_dir(e.state.join("transcripts"))
         .unwrap()
         .collect();
     assert_eq!(sessions.len(), 1);

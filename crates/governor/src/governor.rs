@@ -44,6 +44,10 @@ pub struct GovernorConfig {
     pub ledger_path: PathBuf,
     pub retry: RetryPolicy,
     pub record_to: Option<PathBuf>,
+    /// Whether what the ledger already holds counts against the budget (true: a resumed run
+    /// continues the same budget; false: the budget is for this process's calls only, as for
+    /// one `exec` task). The ledger keeps everything either way.
+    pub budget_includes_ledger: bool,
 }
 
 impl GovernorConfig {
@@ -71,6 +75,7 @@ impl GovernorConfig {
             ledger_path: settings.ledger_path.clone(),
             retry: RetryPolicy::default(),
             record_to: settings.record_to.clone(),
+            budget_includes_ledger: true,
         })
     }
 }
@@ -189,7 +194,11 @@ impl Governor {
             free_only: config.free_only,
             ledger,
             state: Mutex::new(State {
-                settled: contents.total_spent(),
+                settled: if config.budget_includes_ledger {
+                    contents.total_spent()
+                } else {
+                    Usd::ZERO
+                },
                 ..State::default()
             }),
             warnings,

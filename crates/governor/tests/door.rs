@@ -594,3 +594,41 @@ async fn a_recorded_session_replays_offline_for_free() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn earlier_spend_in_the_ledger_counts_against_the_budget_unless_scoped_to_this_process() {
+    // Each call reports 10k input tokens: $0.03 at $3/Mtok (plus a little output).
+    let big = || Turn::Reply(Reply::text("ok").with_usage(testkit::Usage::new(10_000, 10)));
+    let server = FakeServer::start(Script::turns(vec![big(), big(), big()])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new("anthropic/claude-sonnet-4-5", &server, dir.path());
+    setup.budget = Some(Usd::parse_decimal("0.035").unwrap());
+    let ask = || request(vec![Message::user_text("hi")], 64);
+
+    // A first process spends $0.03 of the $0.035.
+    let first = setup.governor().unwrap();
+    call(&first, "s1", ask()).await.unwrap();
+    let spent = first.spent();
+    assert!(spent > Usd::parse_decimal("0.03").unwrap());
+    drop(first);
+
+    // A resumed run counts it: the next call's worst case no longer fits, nothing is sent.
+    let resumed = setup.governor().unwrap();
+    assert_eq!(resumed.spent(), spent);
+    let err = call(&resumed, "s2", ask()).await.unwrap_err();
+    assert!(
+        matches!(err, GovernorError::BudgetExhausted { .. }),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 1);
+    drop(resumed);
+
+    // A budget scoped to this process starts from zero (and the ledger still keeps everything).
+    let mut config = setup.config().unwrap();
+    config.budget_includes_ledger = false;
+    let fresh = Governor::new(config).unwrap();
+    assert_eq!(fresh.spent(), Usd::ZERO);
+    call(&fresh, "s3", ask()).await.unwrap();
+    assert_eq!(server.request_count(), 2);
+    assert!(fresh.ledger().unwrap().total_spent() > spent);
+}

@@ -140,6 +140,8 @@ pub enum RunError {
         project: PathBuf,
         state_dir: PathBuf,
     },
+    #[error("another loopwright run is using the state dir {state_dir}; wait for it to stop, or pass another --state-dir")]
+    Busy { state_dir: PathBuf },
     #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec or start a new run with another --state-dir")]
     SpecChanged { state_dir: PathBuf },
     #[error(transparent)]
@@ -169,6 +171,7 @@ impl RunError {
             RunError::Spec { .. }
             | RunError::OtherProject { .. }
             | RunError::ProjectLost { .. }
+            | RunError::Busy { .. }
             | RunError::SpecChanged { .. }
             | RunError::Prompt(_) => 2,
             RunError::State(StateError::Corrupt { .. }) => 2,
@@ -284,6 +287,31 @@ pub async fn run(
         path: cfg.state_dir.clone(),
         source,
     })?;
+    // One run per state dir at a time: a second process would interleave sessions and ledger.
+    let lock_path = cfg.state_dir.join("run.lock");
+    let _lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| RunError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match _lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(RunError::Busy {
+                state_dir: cfg.state_dir.clone(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(RunError::Io {
+                path: lock_path,
+                source,
+            })
+        }
+    }
     let mut state = match RunState::load(&cfg.state_dir)? {
         Some(mut s) => {
             if s.project_dir != cfg.project_dir {
