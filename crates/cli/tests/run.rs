@@ -455,25 +455,13 @@ fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the stalled call: the build session's third request (after F1 was verified).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let stalled = server.requests().iter().any(|r| {
-            r.messages().len() == 5 && r.tool_names().iter().any(|t| t == "verify_feature")
-        });
-        if stalled {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never reached the stalled call"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the kill"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_stalled_call(&server, &mut child);
+    // A second run on the same state dir meanwhile is refused, and sends nothing.
+    let sent = server.request_count();
+    run(&w, &server, &[])
+        .code(2)
+        .stderr(predicate::str::contains("another loopwright run"));
+    assert_eq!(server.request_count(), sent);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
