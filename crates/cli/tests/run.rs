@@ -359,6 +359,11 @@ fn rewriting_a_frozen_test_through_bash_does_not_pass_a_feature() {
                 "write_file",
                 json!({"path": "tests/test_app.py", "content": "# gone\n"}),
             ),
+            // A program the agent runs tries to switch the sandbox off for the next run.
+            call(
+                "bash",
+                json!({"command": "python3 -c \"open('loopwright.toml', 'w').write('sandbox = \\\"off\\\"\\n')\""}),
+            ),
             Turn::text("F1 is done."),
         ],
     ])));
@@ -385,6 +390,13 @@ fn rewriting_a_frozen_test_through_bash_does_not_pass_a_feature() {
     assert!(events(&w.state)
         .iter()
         .any(|e| e["type"] == "frozen.restored"));
+    assert!(
+        !w.project.join("loopwright.toml").exists(),
+        "a config the agent wrote is removed when the session ends"
+    );
+    assert!(events(&w.state)
+        .iter()
+        .any(|e| e["type"] == "frozen.restored" && e["paths"] == json!(["loopwright.toml"])));
 }
 
 #[test]

@@ -190,6 +190,39 @@ impl RunError {
     }
 }
 
+/// `loopwright.toml` as it was when a session started. The agent's file tools refuse it and the
+/// command policy refuses redirections into it, but a program the agent runs could still write
+/// it (the kernel lets commands write anywhere in the project); since the harness reads it at
+/// start-up, any change is undone when the session ends.
+struct ConfigGuard {
+    path: PathBuf,
+    before: Option<Vec<u8>>,
+}
+
+impl ConfigGuard {
+    fn capture(project: &Path) -> ConfigGuard {
+        let path = project.join("loopwright.toml");
+        let before = std::fs::read(&path).ok();
+        ConfigGuard { path, before }
+    }
+
+    /// Puts the file back (or removes one the session created); returns what was restored.
+    fn restore(&self) -> Vec<PathBuf> {
+        let now = std::fs::read(&self.path).ok();
+        if now == self.before && !self.path.is_symlink() {
+            return Vec::new();
+        }
+        let result = match &self.before {
+            Some(bytes) => llm::atomic_write(&self.path, bytes),
+            None => std::fs::remove_file(&self.path),
+        };
+        match result {
+            Ok(()) => vec![PathBuf::from("loopwright.toml")],
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
 /// The result of running one feature's check.
 #[derive(Debug, Clone)]
 pub struct CheckResult {
@@ -663,12 +696,14 @@ impl<'a> RunContext<'a> {
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
         let tools = PlanningTools { ctx: self };
+        let guard = ConfigGuard::capture(&self.cfg.project_dir);
         let result = Session::new(self.governor, self.toolbox, config)
             .extra_tools(&tools)
             .events(&self.events)
             .cancel_token(cancel)
             .run()
             .await;
+        self.report_restored(&id, &guard.restore());
         let (end, turns, text) = match &result {
             Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
             Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
@@ -1009,6 +1044,7 @@ impl<'a> RunContext<'a> {
             ctx: self,
             session_number: number,
         };
+        let guard = ConfigGuard::capture(&self.cfg.project_dir);
         let result = Session::new(self.governor, self.toolbox, config)
             .extra_tools(&tools)
             .events(&self.events)
@@ -1017,6 +1053,7 @@ impl<'a> RunContext<'a> {
             .await;
         // Whatever happened, frozen files go back and the feature list is rewritten.
         self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
+        self.report_restored(&id, &guard.restore());
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let regressions = if result.is_ok() && !cancelled {
