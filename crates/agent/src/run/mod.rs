@@ -465,19 +465,36 @@ impl<'a> RunContext<'a> {
             self.report_restored("run", &check.restored);
             self.check_canonical_features()?;
             self.write_feature_list()?;
-            if phase == Phase::Complete {
-                // A finished run is re-verified, not taken on trust: the project may have changed.
-                let last = self
-                    .lock()
-                    .sessions
-                    .iter()
-                    .map(|r| r.number)
-                    .max()
-                    .unwrap_or(0);
-                if !self.recheck_passing(last).await?.is_empty() {
-                    self.lock().phase = Phase::Building;
-                    self.save()?;
+            // Passing features are re-verified, not taken on trust: the last session may have
+            // stopped before its end-of-session re-check (an error, Ctrl-C, kill -9), or the
+            // project changed since. Regressions go to the last build session's record, so the
+            // next prompt reports them.
+            let last = self
+                .lock()
+                .sessions
+                .iter()
+                .map(|r| r.number)
+                .max()
+                .unwrap_or(0);
+            let regressed = self.recheck_passing(last).await?;
+            if !regressed.is_empty() {
+                {
+                    let mut s = self.lock();
+                    s.phase = Phase::Building;
+                    if let Some(rec) = s
+                        .sessions
+                        .iter_mut()
+                        .rev()
+                        .find(|r| r.kind == SessionKind::Building)
+                    {
+                        for id in regressed {
+                            if !rec.regressions.contains(&id) {
+                                rec.regressions.push(id);
+                            }
+                        }
+                    }
                 }
+                self.save()?;
             }
         }
         let (passing, total) = {
@@ -587,6 +604,13 @@ impl<'a> RunContext<'a> {
                     "reached --max-sessions {}",
                     self.cfg.max_sessions.unwrap_or(0)
                 ),
+                RunEnd::Stalled if s.phase == Phase::Planning => format!(
+                    "planning produced no plan that could be frozen in {} sessions in a row \
+                     ({} features recorded so far); see the last planning session's end in \
+                     its transcript, or adjust the spec or --prompts",
+                    s.sessions_without_progress,
+                    s.features.len()
+                ),
                 RunEnd::Stalled => format!(
                     "no feature newly passed in {} sessions in a row; {} of {} pass",
                     s.sessions_without_progress,
@@ -681,12 +705,19 @@ impl<'a> RunContext<'a> {
         spec: &str,
         cancel: CancellationToken,
     ) -> Result<EndReason, RunError> {
-        let existing = self.features();
-        if !existing.is_empty() && self.last_planning_ended_normally() {
-            // A previous invocation planned but stopped before freezing.
-            if self.try_freeze().await?.is_empty() {
+        let ready = {
+            let s = self.lock();
+            s.plan_ready && !s.features.is_empty()
+        };
+        if ready {
+            // The last planning session finished, but the run stopped before its plan was
+            // frozen: freeze it now rather than pay for planning again.
+            let problems = self.try_freeze().await?;
+            if problems.is_empty() {
                 return Ok(EndReason::Completed);
             }
+            self.note_planning_problems(&problems);
+            self.save()?;
         }
         let (number, id) = self.begin_session(SessionKind::Planning)?;
         let previous = self.planning_notes();
@@ -708,31 +739,29 @@ impl<'a> RunContext<'a> {
             Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
             Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
         };
-        let mut notes = String::new();
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
-        if result.is_ok() && !cancelled {
-            if self.features().is_empty() {
-                notes = "the planning session recorded no features".into();
-            } else {
-                let problems = self.try_freeze().await?;
-                if !problems.is_empty() {
-                    notes = format!(
-                        "planning ended with problems, the plan was not frozen:\n- {}",
-                        problems.join("\n- ")
-                    );
-                }
+        let finished = result.is_ok() && !cancelled;
+        let recorded = !self.features().is_empty();
+        let final_text = if finished && !recorded {
+            format!("{text}\n\n[harness] the planning session recorded no features")
+        } else {
+            text
+        };
+        // The session's end is saved before freezing starts: a run killed while freezing
+        // resumes by freezing, not by planning again. A session that stopped early (an error,
+        // Ctrl-C) leaves its features for the next planning session to complete.
+        self.end_session(number, &end, turns, &final_text, vec![], vec![]);
+        self.lock().plan_ready = finished && recorded;
+        self.save()?;
+        if finished && recorded {
+            let problems = self.try_freeze().await?;
+            if !problems.is_empty() {
+                self.note_planning_problems(&problems);
             }
         }
-        let progressed = self.phase() == Phase::Building;
         {
-            let final_text = if notes.is_empty() {
-                text
-            } else {
-                format!("{text}\n\n[harness] {notes}")
-            };
-            self.end_session(number, &end, turns, &final_text, vec![], vec![]);
             let mut s = self.lock();
-            if progressed {
+            if s.phase == Phase::Building {
                 s.sessions_without_progress = 0;
             } else if !cancelled {
                 s.sessions_without_progress += 1;
@@ -742,15 +771,28 @@ impl<'a> RunContext<'a> {
         result.map(|o| o.end).map_err(RunError::Session)
     }
 
-    fn last_planning_ended_normally(&self) -> bool {
-        let s = self.lock();
-        s.sessions
-            .iter()
+    /// Freezing found problems: the plan goes back to planning, and the last planning session's
+    /// record says why (the next planning prompt shows it).
+    fn note_planning_problems(&self, problems: &[String]) {
+        let mut s = self.lock();
+        s.plan_ready = false;
+        if let Some(rec) = s
+            .sessions
+            .iter_mut()
             .rev()
             .find(|r| r.kind == SessionKind::Planning)
-            .is_some_and(|r| {
-                r.end.as_deref() != Some("interrupted") && r.end.as_deref() != Some("cancelled")
-            })
+        {
+            let note = format!(
+                "[harness] planning ended with problems, the plan was not frozen; the features \
+                 with problems were dropped, record them again once fixed:\n- {}",
+                problems.join("\n- ")
+            );
+            rec.final_text = if rec.final_text.is_empty() {
+                note
+            } else {
+                format!("{}\n\n{note}", rec.final_text)
+            };
+        }
     }
 
     /// What an earlier planning session left, for the next one's prompt.
@@ -764,13 +806,21 @@ impl<'a> RunContext<'a> {
                 "Do not add them again; check their test files exist, then add the rest.\n",
             );
         }
+        // The session being started has no end yet; the one before it is the last.
         if let Some(last) = s
             .sessions
             .iter()
             .rev()
-            .find(|r| r.kind == SessionKind::Planning && !r.final_text.is_empty())
+            .find(|r| r.kind == SessionKind::Planning && r.end.is_some())
         {
             out.push_str("\n# How the last planning session ended\n");
+            let end = last.end.as_deref().unwrap_or("unknown");
+            if end != "completed" {
+                out.push_str(&format!(
+                    "It stopped before it finished ({end}); what it recorded is listed above, \
+                     the rest of the plan is still to be recorded.\n"
+                ));
+            }
             out.push_str(&last.final_text);
             out.push('\n');
         }
@@ -847,6 +897,7 @@ impl<'a> RunContext<'a> {
             {
                 let mut s = self.lock();
                 s.features = valid;
+                s.plan_ready = false;
                 let ids: BTreeSet<String> = s.features.iter().map(|f| f.id.clone()).collect();
                 s.status.retain(|k, _| ids.contains(k));
             }
@@ -875,9 +926,9 @@ impl<'a> RunContext<'a> {
         })?;
         let frozen_count = frozen.len();
         self.toolbox.set_frozen(frozen)?;
-        self.lock().phase = Phase::Building;
         self.write_feature_list()?;
-        self.save()?;
+        // The commit comes before the phase is saved: a run stopped in between is still
+        // planning with its plan ready, and freezes again (every step above is idempotent).
         git::commit_all(
             self.toolbox.sandbox(),
             &format!(
@@ -887,6 +938,13 @@ impl<'a> RunContext<'a> {
             ),
         )
         .await?;
+        {
+            let mut s = self.lock();
+            s.phase = Phase::Building;
+            s.plan_ready = false;
+            s.sessions_without_progress = 0;
+        }
+        self.save()?;
         self.emit(
             "run",
             EventKind::PlanFrozen {

@@ -74,6 +74,11 @@ pub struct RunState {
     /// Build sessions in a row that made no feature newly pass.
     #[serde(default)]
     pub sessions_without_progress: u32,
+    /// The last planning session ended normally with features recorded: they await freezing.
+    /// Saved before freezing starts, so a run killed while freezing freezes on resume instead of
+    /// planning again; cleared when freezing finds problems (planning must redo them).
+    #[serde(default)]
+    pub plan_ready: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_stop: Option<StopRecord>,
 }
@@ -90,6 +95,7 @@ impl RunState {
             status: BTreeMap::new(),
             sessions: Vec::new(),
             sessions_without_progress: 0,
+            plan_ready: false,
             last_stop: None,
         }
     }
