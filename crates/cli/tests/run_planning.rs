@@ -641,3 +641,77 @@ fn a_feature_broken_in_a_session_that_stopped_with_an_error_is_rechecked_on_resu
         .iter()
         .any(|e| e["type"] == "feature.regressed" && e["id"] == "F1"));
 }
+
+#[test]
+fn kill_9_mid_build_session_credits_its_verified_features_and_commits_its_work() {
+    let w = world();
+    let usage = Usage::new(1_000, 100);
+    let priced = move |t: Turn| match t {
+        Turn::Reply(r) => Turn::Reply(r.with_usage(usage.clone())),
+        t => t,
+    };
+    let server = FakeServer::start_blocking(Script::handler(move |req: &LoggedRequest| {
+        let turn = if is_planning(req) {
+            match req.messages().len() {
+                1 => write_tests(),
+                3 => call(
+                    "add_features",
+                    json!({"features": [feature(0), feature(1), feature(2)]}),
+                ),
+                _ => Turn::text("Planned."),
+            }
+        } else {
+            match req.messages().len() {
+                1 => write_script(0, "1"),
+                3 => verify(0),
+                _ => Turn::stall(1, 60_000),
+            }
+        };
+        priced(turn)
+    }));
+    let mut child = run_cmd(&w, &server, &["--budget", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !server
+        .requests()
+        .iter()
+        .any(|r| !is_planning(r) && r.messages().len() == 5)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the stall"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let server2 =
+        FakeServer::start_blocking(Script::handler(|req: &LoggedRequest| build_everything(req)));
+    run(&w, &server2, &["--budget", "5"]).success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    let killed = &status["sessions"][1];
+    assert_eq!(killed["end"], "interrupted");
+    assert_eq!(killed["newly_passing"], json!(["F1"]));
+    assert!(nanos(&killed["cost"]) > 0);
+    assert_eq!(
+        nanos(&status["features"][0]["cost"]),
+        nanos(&killed["cost"]),
+        "F1 carries the cost of the session that verified it: {status}"
+    );
+    assert_eq!(status["sessions"][2]["newly_passing"], json!(["F2", "F3"]));
+    let log = git_log(&w.project);
+    assert_eq!(
+        log[..2],
+        [
+            "loopwright: session 3 — verified F2, F3",
+            "loopwright: session 2 (cut off) — verified F1",
+        ],
+        "{log:?}"
+    );
+}

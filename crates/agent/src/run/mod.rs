@@ -465,6 +465,24 @@ impl<'a> RunContext<'a> {
             self.report_restored("run", &check.restored);
             self.check_canonical_features()?;
             self.write_feature_list()?;
+            // The work of a build session cut off by the process dying is committed now.
+            let cut_off = {
+                let s = self.lock();
+                s.sessions
+                    .iter()
+                    .max_by_key(|r| r.number)
+                    .filter(|r| {
+                        r.kind == SessionKind::Building && r.end.as_deref() == Some("interrupted")
+                    })
+                    .map(|r| (r.number, r.newly_passing.clone()))
+            };
+            if let Some((number, newly)) = cut_off {
+                git::commit_all(
+                    self.toolbox.sandbox(),
+                    &session_commit_message(number, " (cut off)", &newly),
+                )
+                .await?;
+            }
             // Passing features are re-verified, not taken on trust: the last session may have
             // stopped before its end-of-session re-check (an error, Ctrl-C, kill -9), or the
             // project changed since. Regressions go to the last build session's record, so the
@@ -1121,15 +1139,11 @@ impl<'a> RunContext<'a> {
         };
         let after = self.passing_ids();
         let newly: Vec<String> = after.difference(&before).cloned().collect();
-        let message = if newly.is_empty() {
-            format!("loopwright: session {number} — no feature newly verified")
-        } else {
-            format!(
-                "loopwright: session {number} — verified {}",
-                newly.join(", ")
-            )
-        };
-        let committed = git::commit_all(self.toolbox.sandbox(), &message).await;
+        let committed = git::commit_all(
+            self.toolbox.sandbox(),
+            &session_commit_message(number, "", &newly),
+        )
+        .await;
         let (end, turns, text) = match &result {
             Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
             Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
@@ -1208,6 +1222,18 @@ impl<'a> RunContext<'a> {
                 ("last_session", &last),
             ],
         )?)
+    }
+}
+
+/// `loopwright: session 3 — verified F2, F4`.
+fn session_commit_message(number: u32, note: &str, newly: &[String]) -> String {
+    if newly.is_empty() {
+        format!("loopwright: session {number}{note} — no feature newly verified")
+    } else {
+        format!(
+            "loopwright: session {number}{note} — verified {}",
+            newly.join(", ")
+        )
     }
 }
 

@@ -152,12 +152,26 @@ impl RunState {
         self.sessions.iter().map(|s| s.number).max().unwrap_or(0) + 1
     }
 
-    /// A session that has no end was cut off (the process died); mark it so.
+    /// A session that has no end was cut off (the process died); mark it so. A cut-off build
+    /// session is credited with the features it verified (saved as each verdict came), so spend
+    /// by feature and the next prompt see them.
     pub fn close_interrupted_sessions(&mut self, now: &str) -> Vec<u32> {
         let mut closed = Vec::new();
         for s in self.sessions.iter_mut().filter(|s| s.end.is_none()) {
             s.end = Some("interrupted".into());
             s.ended = Some(now.to_string());
+            if s.kind == SessionKind::Building {
+                s.newly_passing = self
+                    .features
+                    .iter()
+                    .filter(|f| {
+                        self.status
+                            .get(&f.id)
+                            .is_some_and(|st| st.passes && st.verified_in == Some(s.number))
+                    })
+                    .map(|f| f.id.clone())
+                    .collect();
+            }
             closed.push(s.number);
         }
         closed
@@ -201,6 +215,43 @@ mod tests {
         assert_eq!(back.close_interrupted_sessions("t1"), vec![1]);
         assert_eq!(back.sessions[0].end.as_deref(), Some("interrupted"));
         assert_eq!(back.next_session_number(), 2);
+    }
+
+    #[test]
+    fn a_cut_off_build_session_is_credited_with_what_it_verified() {
+        let mut s = RunState::new(PathBuf::from("/p"), "anthropic/x".into(), "abc".into());
+        for id in ["F1", "F2", "F3"] {
+            s.features.push(Feature {
+                id: id.into(),
+                category: String::new(),
+                description: "d".into(),
+                steps: vec![],
+                check: "true".into(),
+                test_files: vec![],
+            });
+        }
+        let verified = |n| FeatureStatus {
+            passes: true,
+            verified_in: Some(n),
+            ..FeatureStatus::default()
+        };
+        s.status.insert("F1".into(), verified(2));
+        s.status.insert("F2".into(), verified(3));
+        s.status.insert("F3".into(), FeatureStatus::default());
+        s.sessions.push(SessionRecord {
+            number: 3,
+            kind: SessionKind::Building,
+            id: "session-003".into(),
+            started: "t0".into(),
+            ended: None,
+            end: None,
+            turns: 0,
+            newly_passing: vec![],
+            regressions: vec![],
+            final_text: String::new(),
+        });
+        assert_eq!(s.close_interrupted_sessions("t1"), vec![3]);
+        assert_eq!(s.sessions[0].newly_passing, vec!["F2".to_string()]);
     }
 
     #[test]
