@@ -715,3 +715,25 @@ fn kill_9_mid_build_session_credits_its_verified_features_and_commits_its_work()
         "{log:?}"
     );
 }
+
+#[test]
+fn a_frozen_feature_list_that_differs_from_the_run_state_is_refused_and_status_says_why() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(planning_turns()));
+    run(&w, &server, &["--max-sessions", "1"]).code(5);
+    let path = w.state.join("features.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("one.py prints 1", "one.py prints 7")).unwrap();
+    let idle = FakeServer::start_blocking(Script::turns(vec![]));
+    run(&w, &idle, &[])
+        .code(2)
+        .stderr(predicate::str::contains("features.json"));
+    assert_eq!(idle.request_count(), 0);
+    let status = status_json(&w);
+    assert_eq!(status["last_stop"]["reason"], "bad_input");
+    assert_eq!(status["last_stop"]["exit_code"], 2);
+    assert!(status["last_stop"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("frozen feature list differs"));
+}

@@ -383,7 +383,11 @@ pub async fn run(
         state: Mutex::new(state),
     };
     ctx.save()?;
-    ctx.start(&spec).await?;
+    if let Err(e) = ctx.start(&spec).await {
+        // `status` shows why the run could not start (a lost project, tampered state...).
+        ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+        return Err(e);
+    }
     loop {
         if let Some(end) = ctx.stop_condition() {
             return ctx.finish(end, String::new());
