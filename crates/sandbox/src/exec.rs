@@ -284,6 +284,119 @@ fn kill_group(pgid: Option<libc::pid_t>) {
     }
 }
 
+/// Capabilities a command keeps when the harness has them (running as root): the ones that
+/// decide file access (`CAP_CHOWN`, `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`,
+/// `CAP_FSETID`), so a root harness still works in a project owned by another user; Landlock
+/// governs where they apply. Everything else (`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`,
+/// `CAP_SYS_RESOURCE`, `CAP_SYS_NICE`, `CAP_SYS_TIME`, `CAP_KILL`, `CAP_NET_*`, `CAP_SETUID`, ...)
+/// is dropped from every set, the bounding set included, so no program the command runs gets
+/// it back. Without them the kernel's own capability check keeps a command from reading the
+/// memory or environment of, or changing the limits and scheduling of, any process holding
+/// more capabilities than it does, such as a root harness.
+const KEPT_CAPS: u64 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Drops every capability but [`KEPT_CAPS`] (raw system calls only; runs after fork).
+///
+/// # Safety
+/// Only makes system calls on stack data.
+unsafe fn drop_capabilities() -> std::io::Result<()> {
+    // The bounding set: needs CAP_SETPCAP, which only a privileged harness has; without it
+    // there is nothing to drop.
+    for cap in 0..64u64 {
+        if KEPT_CAPS & (1 << cap) == 0 {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        }
+    }
+    libc::prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL,
+        0,
+        0,
+        0,
+    );
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    if libc::syscall(
+        libc::SYS_capget,
+        &mut header as *mut CapHeader,
+        data.as_mut_ptr(),
+    ) != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    for (word, set) in data.iter_mut().enumerate() {
+        let keep = (KEPT_CAPS >> (32 * word)) as u32;
+        set.effective &= keep;
+        set.permitted &= keep;
+        set.inheritable &= keep;
+    }
+    if libc::syscall(
+        libc::SYS_capset,
+        &mut header as *mut CapHeader,
+        data.as_ptr(),
+    ) != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor above stderr close-on-exec, so nothing the harness holds or inherited
+/// without `O_CLOEXEC` (a file opened outside the project, a socket) reaches the command; Landlock
+/// only checks at open time, so such a descriptor would be a way around it.
+///
+/// # Safety
+/// Only makes system calls.
+unsafe fn cloexec_inherited_fds() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    if libc::syscall(
+        libc::SYS_close_range,
+        3 as libc::c_uint,
+        libc::c_uint::MAX,
+        CLOSE_RANGE_CLOEXEC,
+    ) == 0
+    {
+        return;
+    }
+    // Kernels before 5.11: one fcntl per possible descriptor.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+        limit.rlim_cur.min(1 << 20) as libc::c_int
+    } else {
+        1024
+    };
+    for fd in 3..max {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
 /// Runs in the child between fork and exec: only raw system calls.
 fn confine_child(
     landlock: Option<&OwnedFd>,
@@ -291,8 +404,12 @@ fn confine_child(
 ) -> std::io::Result<()> {
     // SAFETY: prctl/syscall with plain integer arguments and pointers to live data.
     unsafe {
+        cloexec_inherited_fds();
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             return Err(std::io::Error::last_os_error());
+        }
+        if landlock.is_some() {
+            drop_capabilities()?;
         }
         if let Some(fd) = landlock {
             if libc::syscall(libc::SYS_landlock_restrict_self, fd.as_raw_fd(), 0u32) != 0 {
@@ -477,6 +594,26 @@ fn build_seccomp(allow_network: bool) -> Result<[BpfProgram; 2], SandboxError> {
         clone_rules.push(SeccompRule::new(vec![cond]).map_err(|e| err(&e))?);
     }
     rules.insert(libc::SYS_clone, clone_rules);
+    // Other processes' limits and scheduling: a command may change its own (pid/who 0), never
+    // another process's, since processes of the same user (the harness, the shell that
+    // started it) would otherwise be open to `prlimit --pid`, `renice`, `taskset -p`,
+    // `ionice -p`, `chrt -p`.
+    for (sys, arg) in [
+        (libc::SYS_prlimit64, 0u8),
+        (libc::SYS_setpriority, 1),
+        (libc::SYS_sched_setaffinity, 0),
+        (libc::SYS_sched_setscheduler, 0),
+        (libc::SYS_sched_setparam, 0),
+        (libc::SYS_sched_setattr, 0),
+        (libc::SYS_ioprio_set, 1),
+    ] {
+        let other = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, 0)
+            .map_err(|e| err(&e))?;
+        rules.insert(
+            sys,
+            vec![SeccompRule::new(vec![other]).map_err(|e| err(&e))?],
+        );
+    }
     if !allow_network {
         let not_unix = SeccompCondition::new(
             0,

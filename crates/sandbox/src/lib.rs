@@ -27,9 +27,23 @@
 //! - seccomp refuses `setsid`/`setpgid` so nothing leaves the process group the timeout kills
 //!   (git is told not to daemonize its gc); `clone3` answers ENOSYS so libc falls back to
 //!   `clone`, whose namespace flags are refused.
+//! - A root harness does not hand root to commands: every capability but the five that decide
+//!   file access is dropped (bounding set included), so the kernel's capability check keeps
+//!   commands from reading `/proc/<pid>/environ` of, or changing limits and scheduling of,
+//!   the harness and other privileged processes. seccomp refuses `prlimit`, `setpriority`,
+//!   `sched_set*` and `ioprio_set` aimed at another process (same-user processes would pass
+//!   the capability check). Descriptors above stderr are made close-on-exec in the child, so
+//!   a descriptor the harness inherited cannot carry writes past Landlock.
+//! - Resource limits are not set: `RLIMIT_NPROC` does not bind root and counts all of a user's
+//!   processes otherwise, `RLIMIT_AS` breaks runtimes that reserve address space (JVM, Go,
+//!   V8), `RLIMIT_FSIZE` breaks large build outputs. A fork bomb or a disk filler lasts until
+//!   the timeout kills the group; bound them from outside (a cgroup: `systemd-run --scope -p
+//!   TasksMax=512 -p MemoryMax=8G`, or a container).
 //! - Known residuals: Landlock does not govern `connect` on *pathname* Unix sockets, so a
 //!   daemon socket on the host (e.g. a Docker socket) is reachable; the seccomp filter does not
-//!   reject x32 syscall numbers (this kernel has x32 disabled). Tool caches that must be
+//!   reject x32 syscall numbers (this kernel has x32 disabled). Landlock has no access
+//!   right for metadata: `chmod`, `chown`, `utime` and `setxattr` on files outside the project
+//!   that the command's user owns (every system file, for a root harness) are not refused. Tool caches that must be
 //!   writable (`GOCACHE`, npm's cache, `XDG_CACHE_HOME`) point into the private temp dir.
 
 mod exec;
