@@ -231,11 +231,10 @@ impl FrozenFiles {
     pub fn verify_and_restore(&self) -> FrozenCheck {
         let mut check = FrozenCheck::default();
         for (rel, file) in &self.files {
-            let abs = self.root.join(rel);
-            if is_intact(&abs, file) {
+            if is_intact(&self.root, rel, file) {
                 continue;
             }
-            match restore(&abs, &file.bytes) {
+            match restore(&self.root, rel, &file.bytes) {
                 Ok(()) => check.restored.push(rel.clone()),
                 Err(e) => check.failed.push((rel.clone(), e.to_string())),
             }
@@ -244,23 +243,65 @@ impl FrozenFiles {
     }
 }
 
-fn is_intact(abs: &Path, file: &FrozenFile) -> bool {
-    match std::fs::symlink_metadata(abs) {
+/// Whether `root/rel` is a regular file with the frozen bytes, reached through real
+/// directories only (a symlinked directory on the way counts as a change: the restore
+/// replaces it, and a check must run the bytes at the frozen path).
+fn is_intact(root: &Path, rel: &Path, file: &FrozenFile) -> bool {
+    let abs = root.join(rel);
+    let parents_real = abs
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|physical| Some(physical.as_path()) == abs.parent());
+    if !parents_real {
+        return false;
+    }
+    match std::fs::symlink_metadata(&abs) {
         Ok(meta) if meta.file_type().is_file() && meta.len() == file.bytes.len() as u64 => {
-            std::fs::read(abs).is_ok_and(|bytes| sha256_hex(&bytes) == file.sha256)
+            std::fs::read(&abs).is_ok_and(|bytes| sha256_hex(&bytes) == file.sha256)
         }
         _ => false,
     }
 }
 
-fn restore(abs: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Ok(meta) = std::fs::symlink_metadata(abs) {
-        if meta.is_dir() {
-            std::fs::remove_dir_all(abs)?;
+/// Writes the frozen bytes back to `root/rel`. This runs in the harness, unconfined, so it
+/// never follows a link: every directory on the way is made a real directory inside the
+/// project (a symlink or file in its place is removed — the link itself, not its target), a
+/// directory where the file belongs is removed (`remove_dir_all` does not follow symlinks),
+/// and the file is replaced by rename, which replaces a symlink rather than its target.
+///
+/// Commands are not running while this happens (each `bash` call kills its process group
+/// before returning), so the checked path cannot be swapped between the check and the write.
+fn restore(root: &Path, rel: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut names = rel.components().map(|c| match c {
+        Component::Normal(name) => Ok(name),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a frozen path must be relative, without `..`",
+        )),
+    });
+    let last = names.next_back().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty frozen path")
+    })??;
+    let mut dir = root.to_path_buf();
+    for name in names {
+        dir.push(name?);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                std::fs::remove_file(&dir)?;
+                std::fs::create_dir(&dir)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&dir)?,
+            Err(e) => return Err(e),
         }
     }
-    // The rename in atomic_write replaces a symlink itself, not its target.
-    atomic_write(abs, bytes)
+    let abs = dir.join(last);
+    if let Ok(meta) = std::fs::symlink_metadata(&abs) {
+        if meta.is_dir() {
+            std::fs::remove_dir_all(&abs)?;
+        }
+    }
+    atomic_write(&abs, bytes)
 }
 
 /// `path` relative to `root` if it is inside it (lexically; both are expected absolute).
