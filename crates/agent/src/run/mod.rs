@@ -305,6 +305,29 @@ fn read_spec(path: &Path) -> Result<String, RunError> {
     Ok(text)
 }
 
+/// One run per state dir at a time: a second process would interleave sessions and ledger
+/// entries. The lock is an advisory `flock` on `run.lock`, released when the file is closed
+/// (also when the process dies).
+fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, RunError> {
+    let path = state_dir.join("run.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunError::Busy {
+            state_dir: state_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(RunError::Io { path, source }),
+    }
+}
+
 /// Runs (or resumes) the build until it ends. Governor errors (budget, pin) stop the run with
 /// the state saved and come back as [`RunError::Session`].
 pub async fn run(
@@ -320,31 +343,8 @@ pub async fn run(
         path: cfg.state_dir.clone(),
         source,
     })?;
-    // One run per state dir at a time: a second process would interleave sessions and ledger.
-    let lock_path = cfg.state_dir.join("run.lock");
-    let _lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| RunError::Io {
-            path: lock_path.clone(),
-            source,
-        })?;
-    match _lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(RunError::Busy {
-                state_dir: cfg.state_dir.clone(),
-            })
-        }
-        Err(std::fs::TryLockError::Error(source)) => {
-            return Err(RunError::Io {
-                path: lock_path,
-                source,
-            })
-        }
-    }
+    // Held until the run returns.
+    let _lock = lock_state_dir(&cfg.state_dir)?;
     let mut state = match RunState::load(&cfg.state_dir)? {
         Some(mut s) => {
             if s.project_dir != cfg.project_dir {
@@ -430,6 +430,12 @@ impl<'a> RunContext<'a> {
 
     fn phase(&self) -> Phase {
         self.lock().phase
+    }
+
+    /// Features passing, and in all.
+    fn tally(&self) -> (usize, usize) {
+        let s = self.lock();
+        (s.passing(), s.features.len())
     }
 
     pub(crate) fn features(&self) -> Vec<Feature> {
@@ -519,10 +525,7 @@ impl<'a> RunContext<'a> {
                 self.save()?;
             }
         }
-        let (passing, total) = {
-            let s = self.lock();
-            (s.passing(), s.features.len())
-        };
+        let (passing, total) = self.tally();
         self.emit(
             "run",
             EventKind::RunStarted {
@@ -597,10 +600,7 @@ impl<'a> RunContext<'a> {
         }
         // Saving is best effort here: the error that stopped the run is the one to report.
         let _ = self.save();
-        let (passing, total) = {
-            let s = self.lock();
-            (s.passing(), s.features.len())
-        };
+        let (passing, total) = self.tally();
         self.emit(
             "run",
             EventKind::RunCompleted {
