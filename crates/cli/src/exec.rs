@@ -148,7 +148,7 @@ fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings,
     let model = setup::model_setting(args.agent.model.as_deref(), &file)?;
     let budget = setup::budget_setting(args.agent.budget.as_deref(), &file)?;
     let sandbox_on = setup::sandbox_on(args.agent.sandbox.as_deref(), &file)?;
-    let state_dir = setup::state_dir_for(
+    let state_dir = setup::create_state_dir(
         &project,
         args.agent
             .state_dir
@@ -156,12 +156,6 @@ fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings,
             .or_else(|| file.state_dir.clone()),
         env,
     )?;
-    std::fs::create_dir_all(&state_dir).map_err(|e| {
-        Failure::usage(anyhow!(
-            "cannot create the state directory {}: {e}",
-            state_dir.display()
-        ))
-    })?;
     Ok(Settings {
         project,
         model,

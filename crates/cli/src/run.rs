@@ -6,7 +6,7 @@ use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{
-    budget_setting, build_governor, build_toolbox, model_setting, sandbox_on, state_dir_for,
+    budget_setting, build_governor, build_toolbox, create_state_dir, model_setting, sandbox_on,
     watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
@@ -85,17 +85,11 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
     let model = model_setting(args.agent.model.as_deref(), &file)?;
     let budget = budget_setting(args.agent.budget.as_deref(), &file)?;
-    let state_dir = state_dir_for(
+    let state_dir = create_state_dir(
         &project,
         args.agent.state_dir.clone().or(file.state_dir.clone()),
         &env,
     )?;
-    std::fs::create_dir_all(&state_dir).map_err(|e| {
-        Failure::usage(anyhow!(
-            "cannot create the state directory {}: {e}",
-            state_dir.display()
-        ))
-    })?;
     let prompts = Prompts::new(args.prompts.as_deref());
     prompts.validate().map_err(|e| Failure::usage(anyhow!(e)))?;
 

@@ -136,6 +136,22 @@ pub fn state_dir_for(
     }
 }
 
+/// [`state_dir_for`], created if missing.
+pub fn create_state_dir(
+    project: &Path,
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<PathBuf, Failure> {
+    let dir = state_dir_for(project, given, env)?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Failure::usage(anyhow!(
+            "cannot create the state directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -722,6 +722,27 @@ impl<'a> RunContext<'a> {
         Ok(config)
     }
 
+    /// Runs one agent session with the run's tools. Whatever happens in it, frozen files and
+    /// `loopwright.toml` are put back afterwards.
+    async fn run_agent(
+        &self,
+        id: &str,
+        config: SessionConfig,
+        tools: &dyn crate::session::ExtraTools,
+        cancel: CancellationToken,
+    ) -> Result<crate::outcome::SessionOutcome, SessionError> {
+        let guard = ConfigGuard::capture(&self.cfg.project_dir);
+        let result = Session::new(self.governor, self.toolbox, config)
+            .extra_tools(tools)
+            .events(&self.events)
+            .cancel_token(cancel)
+            .run()
+            .await;
+        self.report_restored(id, &self.toolbox.frozen().verify_and_restore().restored);
+        self.report_restored(id, &guard.restore());
+        result
+    }
+
     async fn planning_session(
         &self,
         spec: &str,
@@ -749,14 +770,7 @@ impl<'a> RunContext<'a> {
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
         let tools = PlanningTools { ctx: self };
-        let guard = ConfigGuard::capture(&self.cfg.project_dir);
-        let result = Session::new(self.governor, self.toolbox, config)
-            .extra_tools(&tools)
-            .events(&self.events)
-            .cancel_token(cancel)
-            .run()
-            .await;
-        self.report_restored(&id, &guard.restore());
+        let result = self.run_agent(&id, config, &tools, cancel).await;
         let (end, turns, text) = match &result {
             Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
             Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
@@ -1124,16 +1138,7 @@ impl<'a> RunContext<'a> {
             ctx: self,
             session_number: number,
         };
-        let guard = ConfigGuard::capture(&self.cfg.project_dir);
-        let result = Session::new(self.governor, self.toolbox, config)
-            .extra_tools(&tools)
-            .events(&self.events)
-            .cancel_token(cancel)
-            .run()
-            .await;
-        // Whatever happened, frozen files go back and the feature list is rewritten.
-        self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
-        self.report_restored(&id, &guard.restore());
+        let result = self.run_agent(&id, config, &tools, cancel).await;
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let regressions = if result.is_ok() && !cancelled {
