@@ -167,28 +167,36 @@ fn adaptive_model(stall_once: bool, usage: Option<Usage>) -> Script {
     adaptive_model_stalling(if stall_once { Some(60_000) } else { None }, usage)
 }
 
+/// How many answers of the model the conversation already holds (either wire: the OpenAI wire
+/// adds a system message and one message per tool result).
+fn answered(req: &LoggedRequest) -> usize {
+    req.messages()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .count()
+}
+
 /// [`adaptive_model`] with the first F2/F3 turn stalled for `stall_ms` (then answered).
 fn adaptive_model_stalling(stall_ms: Option<u64>, usage: Option<Usage>) -> Script {
     let stalled = Arc::new(AtomicBool::new(stall_ms.is_none()));
     let stall_ms = stall_ms.unwrap_or(0);
     Script::handler(move |req: &LoggedRequest| {
         let planning = req.tool_names().iter().any(|t| t == "add_features");
-        let msgs = req.messages().len();
         let turn = if planning {
-            match msgs {
-                1 => call(
+            match answered(req) {
+                0 => call(
                     "write_file",
                     json!({"path": "tests/test_app.py", "content": TEST_FILE}),
                 ),
-                3 => call(
+                1 => call(
                     "add_features",
                     json!({"features": [feature(0), feature(1), feature(2)]}),
                 ),
                 _ => Turn::text("Planned."),
             }
         } else {
-            match msgs {
-                1 => Turn::Reply(
+            match answered(req) {
+                0 => Turn::Reply(
                     NAMES.iter().enumerate().fold(Reply::default(), |r, (i, name)| {
                         r.with_tool_call(
                             "write_file",
@@ -196,8 +204,8 @@ fn adaptive_model_stalling(stall_ms: Option<u64>, usage: Option<Usage>) -> Scrip
                         )
                     }),
                 ),
-                3 => call("verify_feature", json!({"id": "F1"})),
-                5 if !stalled.swap(true, Ordering::SeqCst) => Turn::Fault(testkit::Fault::Stall(testkit::StallFault {
+                1 => call("verify_feature", json!({"id": "F1"})),
+                2 if !stalled.swap(true, Ordering::SeqCst) => Turn::Fault(testkit::Fault::Stall(testkit::StallFault {
                     after_events: 1,
                     ms: stall_ms,
                     reply: Some(
@@ -206,7 +214,7 @@ fn adaptive_model_stalling(stall_ms: Option<u64>, usage: Option<Usage>) -> Scrip
                             .with_tool_call("verify_feature", json!({"id": "F3"})),
                     ),
                 })),
-                5 => Turn::Reply(
+                2 => Turn::Reply(
                     Reply::default()
                         .with_tool_call("verify_feature", json!({"id": "F2"}))
                         .with_tool_call("verify_feature", json!({"id": "F3"})),
@@ -518,9 +526,10 @@ fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
 fn wait_for_stalled_call(server: &FakeServer, child: &mut std::process::Child) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let stalled = server.requests().iter().any(|r| {
-            r.messages().len() == 5 && r.tool_names().iter().any(|t| t == "verify_feature")
-        });
+        let stalled = server
+            .requests()
+            .iter()
+            .any(|r| answered(r) == 2 && r.tool_names().iter().any(|t| t == "verify_feature"));
         if stalled {
             return;
         }
@@ -695,4 +704,110 @@ fn a_served_model_swap_stops_the_run_with_exit_4() {
     assert_eq!(status["last_stop"]["exit_code"], 4);
     let ledger = std::fs::read_to_string(w.state.join("ledger.jsonl")).unwrap();
     assert!(ledger.contains("claude-opus-4-1"));
+}
+
+/// `loopwright run` with another model and the endpoints of `server` for every provider.
+fn run_with_model(
+    w: &World,
+    server: &FakeServer,
+    model: &str,
+    extra: &[&str],
+) -> assert_cmd::assert::Assert {
+    let mut cmd = loopwright_std(&w.home);
+    cmd.arg("run")
+        .arg("--project-dir")
+        .arg(&w.project)
+        .arg("--state-dir")
+        .arg(&w.state)
+        .arg("--spec")
+        .arg(&w.spec)
+        .args(["--model", model])
+        .args(extra)
+        .env("OPENROUTER_BASE_URL", server.openrouter_base_url())
+        .env("OPENROUTER_API_KEY", "sk-or-test")
+        .env("OLLAMA_HOST", server.base_url());
+    assert_cmd::Command::from_std(cmd).assert()
+}
+
+#[test]
+fn a_run_on_ollama_survives_its_stream_quirks() {
+    // Parallel tool calls all at index 0, finish_reason "stop" with tools, no usage at all.
+    let w = world();
+    let quirks = testkit::Quirks {
+        ollama_index_zero: true,
+        finish_reason_stop_with_tools: true,
+        omit_usage: true,
+        ..testkit::Quirks::none()
+    };
+    let server = FakeServer::start_blocking(adaptive_model(false, None).with_quirks(quirks));
+    run_with_model(
+        &w,
+        &server,
+        "ollama/qwen2.5-coder:7b",
+        &["--free-only", "--budget", "0"],
+    )
+    .success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    for name in NAMES {
+        assert!(
+            w.project.join(format!("{name}.py")).is_file(),
+            "{name}.py from one parallel turn"
+        );
+    }
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.path.ends_with("/v1/chat/completions")
+            && r.model.as_deref() == Some("qwen2.5-coder:7b")));
+    assert_eq!(status["spent"], "$0.000000");
+}
+
+#[test]
+fn a_run_on_an_openrouter_free_model_is_pinned_and_free() {
+    let w = world();
+    let quirks = testkit::Quirks {
+        keep_alive_comments: true,
+        ..testkit::Quirks::none()
+    };
+    let server = FakeServer::start_blocking(adaptive_model(false, None).with_quirks(quirks));
+    run_with_model(
+        &w,
+        &server,
+        "openrouter/mistralai/mistral-7b-instruct:free",
+        &["--free-only"],
+    )
+    .success();
+    assert_eq!(passing(&status_json(&w)), vec!["F1", "F2", "F3"]);
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(r.path, "/api/v1/chat/completions");
+        assert_eq!(
+            r.model.as_deref(),
+            Some("mistralai/mistral-7b-instruct:free")
+        );
+        assert_eq!(
+            r.body["provider"]["allow_fallbacks"],
+            json!(false),
+            "pinned: {}",
+            r.body
+        );
+        assert!(r.body.get("models").is_none(), "never a fallback list");
+    }
+}
+
+#[test]
+fn free_only_with_a_priced_model_sends_nothing() {
+    let w = world();
+    let server = FakeServer::start_blocking(adaptive_model(false, None));
+    run_with_model(
+        &w,
+        &server,
+        "openrouter/anthropic/claude-3.5-sonnet",
+        &["--free-only"],
+    )
+    .code(3)
+    .stderr(predicate::str::contains("free-only"));
+    assert_eq!(server.request_count(), 0);
 }
