@@ -90,13 +90,8 @@ async fn run_with(
         },
         &settings.file,
     )?;
-    for warning in governor.warnings() {
-        progress.emit(&Event::now(
-            session_id,
-            EventKind::Warning {
-                message: warning.clone(),
-            },
-        ));
+    for message in setup::startup_warnings(&governor, settings.sandbox_on) {
+        progress.emit(&Event::now(session_id, EventKind::Warning { message }));
     }
 
     let mut config = SessionConfig::new(session_id, EXEC_SYSTEM_PROMPT, task);

@@ -7,7 +7,7 @@ use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, create_state_dir, model_setting, sandbox_on,
-    watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
+    startup_warnings, watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
@@ -105,13 +105,14 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         &file,
         &env,
     )?;
-    for w in governor.warnings() {
-        eprintln!("warning: {w}");
+    let sandbox_on = sandbox_on(args.agent.sandbox.as_deref(), &file)?;
+    for message in startup_warnings(&governor, sandbox_on) {
+        progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
     let toolbox = build_toolbox(
         &ToolboxRequest {
             project: &project,
-            sandbox_on: sandbox_on(args.agent.sandbox.as_deref(), &file)?,
+            sandbox_on,
             allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
             protected: &PROTECTED_FILES,
         },

@@ -136,6 +136,21 @@ pub fn state_dir_for(
     }
 }
 
+/// Things the user should know before a run starts: the Governor's (an unknown price, a torn
+/// ledger line) and the sandbox's (running as root, the sandbox switched off).
+pub fn startup_warnings(governor: &Governor, sandbox_on: bool) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = governor.warnings().to_vec();
+    if !sandbox_on {
+        out.push("the sandbox is off (--sandbox off): the agent's commands run unconfined, with your permissions".into());
+    } else if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        out.push(
+            "running as root: confined commands cannot write outside the project, but they can change the mode and owner of root's files anywhere; run loopwright as an ordinary user".into(),
+        );
+    }
+    out
+}
+
 /// [`state_dir_for`], created if missing.
 pub fn create_state_dir(
     project: &Path,

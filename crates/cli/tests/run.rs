@@ -811,3 +811,28 @@ fn free_only_with_a_priced_model_sends_nothing() {
     .stderr(predicate::str::contains("free-only"));
     assert_eq!(server.request_count(), 0);
 }
+
+#[test]
+fn switching_the_sandbox_off_is_warned_about() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::Reply(
+        Reply::text("hi").with_model("claude-opus-4-1"),
+    )]));
+    let out = assert_cmd::Command::from_std(run_cmd(&w, &server, &["--sandbox", "off", "--json"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let events: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "warning"
+                && e["message"].as_str().unwrap().contains("sandbox is off")),
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap()["type"], "error");
+}
