@@ -836,3 +836,32 @@ fn switching_the_sandbox_off_is_warned_about() {
     );
     assert_eq!(events.last().unwrap()["type"], "error");
 }
+
+#[test]
+fn breaking_and_repairing_the_same_feature_is_not_progress() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(concat(vec![
+        planning_turns(),
+        build_turns(0),
+        // Session 3 breaks F1 (the harness flips it back at the session's end)...
+        vec![
+            call(
+                "write_file",
+                json!({"path": "one.py", "content": "print(0)\n"}),
+            ),
+            Turn::text("Refactored one.py."),
+        ],
+        // ...session 4 repairs it: F1 passes again, but no more features pass than before.
+        build_turns(0),
+    ])));
+    run(&w, &server, &["--stall-sessions", "2"])
+        .code(5)
+        .stderr(predicate::str::contains("no progress"));
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1"]);
+    let sessions = status["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 4);
+    assert_eq!(sessions[2]["regressions"], json!(["F1"]));
+    assert_eq!(sessions[3]["newly_passing"], json!(["F1"]));
+    assert_eq!(status["last_stop"]["reason"], "stalled");
+}

@@ -1160,7 +1160,9 @@ impl<'a> RunContext<'a> {
         self.end_session(number, &end, turns, &text, newly.clone(), regressions);
         {
             let mut s = self.lock();
-            if !newly.is_empty() {
+            let passing = s.passing();
+            if passing > s.best_passing {
+                s.best_passing = passing;
                 s.sessions_without_progress = 0;
             } else if !cancelled && result.is_ok() {
                 s.sessions_without_progress += 1;

@@ -74,6 +74,11 @@ pub struct RunState {
     /// Build sessions in a row that made no feature newly pass.
     #[serde(default)]
     pub sessions_without_progress: u32,
+    /// The most features that ever passed at a session's end. A build session makes progress
+    /// when it beats this: fixing what a session broke earlier is not progress, so a model that
+    /// breaks and repairs the same feature over and over still stalls.
+    #[serde(default)]
+    pub best_passing: usize,
     /// The last planning session ended normally with features recorded: they await freezing.
     /// Saved before freezing starts, so a run killed while freezing freezes on resume instead of
     /// planning again; cleared when freezing finds problems (planning must redo them).
@@ -95,6 +100,7 @@ impl RunState {
             status: BTreeMap::new(),
             sessions: Vec::new(),
             sessions_without_progress: 0,
+            best_passing: 0,
             plan_ready: false,
             last_stop: None,
         }
