@@ -34,7 +34,7 @@ pub struct RunArgs {
     /// The most model calls one session may make [default: 80].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
-    /// Sessions in a row without a newly passing feature before the run stops [default: 3].
+    /// Build sessions in a row without more features passing than ever before, before the run stops [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stall_sessions: Option<u32>,
     /// Record every model response into this cassette (replay it with --model replay/FILE).
