@@ -4,6 +4,7 @@ use crate::config::{load_layers, FileConfig};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{self, AgentArgs, GovernorRequest, ToolboxRequest};
+use agent::run::ConfigGuard;
 use agent::{EndReason, Event, EventKind, EventSink, Session, SessionConfig};
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
@@ -67,7 +68,7 @@ async fn run_with(
     progress: Arc<Progress>,
     session_id: &str,
 ) -> CmdResult {
-    let settings = settings(&args, env)?;
+    let settings = settings(&args, env, &progress)?;
     let task = read_task(args.task)?;
     let governor = setup::build_governor(
         &GovernorRequest {
@@ -106,12 +107,24 @@ async fn run_with(
 
     let cancel = CancellationToken::new();
     let interrupts = setup::watch_interrupts(cancel.clone())?;
+    // A program the agent runs could rewrite loopwright.toml; it is put back after the session.
+    let guard = ConfigGuard::capture(&settings.project, &settings.state_dir)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
         .cancel_token(cancel)
         .run()
         .await;
     interrupts.abort();
+    let restored = guard.restore();
+    if !restored.is_empty() {
+        progress.emit(&Event::now(
+            session_id,
+            EventKind::FrozenRestored {
+                paths: restored.iter().map(|p| p.display().to_string()).collect(),
+            },
+        ));
+    }
     let outcome = outcome.map_err(|e| Failure::new(e.exit_code(), anyhow::Error::new(e)))?;
     Ok(match outcome.end {
         EndReason::Completed => code::OK,
@@ -122,7 +135,11 @@ async fn run_with(
     })
 }
 
-fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings, Failure> {
+fn settings(
+    args: &ExecArgs,
+    env: &BTreeMap<String, String>,
+    progress: &Progress,
+) -> Result<Settings, Failure> {
     let project = match &args.project_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -139,6 +156,7 @@ fn settings(args: &ExecArgs, env: &BTreeMap<String, String>) -> Result<Settings,
             project.display()
         )));
     }
+    setup::undo_cut_off_config_changes(&project, args.agent.state_dir.as_ref(), env, progress)?;
     let file = load_layers(Some(&project), env).map_err(Failure::usage)?;
     let model = setup::model_setting(args.agent.model.as_deref(), &file)?;
     let budget = setup::budget_setting(args.agent.budget.as_deref(), &file)?;

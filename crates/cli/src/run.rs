@@ -7,7 +7,8 @@ use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, create_state_dir, model_setting, sandbox_on,
-    startup_warnings, watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
+    startup_warnings, undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest,
+    ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
@@ -82,6 +83,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             args.project_dir.display()
         ))
     })?;
+    undo_cut_off_config_changes(&project, args.agent.state_dir.as_ref(), &env, &progress)?;
     let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
     let model = model_setting(args.agent.model.as_deref(), &file)?;
     let budget = budget_setting(args.agent.budget.as_deref(), &file)?;

@@ -151,6 +151,47 @@ pub fn startup_warnings(governor: &Governor, sandbox_on: bool) -> Vec<String> {
     out
 }
 
+/// A session cut off by the harness dying (not by the agent: it cannot signal the harness) may
+/// have left a changed `loopwright.toml` behind; it is put back before the configuration is
+/// read. The state dir is looked for where the configuration with and without the project's
+/// file points, so a changed `state_dir` key cannot hide it.
+pub fn undo_cut_off_config_changes(
+    project: &std::path::Path,
+    flag: Option<&PathBuf>,
+    env: &BTreeMap<String, String>,
+    progress: &crate::progress::Progress,
+) -> Result<(), Failure> {
+    let with_project = crate::config::load_layers(Some(project), env)
+        .ok()
+        .and_then(|f| f.state_dir);
+    let without_project = crate::config::load_layers(None, env)
+        .ok()
+        .and_then(|f| f.state_dir);
+    let mut dirs = Vec::new();
+    for given in [
+        flag.cloned().or(with_project),
+        flag.cloned().or(without_project),
+    ] {
+        let dir = state_dir_for(project, given, env)?;
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        let undone = agent::run::undo_config_changes_of_cut_off_session(&dir, project)
+            .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+        if undone {
+            agent::EventSink::emit(progress, &agent::Event::now(
+                "run",
+                agent::EventKind::Warning {
+                    message: "loopwright.toml was changed during a session that was cut off; it was put back as it was before that session".into(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// [`state_dir_for`], created if missing.
 pub fn create_state_dir(
     project: &Path,

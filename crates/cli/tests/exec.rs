@@ -399,3 +399,33 @@ fn ledger_cost(entry: &Value) -> llm::Usd {
         other => panic!("no cost in ledger entry: {other}"),
     }
 }
+
+#[test]
+fn a_config_written_by_a_program_of_the_agent_is_put_back() {
+    let e = env();
+    std::fs::write(e.project.join("loopwright.toml"), "max_turns = 7\n").unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call(
+            "bash",
+            json!({"command": "python3 -c \"open('loopwright.toml', 'w').write('sandbox = \\\"off\\\"\\n')\""}),
+        ),
+        Turn::text("Done."),
+    ]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--json", "change the config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(e.project.join("loopwright.toml")).unwrap(),
+        "max_turns = 7\n"
+    );
+    assert!(events(&out.stdout)
+        .iter()
+        .any(|ev| ev["type"] == "frozen.restored" && ev["paths"] == json!(["loopwright.toml"])));
+}

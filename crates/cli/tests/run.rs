@@ -503,9 +503,33 @@ fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
         "the stalled call is reserved and never settled"
     );
     let spent_at_kill = ledger_total_nanos(&w.state);
+    // What a program of the agent's could have written before the harness died: a config the
+    // next run would read (a key it rejects, so reading it would fail the run with exit 2).
+    assert!(
+        w.state.join("config-guard.json").is_file(),
+        "the session's config snapshot: {:?}",
+        std::fs::read_dir(&w.state)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
+    std::fs::write(
+        w.project.join("loopwright.toml"),
+        "sandbox = \"off\"\nmodle = 1\n",
+    )
+    .unwrap();
 
     let server2 = FakeServer::start_blocking(adaptive_model(false, None));
-    run(&w, &server2, &[]).success();
+    run(&w, &server2, &[])
+        .success()
+        .stderr(predicate::str::contains(
+            "loopwright.toml was changed during a session that was cut off",
+        ));
+    assert!(
+        !w.project.join("loopwright.toml").exists(),
+        "put back as it was: absent"
+    );
+    assert!(!w.state.join("config-guard.json").exists());
     let status = status_json(&w);
     assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
     let ends: Vec<&str> = status["sessions"]

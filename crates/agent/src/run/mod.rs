@@ -193,34 +193,94 @@ impl RunError {
 /// `loopwright.toml` as it was when a session started. The agent's file tools refuse it and the
 /// command policy refuses redirections into it, but a program the agent runs could still write
 /// it (the kernel lets commands write anywhere in the project); since the harness reads it at
-/// start-up, any change is undone when the session ends.
-struct ConfigGuard {
+/// start-up, any change is undone when the session ends. The snapshot is also kept in the state
+/// dir (`config-guard.json`) for the whole session, so that a harness killed mid-session undoes
+/// the change before it next reads its configuration ([`undo_config_changes_of_cut_off_session`]).
+pub struct ConfigGuard {
     path: PathBuf,
+    record: PathBuf,
     before: Option<Vec<u8>>,
 }
 
+const CONFIG_GUARD_FILE: &str = "config-guard.json";
+
 impl ConfigGuard {
-    fn capture(project: &Path) -> ConfigGuard {
+    pub fn capture(project: &Path, state_dir: &Path) -> Result<ConfigGuard, RunError> {
         let path = project.join("loopwright.toml");
         let before = std::fs::read(&path).ok();
-        ConfigGuard { path, before }
+        let record = state_dir.join(CONFIG_GUARD_FILE);
+        let json = serde_json::to_vec(&before).unwrap_or_default();
+        llm::atomic_write(&record, &json).map_err(|source| RunError::Io {
+            path: record.clone(),
+            source,
+        })?;
+        Ok(ConfigGuard {
+            path,
+            record,
+            before,
+        })
     }
 
     /// Puts the file back (or removes one the session created); returns what was restored.
-    fn restore(&self) -> Vec<PathBuf> {
-        let now = std::fs::read(&self.path).ok();
-        if now == self.before && !self.path.is_symlink() {
-            return Vec::new();
-        }
-        let result = match &self.before {
-            Some(bytes) => llm::atomic_write(&self.path, bytes),
-            None => std::fs::remove_file(&self.path),
-        };
-        match result {
-            Ok(()) => vec![PathBuf::from("loopwright.toml")],
-            Err(_) => Vec::new(),
-        }
+    pub fn restore(&self) -> Vec<PathBuf> {
+        let restored = put_back(&self.path, self.before.as_deref());
+        // Once the file is as it was, the snapshot is no longer needed.
+        let _ = std::fs::remove_file(&self.record);
+        restored
     }
+}
+
+/// Makes `path` hold `before` again (or not exist); returns it when something was changed.
+fn put_back(path: &Path, before: Option<&[u8]>) -> Vec<PathBuf> {
+    let now = std::fs::read(path).ok();
+    if now.as_deref() == before && !path.is_symlink() {
+        return Vec::new();
+    }
+    let result = match before {
+        Some(bytes) => llm::atomic_write(path, bytes),
+        None => std::fs::remove_file(path),
+    };
+    match result {
+        Ok(()) => vec![PathBuf::from("loopwright.toml")],
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Before the CLI reads `loopwright.toml`: if a session was cut off (the harness was killed) it
+/// may have left a changed configuration behind — put the project's `loopwright.toml` back as
+/// it was when that session started. Returns true when something was undone.
+pub fn undo_config_changes_of_cut_off_session(
+    state_dir: &Path,
+    project: &Path,
+) -> Result<bool, RunError> {
+    let record = state_dir.join(CONFIG_GUARD_FILE);
+    if !record.exists() {
+        return Ok(false);
+    }
+    // Only when no run is under way: a live session's snapshot is its own business.
+    let _lock = lock_state_dir(state_dir)?;
+    let text = match std::fs::read(&record) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(RunError::Io {
+                path: record,
+                source,
+            })
+        }
+    };
+    let before: Option<Vec<u8>> = serde_json::from_slice(&text).map_err(|e| {
+        RunError::State(StateError::Corrupt {
+            path: record.clone(),
+            message: e.to_string(),
+        })
+    })?;
+    let undone = !put_back(&project.join("loopwright.toml"), before.as_deref()).is_empty();
+    std::fs::remove_file(&record).map_err(|source| RunError::Io {
+        path: record,
+        source,
+    })?;
+    Ok(undone)
 }
 
 /// The result of running one feature's check.
@@ -723,15 +783,16 @@ impl<'a> RunContext<'a> {
     }
 
     /// Runs one agent session with the run's tools. Whatever happens in it, frozen files and
-    /// `loopwright.toml` are put back afterwards.
+    /// `loopwright.toml` are put back afterwards. The outer error is the harness's own (the
+    /// config snapshot could not be saved); the inner one is the session's.
     async fn run_agent(
         &self,
         id: &str,
         config: SessionConfig,
         tools: &dyn crate::session::ExtraTools,
         cancel: CancellationToken,
-    ) -> Result<crate::outcome::SessionOutcome, SessionError> {
-        let guard = ConfigGuard::capture(&self.cfg.project_dir);
+    ) -> Result<Result<crate::outcome::SessionOutcome, SessionError>, RunError> {
+        let guard = ConfigGuard::capture(&self.cfg.project_dir, &self.cfg.state_dir)?;
         let result = Session::new(self.governor, self.toolbox, config)
             .extra_tools(tools)
             .events(&self.events)
@@ -740,7 +801,7 @@ impl<'a> RunContext<'a> {
             .await;
         self.report_restored(id, &self.toolbox.frozen().verify_and_restore().restored);
         self.report_restored(id, &guard.restore());
-        result
+        Ok(result)
     }
 
     async fn planning_session(
@@ -770,7 +831,7 @@ impl<'a> RunContext<'a> {
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
         let tools = PlanningTools { ctx: self };
-        let result = self.run_agent(&id, config, &tools, cancel).await;
+        let result = self.run_agent(&id, config, &tools, cancel).await?;
         let (end, turns, text) = match &result {
             Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
             Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
@@ -1138,7 +1199,7 @@ impl<'a> RunContext<'a> {
             ctx: self,
             session_number: number,
         };
-        let result = self.run_agent(&id, config, &tools, cancel).await;
+        let result = self.run_agent(&id, config, &tools, cancel).await?;
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let regressions = if result.is_ok() && !cancelled {
