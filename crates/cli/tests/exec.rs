@@ -214,7 +214,7 @@ fn ctrl_c_finishes_the_current_step_then_exits_130() {
     let server = FakeServer::start_blocking(Script::turns(vec![
         Turn::tool_call(
             "bash",
-            json!({"command": "sleep 1 && echo slept > slept.txt"}),
+            json!({"command": "sleep 3 && echo slept > slept.txt"}),
         ),
         Turn::text("never asked for"),
     ]));
