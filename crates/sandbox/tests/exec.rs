@@ -78,7 +78,8 @@ async fn timeout_kills_grandchildren(mode: SandboxMode) {
     let out = sb
         .run(
             "sleep 1000 & echo $! > grandchild.pid; bash -c 'sleep 1000' & wait",
-            Duration::from_millis(700),
+            // Long enough for the pidfile to be written on a loaded machine.
+            Duration::from_secs(3),
         )
         .await
         .unwrap();
