@@ -252,7 +252,7 @@ async fn nothing_outlives_the_command() {
     let cmd = "sleep 600 & echo $! >> pids; \
          nohup sleep 600 >/dev/null 2>&1 & echo $! >> pids; disown; \
          python3 -c \"\nimport os, signal, time\nif os.fork() == 0:\n    if os.fork() == 0:\n        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n        signal.signal(signal.SIGHUP, signal.SIG_IGN)\n        for f in (os.setsid, lambda: os.setpgid(0, 0)):\n            try: f()\n            except OSError: pass\n        open('pids', 'a').write('%d ' % os.getpid())\n        time.sleep(600)\n    os._exit(0)\n\"; \
-         sleep 0.5; echo started";
+         sleep 2; echo started";
     let out = s.sb.run(cmd, T).await.unwrap();
     assert!(out.stdout.contains("started"), "{out:?}");
     let pids = pids_in(&s.project.join("pids"));
