@@ -889,3 +889,39 @@ fn breaking_and_repairing_the_same_feature_is_not_progress() {
     assert_eq!(sessions[3]["newly_passing"], json!(["F1"]));
     assert_eq!(status["last_stop"]["reason"], "stalled");
 }
+
+#[test]
+fn prompt_templates_can_be_replaced_with_prompts_dir() {
+    let w = world();
+    let prompts = w.home.join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(
+        prompts.join("planning.md"),
+        "CUSTOM PLANNER. Spec:\n{{spec}}\n{{previous}}",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(concat(vec![
+        planning_turns(),
+        build_turns(0),
+        build_turns(1),
+        build_turns(2),
+    ])));
+    run(&w, &server, &["--prompts", prompts.to_str().unwrap()]).success();
+    let requests = server.requests();
+    let planning_system = requests[0].body["system"].to_string();
+    assert!(
+        planning_system.contains("CUSTOM PLANNER"),
+        "{planning_system}"
+    );
+    assert!(
+        planning_system.contains("one.py prints 1"),
+        "the spec is filled in"
+    );
+    // building.md was not replaced: the built-in one is used.
+    let building_system = requests[planning_turns().len()].body["system"].to_string();
+    assert!(
+        building_system.contains("verify_feature"),
+        "{building_system}"
+    );
+    assert!(!building_system.contains("CUSTOM PLANNER"));
+}
