@@ -156,7 +156,7 @@ pub fn startup_warnings(governor: &Governor, sandbox_on: bool) -> Vec<String> {
 /// read. The state dir is looked for where the configuration with and without the project's
 /// file points, so a changed `state_dir` key cannot hide it.
 pub fn undo_cut_off_config_changes(
-    project: &std::path::Path,
+    project: &Path,
     flag: Option<&PathBuf>,
     env: &BTreeMap<String, String>,
     progress: &crate::progress::Progress,
@@ -206,21 +206,6 @@ pub fn create_state_dir(
         ))
     })?;
     Ok(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn project_ids_are_readable_and_distinct() {
-        let a = project_id(Path::new("/home/u/my app"));
-        let b = project_id(Path::new("/tmp/my app"));
-        assert!(a.starts_with("my_app-"), "{a}");
-        assert_eq!(a.len(), "my_app-".len() + 12);
-        assert_ne!(a, b);
-        assert_eq!(a, project_id(Path::new("/home/u/my app")));
-    }
 }
 
 /// `[paths]` in the config: more paths for the agent's commands, more variables passed through.
@@ -327,5 +312,20 @@ pub fn budget_setting(flag: Option<&str>, file: &FileConfig) -> Result<Option<Us
             .map(parse_budget)
             .transpose()
             .map_err(Failure::usage),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_ids_are_readable_and_distinct() {
+        let a = project_id(Path::new("/home/u/my app"));
+        let b = project_id(Path::new("/tmp/my app"));
+        assert!(a.starts_with("my_app-"), "{a}");
+        assert_eq!(a.len(), "my_app-".len() + 12);
+        assert_ne!(a, b);
+        assert_eq!(a, project_id(Path::new("/home/u/my app")));
     }
 }
