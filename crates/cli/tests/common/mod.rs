@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+pub mod three_scripts;
+
 /// Variables that must never leak from the developer's shell into a test run.
 pub const SCRUBBED: [&str; 12] = [
     "LOOPWRIGHT_CONFIG",
