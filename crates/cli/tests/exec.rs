@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{json, Value};
@@ -40,33 +42,12 @@ fn exec(e: &Env, server: Option<&FakeServer>) -> Command {
 }
 
 fn exec_std(e: &Env, server: Option<&FakeServer>) -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("loopwright"));
+    let mut cmd = common::loopwright_std(&e.home);
     cmd.arg("exec")
         .arg("--project-dir")
         .arg(&e.project)
         .arg("--state-dir")
-        .arg(&e.state)
-        .env("HOME", &e.home)
-        .env("XDG_CONFIG_HOME", e.home.join(".config"))
-        .env("XDG_STATE_HOME", e.home.join(".local/state"))
-        .env("XDG_CACHE_HOME", e.home.join(".cache"))
-        .env("XDG_DATA_HOME", e.home.join(".local/share"));
-    for var in [
-        "LOOPWRIGHT_CONFIG",
-        "LOOPWRIGHT_MODEL",
-        "LOOPWRIGHT_BUDGET",
-        "LOOPWRIGHT_FREE_ONLY",
-        "LOOPWRIGHT_STATE_DIR",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "OPENROUTER_API_KEY",
-        "OPENROUTER_BASE_URL",
-        "OLLAMA_HOST",
-    ] {
-        cmd.env_remove(var);
-    }
+        .arg(&e.state);
     if let Some(server) = server {
         cmd.env("ANTHROPIC_BASE_URL", server.anthropic_base_url())
             .env("ANTHROPIC_API_KEY", "test-key-not-real");

@@ -30,7 +30,8 @@ pub fn loopwright_std(home: &Path) -> std::process::Command {
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env("XDG_CACHE_HOME", home.join(".cache"));
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_DATA_HOME", home.join(".local/share"));
     for var in SCRUBBED {
         cmd.env_remove(var);
     }
