@@ -281,16 +281,10 @@ mod tests {
 
     fn session(number: u32, kind: SessionKind, newly: &[&str]) -> SessionRecord {
         SessionRecord {
-            number,
-            kind,
-            id: format!("session-{number:03}"),
-            started: String::new(),
-            ended: None,
             end: Some("completed".into()),
             turns: 1,
             newly_passing: newly.iter().map(|s| s.to_string()).collect(),
-            regressions: vec![],
-            final_text: String::new(),
+            ..SessionRecord::started(number, kind, "")
         }
     }
 
@@ -315,7 +309,7 @@ mod tests {
         }
         let costs: BTreeMap<String, Usd> = [(1, 7), (2, 100), (3, 200), (4, 50)]
             .into_iter()
-            .map(|(n, c)| (format!("session-{n:03}"), Usd::from_nanos(c)))
+            .map(|(n, c)| (agent::run::state::session_id(n), Usd::from_nanos(c)))
             .collect();
         let (per, planning, rest) = attribute_spend(&state, &costs);
         assert_eq!(planning, Usd::from_nanos(7));

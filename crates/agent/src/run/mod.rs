@@ -717,19 +717,9 @@ impl<'a> RunContext<'a> {
         let (number, id) = {
             let mut s = self.lock();
             let number = s.next_session_number();
-            let id = format!("session-{number:03}");
-            s.sessions.push(SessionRecord {
-                number,
-                kind,
-                id: id.clone(),
-                started: rfc3339_now(),
-                ended: None,
-                end: None,
-                turns: 0,
-                newly_passing: vec![],
-                regressions: vec![],
-                final_text: String::new(),
-            });
+            let record = SessionRecord::started(number, kind, &rfc3339_now());
+            let id = record.id.clone();
+            s.sessions.push(record);
             (number, id)
         };
         self.save()?;
@@ -1113,7 +1103,7 @@ impl<'a> RunContext<'a> {
         feature: &Feature,
         session: u32,
     ) -> Result<CheckResult, RunError> {
-        let session_id = format!("session-{session:03}");
+        let session_id = state::session_id(session);
         let result = self.run_check(&session_id, feature).await?;
         {
             let mut s = self.lock();
@@ -1141,7 +1131,7 @@ impl<'a> RunContext<'a> {
 
     /// Re-runs every passing check; a failure flips the feature back. Returns the regressions.
     async fn recheck_passing(&self, session: u32) -> Result<Vec<String>, RunError> {
-        let session_id = format!("session-{session:03}");
+        let session_id = state::session_id(session);
         let passing: Vec<Feature> = {
             let s = self.lock();
             s.features

@@ -48,6 +48,29 @@ pub struct SessionRecord {
     pub final_text: String,
 }
 
+/// The id a session's calls carry in the ledger and its transcript's name: `session-003`.
+pub fn session_id(number: u32) -> String {
+    format!("session-{number:03}")
+}
+
+impl SessionRecord {
+    /// A session that has just started.
+    pub fn started(number: u32, kind: SessionKind, now: &str) -> SessionRecord {
+        SessionRecord {
+            number,
+            kind,
+            id: session_id(number),
+            started: now.to_string(),
+            ended: None,
+            end: None,
+            turns: 0,
+            newly_passing: vec![],
+            regressions: vec![],
+            final_text: String::new(),
+        }
+    }
+}
+
 /// Why the run last stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopRecord {
@@ -204,16 +227,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = RunState::new(dir.path().to_path_buf(), "anthropic/x".into(), "abc".into());
         s.sessions.push(SessionRecord {
-            number: 1,
-            kind: SessionKind::Planning,
-            id: "session-001".into(),
-            started: "t0".into(),
-            ended: None,
-            end: None,
             turns: 3,
-            newly_passing: vec![],
-            regressions: vec![],
-            final_text: String::new(),
+            ..SessionRecord::started(1, SessionKind::Planning, "t0")
         });
         s.save(dir.path()).unwrap();
         let mut back = RunState::load(dir.path()).unwrap().unwrap();
@@ -244,18 +259,8 @@ mod tests {
         s.status.insert("F1".into(), verified(2));
         s.status.insert("F2".into(), verified(3));
         s.status.insert("F3".into(), FeatureStatus::default());
-        s.sessions.push(SessionRecord {
-            number: 3,
-            kind: SessionKind::Building,
-            id: "session-003".into(),
-            started: "t0".into(),
-            ended: None,
-            end: None,
-            turns: 0,
-            newly_passing: vec![],
-            regressions: vec![],
-            final_text: String::new(),
-        });
+        s.sessions
+            .push(SessionRecord::started(3, SessionKind::Building, "t0"));
         assert_eq!(s.close_interrupted_sessions("t1"), vec![3]);
         assert_eq!(s.sessions[0].newly_passing, vec!["F2".to_string()]);
     }
