@@ -473,7 +473,10 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a test fails loudly on a broken expectation")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken expectation"
+)]
 mod tests {
     use super::*;
 

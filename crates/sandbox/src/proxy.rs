@@ -662,17 +662,28 @@ async fn refuse(
     .await;
 }
 
-/// Writes a plain-text response and closes; a client that does not read gets cut off.
+/// Writes a plain-text response and closes. What the client still sends is read and dropped
+/// for a moment (as web servers do on an error), so the close does not turn into a reset that
+/// destroys the answer before the client has read it.
 async fn respond(client: &mut TcpStream, status: &str, body: &str) {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let write = async {
+    let finish = async {
         client.write_all(response.as_bytes()).await?;
-        client.shutdown().await
+        client.shutdown().await?;
+        let mut sink = vec![0u8; 8192];
+        let mut drained = 0usize;
+        while drained < 1 << 20 {
+            match client.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
     };
-    let _ = tokio::time::timeout(Duration::from_secs(10), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), finish).await;
 }
 
 /// Copies bytes both ways until both sides are done (a tunnel), or until the destination is
@@ -739,7 +750,10 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a test fails loudly on a broken expectation")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken expectation"
+)]
 mod tests {
     use super::*;
 
