@@ -6,6 +6,21 @@
 //! (so a denied name is never looked up) and [`EgressPolicy::address_allowed`] for every address
 //! the name resolved to (so a public name cannot point the proxy at the host's own services).
 //!
+//! | mode | allows |
+//! | --- | --- |
+//! | `off` | nothing, whatever `allow_domains` says |
+//! | `registries` | the package registries below and `allow_domains` |
+//! | `open` | any destination on any port, except the host's own addresses (below) |
+//!
+//! The registries of `registries` ([`REGISTRIES`]), on ports 80 and 443:
+//!
+//! | toolchain | hosts |
+//! | --- | --- |
+//! | Python (pip, uv, poetry) | `pypi.org`, `files.pythonhosted.org` |
+//! | JavaScript (npm, yarn, pnpm) | `registry.npmjs.org`, `registry.yarnpkg.com` |
+//! | Rust (cargo) | `crates.io`, `index.crates.io`, `static.crates.io` |
+//! | Go | `proxy.golang.org`, `sum.golang.org` |
+//!
 //! Allow entries (`allow_domains = [...]`, `--allow-domain`), case-insensitive, a trailing dot
 //! ignored, ASCII only (write internationalised names in their `xn--` form):
 //!
@@ -645,6 +660,20 @@ mod tests {
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(EgressPolicy::address_allowed(ip, false).is_ok(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_registry() {
+        let readme = include_str!("../../../README.md");
+        for registry in REGISTRIES {
+            let hosts: Vec<String> = registry.hosts.iter().map(|h| format!("`{h}`")).collect();
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with('|') && l.contains(&hosts.join(", "))),
+                "README's Network table lacks {hosts:?}"
+            );
         }
     }
 
