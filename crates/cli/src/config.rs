@@ -14,14 +14,23 @@ pub struct FileConfig {
     pub model: Option<String>,
     /// Budget in USD as a decimal string or number, e.g. `"5.00"`.
     pub budget: Option<toml::Value>,
+    /// Refuse any priced model, and stop if a provider ever reports a cost.
     pub free_only: Option<bool>,
-    /// `"on"` or `"off"`.
+    /// `"on"` or `"off"`: confine the agent's commands with Landlock and seccomp.
     pub sandbox: Option<String>,
+    /// What the agent's commands may reach: `"off"`, `"registries"` (default) or `"open"`.
+    pub network: Option<sandbox::NetworkMode>,
+    /// More hosts to allow: `"example.com"`, `".example.com"` (subdomains), `"host:port"`, an IP.
+    pub allow_domains: Option<Vec<String>>,
+    /// Deprecated: `true` is `network = "open"`, `false` is `network = "off"`.
     pub allow_network: Option<bool>,
+    /// Sessions a run may start in all, planning included.
     pub max_sessions: Option<u32>,
+    /// Model calls one session may make.
     pub max_turns: Option<u32>,
     /// Sessions without a newly passing feature before the run stops as stalled.
     pub stall_sessions: Option<u32>,
+    /// Where the ledger, run state and transcripts go.
     pub state_dir: Option<PathBuf>,
     /// `[providers.NAME] base_url, api_key_env, wire`.
     #[serde(default)]
@@ -66,6 +75,8 @@ impl FileConfig {
             budget,
             free_only,
             sandbox,
+            network,
+            allow_domains,
             allow_network,
             max_sessions,
             max_turns,
@@ -220,6 +231,29 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("c.toml"), "{msg}");
         assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn network_keys_are_read_and_a_bad_mode_names_the_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("c.toml");
+        std::fs::write(&user, "network = \"open\"\nallow_domains = [\"a.test\"]\n").unwrap();
+        let project = dir.path().join("proj");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::write(
+            project.join("loopwright.toml"),
+            "allow_domains = [\"b.test\"]\n",
+        )
+        .unwrap();
+        let e = env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap())]);
+        let cfg = load_layers(Some(&project), &e).unwrap();
+        assert_eq!(cfg.network, Some(sandbox::NetworkMode::Open));
+        // Like every key, the project's list replaces the user's.
+        assert_eq!(cfg.allow_domains, Some(vec!["b.test".to_string()]));
+
+        std::fs::write(&user, "network = \"on\"\n").unwrap();
+        let msg = format!("{:#}", load_layers(None, &e).unwrap_err());
+        assert!(msg.contains("registries"), "{msg}");
     }
 
     #[test]

@@ -6,9 +6,9 @@ use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{
-    budget_setting, build_governor, build_toolbox, create_state_dir, model_setting, sandbox_on,
-    startup_warnings, undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest,
-    ToolboxRequest,
+    budget_setting, build_governor, build_toolbox, create_state_dir, model_setting,
+    network_setting, sandbox_on, startup_warnings, undo_cut_off_config_changes, watch_interrupts,
+    AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
@@ -108,14 +108,18 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         &env,
     )?;
     let sandbox_on = sandbox_on(args.agent.sandbox.as_deref(), &file)?;
-    for message in startup_warnings(&governor, sandbox_on) {
+    let network = network_setting(&args.agent, &file)?;
+    for message in startup_warnings(&governor, sandbox_on)
+        .into_iter()
+        .chain(network.warnings.iter().cloned())
+    {
         progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
     let toolbox = build_toolbox(
         &ToolboxRequest {
             project: &project,
             sandbox_on,
-            allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
+            network: &network,
             protected: &PROTECTED_FILES,
         },
         &file,
