@@ -1,6 +1,7 @@
 //! Confinement for everything the agent does: the shell-command policy (parse + allowlist),
 //! path confinement for file tools, and confined process execution (Landlock, seccomp,
-//! scrubbed environment, timeouts, capped output).
+//! scrubbed environment, timeouts, capped output). [`untrusted`] is the other direction: how
+//! the harness itself reads and writes the files the agent controls.
 //!
 //! Two layers, on purpose. [`CommandPolicy::check`] parses a command with a real bash parser
 //! and refuses what is not on the allowlist, with a reason the model can act on. Whatever it
@@ -52,6 +53,7 @@ mod output;
 mod path;
 mod policy;
 pub mod proxy;
+pub mod untrusted;
 
 pub use egress::{EgressPolicy, NetworkMode};
 pub use exec::{Sandbox, SandboxConfig, SandboxError, SandboxMode};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use sandbox::untrusted::UntrustedDir;
 use sandbox::{
     CommandPolicy, NetworkMode, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode,
 };
@@ -90,6 +91,8 @@ pub struct Toolbox {
 
 pub(crate) struct Inner {
     pub(crate) root: ProjectRoot,
+    /// The project held open, for reading and writing beneath it without following links.
+    pub(crate) files: UntrustedDir,
     pub(crate) policy: CommandPolicy,
     pub(crate) sandbox: Sandbox,
     pub(crate) allow_network: bool,
@@ -125,6 +128,10 @@ impl Toolbox {
         for path in &config.protected {
             root.protect(path);
         }
+        let files = UntrustedDir::open(root.path()).map_err(|e| ToolError::Project {
+            path: config.project.clone(),
+            message: e.to_string(),
+        })?;
         let policy = CommandPolicy::new(&config.policy);
         let sandbox = Sandbox::new(SandboxConfig {
             project: root.path().to_path_buf(),
@@ -142,6 +149,7 @@ impl Toolbox {
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
+                files,
                 policy,
                 sandbox,
                 allow_network: config.allow_network,
@@ -234,13 +242,13 @@ impl Toolbox {
         let inner = Arc::clone(&self.inner);
         let input = input.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let root = &inner.root;
+            let (root, files) = (&inner.root, &inner.files);
             match tool {
-                "read_file" => crate::read::read_file(root, &input),
-                "write_file" => crate::write::write_file(root, &inner.frozen(), &input),
-                "edit_file" => crate::write::edit_file(root, &inner.frozen(), &input),
-                "list_files" => crate::list::list_files(root, &input),
-                _ => crate::search::grep(root, &input),
+                "read_file" => crate::read::read_file(root, files, &input),
+                "write_file" => crate::write::write_file(root, files, &inner.frozen(), &input),
+                "edit_file" => crate::write::edit_file(root, files, &inner.frozen(), &input),
+                "list_files" => crate::list::list_files(root, files, &input),
+                _ => crate::search::grep(root, files, &input),
             }
         })
         .await;
