@@ -32,8 +32,8 @@ struct FeatureRow {
     passes: bool,
     verified_in: Option<u32>,
     regressions: u32,
-    /// Spend attributed to the feature (see [`attribute_spend`]).
-    cost: String,
+    /// Spend attributed to the feature (see [`attribute_spend`]), in nano-dollars.
+    cost: Usd,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,7 +45,8 @@ struct SessionRow {
     turns: u32,
     newly_passing: Vec<String>,
     regressions: Vec<String>,
-    cost: String,
+    /// Nano-dollars.
+    cost: Usd,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,9 +59,10 @@ struct Report {
     total: usize,
     sessions: Vec<SessionRow>,
     features: Vec<FeatureRow>,
-    spent: String,
-    planning_cost: String,
-    unattributed_cost: String,
+    /// Money is in nano-dollars, as in the ledger and the events (docs/events.md).
+    spent: Usd,
+    planning_cost: Usd,
+    unattributed_cost: Usd,
     last_stop: Option<agent::run::state::StopRecord>,
 }
 
@@ -164,11 +166,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                 turns: s.turns,
                 newly_passing: s.newly_passing.clone(),
                 regressions: s.regressions.clone(),
-                cost: by_session
-                    .get(&s.id)
-                    .copied()
-                    .unwrap_or(Usd::ZERO)
-                    .to_string(),
+                cost: by_session.get(&s.id).copied().unwrap_or(Usd::ZERO),
             })
             .collect(),
         features: state
@@ -182,17 +180,13 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                     passes: st.passes,
                     verified_in: st.verified_in,
                     regressions: st.regressions,
-                    cost: per_feature
-                        .get(&f.id)
-                        .copied()
-                        .unwrap_or(Usd::ZERO)
-                        .to_string(),
+                    cost: per_feature.get(&f.id).copied().unwrap_or(Usd::ZERO),
                 }
             })
             .collect(),
-        spent: ledger.total_spent().to_string(),
-        planning_cost: planning.to_string(),
-        unattributed_cost: unattributed.to_string(),
+        spent: ledger.total_spent(),
+        planning_cost: planning,
+        unattributed_cost: unattributed,
         last_stop: state.last_stop.clone(),
     };
     if args.json {

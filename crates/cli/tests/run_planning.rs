@@ -76,11 +76,10 @@ fn run_json(w: &World) -> Value {
 }
 
 /// `$0.018000` → nanodollars.
+/// Money in `status --json` and events: integer nano-dollars (docs/events.md).
 fn nanos(usd: &Value) -> i64 {
-    let s = usd.as_str().unwrap().trim_start_matches('$');
-    let (whole, frac) = s.split_once('.').unwrap();
-    let frac = format!("{frac:0<9}");
-    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+    usd.as_i64()
+        .unwrap_or_else(|| panic!("not nano-dollars: {usd}"))
 }
 
 #[test]
