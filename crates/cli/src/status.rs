@@ -1,6 +1,7 @@
 //! `loopwright status`: where a run stands — phase, sessions, the feature table, spend in total,
 //! by session and by feature, and why it last stopped.
 
+use crate::stdout::outln;
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::setup::state_dir_for;
@@ -190,7 +191,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
         last_stop: state.last_stop.clone(),
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
         );
@@ -201,22 +202,22 @@ pub async fn run(args: StatusArgs) -> CmdResult {
 }
 
 fn print_report(r: &Report) {
-    println!("project   {}", r.project);
-    println!("state     {}", r.state_dir);
-    println!("model     {}", r.model);
-    println!("phase     {}", r.phase);
-    println!("sessions  {}", r.sessions.len());
-    println!(
+    outln!("project   {}", r.project);
+    outln!("state     {}", r.state_dir);
+    outln!("model     {}", r.model);
+    outln!("phase     {}", r.phase);
+    outln!("sessions  {}", r.sessions.len());
+    outln!(
         "spent     {} (planning {}, not yet attributed {})",
         r.spent, r.planning_cost, r.unattributed_cost
     );
     if let Some(stop) = &r.last_stop {
-        println!(
+        outln!(
             "stopped   {} (exit {}) at {}: {}",
             stop.reason, stop.exit_code, stop.time, stop.detail
         );
     }
-    println!();
+    outln!();
     if !r.features.is_empty() {
         let w = r
             .features
@@ -225,12 +226,12 @@ fn print_report(r: &Report) {
             .max()
             .unwrap_or(2)
             .max(2);
-        println!(
+        outln!(
             "{:<w$}  {:<7}  {:>8}  {:>12}  description",
             "id", "passing", "verified", "cost"
         );
         for f in &r.features {
-            println!(
+            outln!(
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
                 f.id,
                 if f.passes { "yes" } else { "no" },
@@ -241,10 +242,10 @@ fn print_report(r: &Report) {
                 f.description
             );
         }
-        println!();
+        outln!();
     }
     if !r.sessions.is_empty() {
-        println!(
+        outln!(
             "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  newly passing",
             "#", "kind", "end", "turns", "cost"
         );
@@ -257,14 +258,14 @@ fn print_report(r: &Report) {
             if !s.regressions.is_empty() {
                 newly.push_str(&format!(" (regressed: {})", s.regressions.join(", ")));
             }
-            println!(
+            outln!(
                 "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  {}",
                 s.number, s.kind, s.end, s.turns, s.cost, newly
             );
         }
-        println!();
+        outln!();
     }
-    println!("passing {}/{}", r.passing, r.total);
+    outln!("passing {}/{}", r.passing, r.total);
 }
 
 #[cfg(test)]

@@ -61,6 +61,9 @@ pub struct RunConfig {
     pub check_timeout: Duration,
     pub context_window: Option<u64>,
     pub max_tokens: u32,
+    /// How many features planning should aim for (said in the planning prompt); `None`: the
+    /// model decides.
+    pub feature_count: Option<u32>,
 }
 
 impl RunConfig {
@@ -82,6 +85,7 @@ impl RunConfig {
             check_timeout: Duration::from_secs(300),
             context_window: None,
             max_tokens: 8192,
+            feature_count: None,
         }
     }
 }
@@ -817,7 +821,11 @@ impl<'a> RunContext<'a> {
         let previous = self.planning_notes();
         let prompt = self.cfg.prompts.render(
             PromptKind::Planning,
-            &[("spec", spec), ("previous", &previous)],
+            &[
+                ("spec", spec),
+                ("previous", &previous),
+                ("feature_count", &self.feature_count_note()),
+            ],
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
         let tools = PlanningTools { ctx: self };
@@ -879,6 +887,14 @@ impl<'a> RunContext<'a> {
             } else {
                 format!("{}\n\n{note}", rec.final_text)
             };
+        }
+    }
+
+    /// ` Aim for about N features in all.` when the user asked for a number (`--features`).
+    fn feature_count_note(&self) -> String {
+        match self.cfg.feature_count {
+            Some(n) => format!(" Aim for about {n} features in all."),
+            None => String::new(),
         }
     }
 
