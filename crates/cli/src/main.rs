@@ -11,6 +11,8 @@ mod generate;
 mod init;
 mod models;
 mod progress;
+mod project;
+mod report;
 mod run;
 mod setup;
 mod status;
@@ -46,6 +48,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Check a model end to end: provider, key, price, one tiny verified call.
     Doctor(doctor::DoctorArgs),
+    /// Write a self-contained HTML report of a run: features, sessions, spend, a chart.
+    Report(report::ReportArgs),
     /// Scaffold a project: app_spec.txt to fill in, loopwright.toml with every key, prompts.
     Init(init::InitArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
@@ -89,6 +93,7 @@ fn main() {
             Command::Exec(args) => exec::run(args).await,
             Command::Models(args) => models::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
+            Command::Report(args) => report::run(args).await,
             Command::Init(args) => init::run(&args),
             Command::Completions(args) => generate::completions(&args),
             Command::Man(args) => generate::man(&args),

@@ -192,6 +192,34 @@ pub fn undo_cut_off_config_changes(
     Ok(())
 }
 
+/// The state dir of a project's run and where that choice came from: the one given, else the
+/// project's pointer (`.loopwright/state`) when it names an existing directory, else the
+/// default by project path (see `project.rs`).
+pub fn choose_state_dir(
+    project: &Path,
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<(PathBuf, crate::project::StateSource), Failure> {
+    use crate::project::{read_pointer, StateSource};
+    if let Some(dir) = given {
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        return Ok((dir, StateSource::Given));
+    }
+    if let Some(dir) = read_pointer(project) {
+        return Ok((dir, StateSource::Pointer));
+    }
+    Ok((state_dir_for(project, None, env)?, StateSource::Default))
+}
+
+/// [`choose_state_dir`] for commands that read a run (`status`, `report`, `reset`).
+pub fn existing_state_dir(
+    project: &Path,
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<PathBuf, Failure> {
+    choose_state_dir(project, given, env).map(|(dir, _)| dir)
+}
+
 /// [`state_dir_for`], created if missing.
 pub fn create_state_dir(
     project: &Path,
