@@ -21,7 +21,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub free_only: bool,
     /// The most the check may spend, in US dollars (it costs a few hundred tokens).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
     pub budget: Option<String>,
     /// Where the check's ledger goes [default: $XDG_STATE_HOME/loopwright/doctor].
     #[arg(long, value_name = "DIR")]

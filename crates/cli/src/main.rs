@@ -10,13 +10,16 @@ mod exit;
 mod generate;
 mod init;
 mod models;
+mod notify;
 mod progress;
 mod project;
 mod report;
+mod reset;
 mod run;
 mod setup;
 mod status;
 mod stdout;
+mod suggest;
 mod verbosity;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +53,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Write a self-contained HTML report of a run: features, sessions, spend, a chart.
     Report(report::ReportArgs),
+    /// Archive a project's run (nothing is deleted) so the next `run` starts over.
+    Reset(reset::ResetArgs),
     /// Scaffold a project: app_spec.txt to fill in, loopwright.toml with every key, prompts.
     Init(init::InitArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
@@ -94,6 +99,7 @@ fn main() {
             Command::Models(args) => models::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Report(args) => report::run(args).await,
+            Command::Reset(args) => reset::run(&args),
             Command::Init(args) => init::run(&args),
             Command::Completions(args) => generate::completions(&args),
             Command::Man(args) => generate::man(&args),

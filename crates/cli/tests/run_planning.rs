@@ -361,7 +361,7 @@ fn a_spec_changed_after_planning_is_refused_with_exit_2_and_nothing_is_lost() {
     run(&w, &idle, &[])
         .code(2)
         .stderr(predicate::str::contains("spec changed"))
-        .stderr(predicate::str::contains("--state-dir"));
+        .stderr(predicate::str::contains("--fresh"));
     assert_eq!(idle.request_count(), 0);
     assert_eq!(std::fs::read(w.state.join("run.json")).unwrap(), before);
     assert_ne!(
