@@ -269,7 +269,9 @@ pub fn locate(
         .canonicalize()
         .map_err(|e| Failure::usage(anyhow!("project directory {}: {e}", project.display())))?;
     let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
-    let state_dir = crate::setup::existing_state_dir(&project, state_dir.or(file.state_dir), &env)?;
+    let state_dir =
+        crate::setup::existing_state_dir(&project, state_dir.or(file.state_dir), &env)?;
+    tracing::info!(project = %project.display(), state_dir = %state_dir.display(), "using the run's state dir");
     Ok((project, state_dir))
 }
 
