@@ -81,7 +81,8 @@ async fn run_with(
         },
         &settings.file,
         env,
-    )?;
+    )
+    .await?;
     let toolbox = setup::build_toolbox(
         &ToolboxRequest {
             project: &settings.project,

@@ -20,6 +20,7 @@ pub mod state;
 mod verify;
 
 pub use config_guard::{undo_config_changes_of_cut_off_session, ConfigGuard};
+pub use resume::{lock_state_dir, run_is_live};
 pub use verify::CheckResult;
 
 use crate::events::{rfc3339_now, Event, EventKind, EventSink};
@@ -28,7 +29,7 @@ use crate::session::SessionError;
 use features::Feature;
 use governor::Governor;
 use prompts::{PromptError, Prompts};
-use resume::{lock_state_dir, read_spec};
+use resume::read_spec;
 use serde::Serialize;
 use state::{Phase, RunState, StateError, StopRecord};
 use std::io::Write;
@@ -68,6 +69,9 @@ pub struct RunConfig {
     pub check_timeout: Duration,
     pub context_window: Option<u64>,
     pub max_tokens: u32,
+    /// How many features planning should aim for (said in the planning prompt); `None`: the
+    /// model decides.
+    pub feature_count: Option<u32>,
 }
 
 impl RunConfig {
@@ -89,6 +93,7 @@ impl RunConfig {
             check_timeout: Duration::from_secs(300),
             context_window: None,
             max_tokens: 8192,
+            feature_count: None,
         }
     }
 }
@@ -136,20 +141,20 @@ pub struct RunReport {
 pub enum RunError {
     #[error("the spec {path}: {message}")]
     Spec { path: PathBuf, message: String },
-    #[error("the state dir {state_dir} belongs to the project {other}, not {project}; pass another --state-dir")]
+    #[error("the state dir {state_dir} belongs to the project {other}, not {project}; give this project its own state dir (or leave --state-dir out)")]
     OtherProject {
         state_dir: PathBuf,
         other: PathBuf,
         project: PathBuf,
     },
-    #[error("the run in {state_dir} was planned in {project}, but that directory has no git repository any more (deleted or replaced?); restore it, or start a new run with another --state-dir")]
+    #[error("the run in {state_dir} was planned in {project}, but that directory has no git repository any more (deleted or replaced?); restore it, or start over with `loopwright run --fresh` (the old run is archived)")]
     ProjectLost {
         project: PathBuf,
         state_dir: PathBuf,
     },
-    #[error("another loopwright run is using the state dir {state_dir}; wait for it to stop, or pass another --state-dir")]
+    #[error("another loopwright run is using the state dir {state_dir}; wait for it to stop (`loopwright status --watch` follows it)")]
     Busy { state_dir: PathBuf },
-    #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec or start a new run with another --state-dir")]
+    #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec, or start over with `loopwright run --fresh` (the old run is archived)")]
     SpecChanged { state_dir: PathBuf },
     #[error(transparent)]
     State(#[from] StateError),
@@ -425,8 +430,8 @@ impl<'a> RunContext<'a> {
             match end {
                 RunEnd::Complete => format!("all {} features pass", s.features.len()),
                 RunEnd::SessionLimit => format!(
-                    "reached --max-sessions {}",
-                    self.cfg.max_sessions.unwrap_or(0)
+                    "reached the session limit (--max-sessions; {} sessions in all)",
+                    s.sessions.len()
                 ),
                 RunEnd::Stalled if s.phase == Phase::Planning => format!(
                     "planning produced no plan that could be frozen in {} sessions in a row \

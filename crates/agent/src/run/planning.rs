@@ -39,7 +39,11 @@ impl<'a> RunContext<'a> {
         let previous = self.planning_notes();
         let prompt = self.cfg.prompts.render(
             PromptKind::Planning,
-            &[("spec", spec), ("previous", &previous)],
+            &[
+                ("spec", spec),
+                ("previous", &previous),
+                ("feature_count", &self.feature_count_note()),
+            ],
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
         let tools = PlanningTools { ctx: self };
@@ -101,6 +105,14 @@ impl<'a> RunContext<'a> {
             } else {
                 format!("{}\n\n{note}", rec.final_text)
             };
+        }
+    }
+
+    /// ` Aim for about N features in all.` when the user asked for a number (`--features`).
+    fn feature_count_note(&self) -> String {
+        match self.cfg.feature_count {
+            Some(n) => format!(" Aim for about {n} features in all."),
+            None => String::new(),
         }
     }
 

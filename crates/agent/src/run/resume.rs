@@ -24,10 +24,21 @@ pub(super) fn read_spec(path: &Path) -> Result<String, RunError> {
     Ok(text)
 }
 
+/// Whether a process holds the run's lock in `state_dir` now (a run is live, not cut off).
+pub fn run_is_live(state_dir: &Path) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(state_dir.join("run.lock"))
+    else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 /// One run per state dir at a time: a second process would interleave sessions and ledger
 /// entries. The lock is an advisory `flock` on `run.lock`, released when the file is closed
 /// (also when the process dies).
-pub(super) fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, RunError> {
+pub fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, RunError> {
     let path = state_dir.join("run.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

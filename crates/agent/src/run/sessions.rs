@@ -34,7 +34,9 @@ impl RunContext<'_> {
         regressions: Vec<String>,
     ) {
         let mut s = self.lock();
+        let passing = s.passing();
         if let Some(rec) = s.sessions.iter_mut().find(|r| r.number == number) {
+            rec.passing_at_end = Some(passing);
             rec.ended = Some(rfc3339_now());
             rec.end = Some(end.to_string());
             rec.turns = turns;
