@@ -28,6 +28,9 @@ pub struct ProviderConfig {
     /// `base_url` points at this machine (localhost, 127.0.0.0/8, ::1).
     #[serde(default)]
     pub local: Option<bool>,
+    /// `"native"` (the API's tool calling, the default) or `"text"` (tools described in the prompt, calls read from the answer's text: for models without good native tool calling).
+    #[serde(default)]
+    pub tool_protocol: Option<llm::ToolProtocol>,
 }
 
 /// All `[providers.NAME]` tables.
@@ -286,6 +289,7 @@ pub fn resolve_provider(
         stream: true,
         prompt_caching: wire == WireFormat::Anthropic,
         openrouter_pin: provider == Provider::Openrouter,
+        tool_protocol: configured.tool_protocol.unwrap_or_default(),
     };
     Ok(ResolvedProvider {
         provider,
