@@ -7,8 +7,8 @@ use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, create_state_dir, model_setting, sandbox_on,
-    startup_warnings, undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest,
-    ToolboxRequest,
+    startup_warnings, tool_protocol_flag, undo_cut_off_config_changes, watch_interrupts, AgentArgs,
+    GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
@@ -103,6 +103,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: args.record.clone(),
             budget_includes_ledger: true,
+            tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
         },
         &file,
         &env,

@@ -538,6 +538,30 @@ mod tests {
     }
 
     #[test]
+    fn tool_protocol_is_per_provider_and_native_by_default() {
+        let table: toml::Table = toml::from_str(
+            "[llamacpp]\nbase_url = \"http://127.0.0.1:8080/v1\"\nwire = \"openai\"\ntool_protocol = \"text\"\n\
+             [openrouter]\ntool_protocol = \"text\"\n",
+        )
+        .unwrap();
+        let cfg = ProvidersConfig::from_toml(&table).unwrap();
+        let env = env_of(&[("OPENROUTER_API_KEY", "k"), ("OPENAI_API_KEY", "k")]);
+        for (model, want) in [
+            ("llamacpp/qwen", llm::ToolProtocol::Text),
+            ("openrouter/x/y:free", llm::ToolProtocol::Text),
+            ("openai/gpt-4.1", llm::ToolProtocol::Native),
+        ] {
+            let r = resolve_provider(&cfg.parse_model(model).unwrap(), &cfg, &env).unwrap();
+            assert_eq!(endpoint(&r).1.tool_protocol, want, "{model}");
+        }
+        let bad: toml::Table = toml::from_str(
+            "[x]\nbase_url = \"http://h/v1\"\nwire = \"openai\"\ntool_protocol = \"xml\"\n",
+        )
+        .unwrap();
+        assert!(ProvidersConfig::from_toml(&bad).is_err());
+    }
+
+    #[test]
     fn replay_needs_no_key() {
         let r = resolve_provider(
             &ModelRef::parse("replay/a/b.jsonl").unwrap(),

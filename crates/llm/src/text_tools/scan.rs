@@ -576,9 +576,11 @@ fn call_from_object(
         Some((_, Value::String(s))) if s.trim().is_empty() => Value::Object(Map::new()),
         Some((key, Value::String(s))) => match lenient_json::parse(s) {
             Ok(Value::Object(args)) => Value::Object(args),
-            Ok(_) => return bad(format!(
+            Ok(_) => {
+                return bad(format!(
                 "\"{key}\" is a string that is not a JSON object; give the arguments as an object"
-            )),
+            ))
+            }
             Err(e) => return bad(format!("\"{key}\" is a string that is not valid JSON: {e}")),
         },
         Some((key, _)) => {
