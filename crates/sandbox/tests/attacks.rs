@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, ProjectRoot, Sandbox, SandboxConfig};
+use sandbox::{CommandPolicy, PolicyContext, ProjectRoot, Sandbox, SandboxConfig};
 
 /// (command, must the policy refuse it?)
 /// `true`: a named bypass of the old regex filter; the policy must refuse it.
@@ -263,7 +263,7 @@ async fn attack_corpus_is_refused_or_contained() {
         std::fs::create_dir_all(project_dir.path().join(".git/hooks")).unwrap();
         std::fs::write(project_dir.path().join("init.sh"), "echo init\n").unwrap();
         let root = ProjectRoot::new(project_dir.path()).unwrap();
-        match policy.check(&command, &root, false) {
+        match policy.check(&command, &root, &PolicyContext::default()) {
             Err(denial) => {
                 assert!(!denial.reason.is_empty());
                 denied += 1;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode};
+use sandbox::{
+    CommandPolicy, PolicyConfig, PolicyContext, ProjectRoot, Sandbox, SandboxConfig, SandboxMode,
+};
 use serde_json::Value;
 
 use crate::error::ToolError;
@@ -81,6 +83,8 @@ pub struct Toolbox {
 pub(crate) struct Inner {
     pub(crate) root: ProjectRoot,
     pub(crate) policy: CommandPolicy,
+    /// The confinement as the policy sees it (network, process scoping, temp dir).
+    pub(crate) policy_context: PolicyContext,
     pub(crate) sandbox: Sandbox,
     pub(crate) allow_network: bool,
     pub(crate) default_timeout: Duration,
@@ -127,10 +131,17 @@ impl Toolbox {
         })
         .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
+        // Processes are not scoped to the run until commands run in a pid namespace of their own.
+        let policy_context = PolicyContext {
+            allow_network: config.allow_network,
+            processes_scoped: false,
+            temp_dir: Some(sandbox.temp_dir().to_path_buf()),
+        };
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
                 policy,
+                policy_context,
                 sandbox,
                 allow_network: config.allow_network,
                 default_timeout: config
@@ -157,6 +168,12 @@ impl Toolbox {
     /// against it).
     pub fn policy(&self) -> &CommandPolicy {
         &self.inner.policy
+    }
+
+    /// The confinement as the policy sees it; planned feature checks are checked against the
+    /// policy with it, as `bash` commands are.
+    pub fn policy_context(&self) -> &PolicyContext {
+        &self.inner.policy_context
     }
 
     /// Whether commands may use the network.

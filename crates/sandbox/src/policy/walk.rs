@@ -9,7 +9,10 @@ use brush_parser::ast;
 use brush_parser::word::{WordPiece, WordPieceWithSource};
 
 use super::allowlist::{dangerous_variable, fixed_refusal, NETWORK_TOOLS};
-use super::limits::MAX_DEPTH;
+use super::limits::{
+    self, token_nesting, word_nesting, WordMode, MAX_DEPTH, MAX_NESTING, MAX_PARSED_BYTES,
+    MAX_PIPELINE, MAX_TOKENS,
+};
 use super::words::{
     arithmetic, has_glob, literal_of, parser_options, subscript_injection, unescape_backquoted, Arg,
 };
@@ -24,33 +27,76 @@ pub(crate) struct Checker<'a> {
     /// relative paths must stay inside the project from each of them.
     pub(crate) cwds: Vec<PathBuf>,
     pub(crate) functions: BTreeSet<String>,
+    /// How many program texts (substitutions, `bash -c` strings) enclose the current one.
     pub(crate) depth: usize,
+    /// The parser nesting of the texts enclosing the current point, summed.
+    pub(crate) nesting: usize,
+    /// How much text this check has parsed so far.
+    pub(crate) parsed_bytes: usize,
 }
 
 impl Checker<'_> {
+    /// Parses and checks one program text: the command, or a substitution's or `bash -c`
+    /// string's code. Runs on the parser thread (see [`super::limits`]).
     pub(crate) fn program(&mut self, source: &str) -> Result<(), PolicyDenial> {
         if source.contains('\0') {
             return deny("the command contains a NUL byte");
         }
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth >= MAX_DEPTH {
             return deny("commands nested too deeply (shells within substitutions within shells); simplify the command");
         }
+        self.parsed_bytes += source.len();
+        if self.parsed_bytes > MAX_PARSED_BYTES {
+            return deny("the command is too complex to check (its substitutions and shell strings add up to too much text); split it into smaller commands or a script");
+        }
+        limits::check_expansions(source)?;
         let options = parser_options();
-        let mut parser =
-            brush_parser::Parser::new(std::io::Cursor::new(source.as_bytes()), &options);
-        let program = match parser.parse_program() {
-            Ok(p) => p,
-            Err(e) => {
-                return deny(format!(
-                    "the command could not be parsed as bash ({e}); commands that cannot be parsed cannot be checked, so fix the syntax or split the command"
-                ))
-            }
+        let unparsable = |e: &dyn std::fmt::Display| {
+            PolicyDenial {
+            reason: format!(
+                "the command could not be parsed as bash ({e}); commands that cannot be parsed cannot be checked, so fix the syntax or split the command"
+            ),
+        }
         };
+        let tokens = brush_parser::uncached_tokenize_str(source, &options.tokenizer_options())
+            .map_err(|e| unparsable(&e))?;
+        if tokens.len() > MAX_TOKENS {
+            return deny(format!(
+                "the command has {} words and operators, over the limit of {MAX_TOKENS} the policy checks; split it into smaller commands or a script",
+                tokens.len()
+            ));
+        }
+        // A here-document's body is the word right after its tag (`<<`, tag, body, end tag);
+        // the parser reads it with quotes as literal characters.
+        let words = tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t {
+                brush_parser::Token::Word(w, _) => {
+                    let body = i >= 2
+                        && matches!(&tokens[i - 2], brush_parser::Token::Operator(op, _) if op == "<<" || op == "<<-");
+                    Some(word_nesting(w, if body { WordMode::HereDoc } else { WordMode::Word }))
+                }
+                brush_parser::Token::Operator(..) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let nesting = token_nesting(&tokens) + words;
+        if self.nesting + nesting > MAX_NESTING {
+            return deny(format!(
+                "the command nests too deeply (about {} levels of compound commands, substitutions and quotes, over the limit of {MAX_NESTING}); flatten it or split it into steps",
+                self.nesting + nesting
+            ));
+        }
+        let program = brush_parser::parse_tokens(&tokens, &options).map_err(|e| unparsable(&e))?;
+        drop(tokens);
+        self.nesting += nesting;
+        self.depth += 1;
         for complete in &program.complete_commands {
             self.compound_list(complete)?;
         }
         self.depth -= 1;
+        self.nesting -= nesting;
         Ok(())
     }
 
@@ -67,6 +113,12 @@ impl Checker<'_> {
     }
 
     pub(crate) fn pipeline(&mut self, pipeline: &ast::Pipeline) -> Result<(), PolicyDenial> {
+        if pipeline.seq.len() > MAX_PIPELINE {
+            return deny(format!(
+                "a pipeline of {} commands is over the limit of {MAX_PIPELINE}; split it into steps with files in between",
+                pipeline.seq.len()
+            ));
+        }
         for command in &pipeline.seq {
             self.command(command)?;
         }
@@ -309,10 +361,14 @@ impl Checker<'_> {
                             n.clone()
                         }
                     };
+                    // After the command name an assignment is an argument (e.g. to `declare`):
+                    // the whole word is checked once, as an argument. Before it, the value is.
+                    let suffix = !argv.is_empty();
                     match &a.value {
-                        ast::AssignmentValue::Scalar(v) => {
+                        ast::AssignmentValue::Scalar(v) if !suffix => {
                             self.word(v)?;
                         }
+                        ast::AssignmentValue::Scalar(_) => argv.push(self.word(w)?),
                         ast::AssignmentValue::Array(items) => {
                             for (k, v) in items {
                                 if let Some(k) = k {
@@ -320,13 +376,17 @@ impl Checker<'_> {
                                 }
                                 self.word(v)?;
                             }
+                            if suffix {
+                                argv.push(Arg {
+                                    raw: w.value.clone(),
+                                    literal: None,
+                                    glob: false,
+                                });
+                            }
                         }
                     }
-                    // An assignment after the command name is an argument (e.g. to `declare`).
-                    if argv.is_empty() {
+                    if !suffix {
                         assignments.push(name);
-                    } else {
-                        argv.push(self.word(w)?);
                     }
                 }
                 ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, s) => {
