@@ -132,8 +132,8 @@ fn denial_reasons_are_actionable() {
     let policy = CommandPolicy::default();
     let cases = [
         (
-            "curl https://example.com",
-            "`curl` is not on the allowlist; network access is not available",
+            "ssh example.com",
+            "`ssh` is not on the allowlist; for HTTP use `curl` or `wget`",
         ),
         (
             "echo x > /etc/passwd",
@@ -144,7 +144,7 @@ fn denial_reasons_are_actionable() {
         ("$CMD -rf x", "is computed"),
         ("echo 'if (' | bash -c 'if then'", "could not be parsed"),
         ("git -c core.sshCommand=x fetch", "`git -c`"),
-        ("node -e 'x'", "node -e"),
+        ("bash -i", "interactive"),
         ("echo x > .git/hooks/pre-commit", "protected"),
     ];
     for (command, expected) in cases {

@@ -9,7 +9,9 @@
 //! denies rather than guesses.
 
 mod allowlist;
+mod glob;
 mod limits;
+mod paths;
 mod rules;
 mod walk;
 mod words;
@@ -91,7 +93,10 @@ impl Default for CommandPolicy {
 impl CommandPolicy {
     /// The default allowlist, plus `config.allow`, minus `config.deny`.
     pub fn new(config: &PolicyConfig) -> CommandPolicy {
-        let mut allowed: BTreeSet<String> = DEFAULT_ALLOW.iter().map(|s| s.to_string()).collect();
+        let mut allowed: BTreeSet<String> = DEFAULT_ALLOW
+            .iter()
+            .flat_map(|(_, names)| names.iter().map(|s| s.to_string()))
+            .collect();
         allowed.extend(config.allow.iter().cloned());
         let denied: BTreeSet<String> = config.deny.iter().cloned().collect();
         CommandPolicy { allowed, denied }
@@ -107,16 +112,7 @@ impl CommandPolicy {
         project: &ProjectRoot,
         context: &PolicyContext,
     ) -> Result<(), PolicyDenial> {
-        let mut checker = Checker {
-            policy: self,
-            project,
-            network: context.allow_network,
-            cwds: vec![project.path().to_path_buf()],
-            functions: BTreeSet::new(),
-            depth: 0,
-            nesting: 0,
-            parsed_bytes: 0,
-        };
+        let mut checker = Checker::new(self, project, context);
         limits::check_size(command)?;
         limits::on_parser_thread(move || checker.program(command))
     }
