@@ -198,7 +198,7 @@ pub(crate) fn fixed_refusal(name: &str) -> Option<&'static str> {
         "sudo" | "su" | "doas" | "pkexec" | "setcap" | "capsh" | "chown" | "chgrp" | "setpriv" | "runuser" => {
             "changing users, ownership or privileges is not available in this sandbox; run the command directly as you are"
         }
-        "coproc" => "coprocesses are not supported; use a pipeline",
+        "coproc" => "coprocesses are not supported; use a pipeline or a background job (`cmd &`)",
         "chroot" | "unshare" | "nsenter" | "mount" | "umount" | "setsid" | "strace" | "ltrace" | "gdb" => {
             "this tool changes process isolation and is not available in the sandbox"
         }

@@ -357,7 +357,7 @@ impl Checker<'_> {
                     this.compound_list(&w.1.list)
                 }),
             ast::CompoundCommand::Coprocess(_) => {
-                deny("coprocesses are not supported; use a pipeline")
+                deny("`coproc` starts a coprocess, which the policy does not support; use a pipeline or a background job (`cmd &`)")
             }
         }
     }
@@ -541,7 +541,13 @@ impl Checker<'_> {
                                 self.word(v)?;
                             }
                             if suffix {
-                                argv.push(Arg::unknown(w.value.clone()));
+                                let mut arg = Arg::unknown(w.value.clone());
+                                arg.prefix = w
+                                    .value
+                                    .split_once('(')
+                                    .map(|(head, _)| head.to_string())
+                                    .unwrap_or_default();
+                                argv.push(arg);
                             }
                         }
                     }

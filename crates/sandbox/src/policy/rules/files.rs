@@ -131,22 +131,70 @@ impl Checker<'_> {
         )?;
         let operands = options::operands(&items);
         if name == "ln" {
-            for a in &operands {
-                self.check_target(name, a, Effect::Write)?;
-            }
-            return Ok(());
+            return self.link(&items, &operands, target_option);
         }
         let (sources, destination) = match (target_option, operands.split_last()) {
             (true, _) => (operands.as_slice(), None),
             (false, Some((last, rest))) if !rest.is_empty() => (rest, Some(*last)),
             (false, _) => (operands.as_slice(), None),
         };
-        if let Some(destination) = destination {
-            self.check_target(name, destination, Effect::Write)?;
-        }
         if name == "mv" {
             for source in sources {
                 self.check_target(name, source, Effect::Delete)?;
+            }
+        }
+        if let Some(destination) = destination {
+            self.check_target(name, destination, Effect::Write)?;
+        }
+        Ok(())
+    }
+
+    /// `ln`: the link is written; a symbolic link's target is text resolved from the link's
+    /// directory, and may not point out of the project (the harness and the file tools refuse
+    /// to follow such links, and they would carry writes out of it); a hard link's target must
+    /// be a file of the project.
+    fn link(
+        &self,
+        items: &[Item<'_>],
+        operands: &[&Arg],
+        target_option: bool,
+    ) -> Result<(), PolicyDenial> {
+        let symbolic = items
+            .iter()
+            .any(|i| i.is(Some('s'), None) || i.is(None, Some("symbolic")));
+        let directory = items
+            .iter()
+            .find(|i| i.is(Some('t'), Some("target-directory")))
+            .and_then(Item::value_arg);
+        let (targets, link) = match (target_option, operands.split_last()) {
+            (true, _) => (operands, directory),
+            (false, Some((last, rest))) if !rest.is_empty() => (rest, Some((*last).clone())),
+            (false, _) => (operands, Some(Arg::fixed("."))),
+        };
+        let Some(link) = link else { return Ok(()) };
+        self.check_target("ln", &link, Effect::Write)?;
+        for target in targets {
+            if !symbolic {
+                self.check_target("ln", target, Effect::Write)?;
+                continue;
+            }
+            let (Some(target_text), Some(link_text)) = (target.plain(), link.plain()) else {
+                continue; // computed: left to the kernel and the tools that refuse such links
+            };
+            let link_dir = if target_option || operands.len() > 2 || link_text.ends_with('/') {
+                std::path::PathBuf::from(link_text)
+            } else {
+                std::path::Path::new(link_text)
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default()
+            };
+            let points_to = link_dir.join(target_text);
+            if !self.read_inside(&points_to.to_string_lossy()) {
+                return deny(format!(
+                    "`ln -s {target_text} {link_text}` makes a link pointing out of the project ({}); link only to files inside it",
+                    points_to.display()
+                ));
             }
         }
         Ok(())

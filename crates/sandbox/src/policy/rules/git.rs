@@ -205,7 +205,7 @@ impl Checker<'_> {
                         return deny("`git -C` needs a plain directory");
                     };
                     if !self.read_inside(dir) {
-                        return deny(format!("`git -C {dir}` leaves the project"));
+                        return deny(format!("`git -C {dir}` runs git in a directory outside the project; run git in the project, or `git -C` a directory inside it"));
                     }
                     i += 1;
                 }
@@ -303,7 +303,7 @@ impl Checker<'_> {
             "grep" if values.iter().any(|v| {
                 v.starts_with("-O") || long(v).is_some_and(|l| abbreviates(l, "open-files-in-pager") && l.len() >= 2)
             }) => {
-                return deny("`git grep -O` runs a pager program; use plain `git grep`")
+                return deny("`git grep -O` opens the matches in a pager program, which the policy cannot check; use plain `git grep -n` and read the files")
             }
             "submodule" if values.first() == Some(&"foreach") => {
                 return deny("`git submodule foreach` runs a shell string; run the commands directly")
@@ -506,7 +506,7 @@ fn git_config(values: &[&str]) -> Result<(), PolicyDenial> {
         || has("blob")
         || values.iter().any(|v| matches!(*v, "-f" | "-e" | "edit"))
     {
-        return deny("`git config` may only change the project's own configuration (no --global/--system/--file/--edit)");
+        return deny("`git config --global` (or --system, --file, --edit, --blob) changes configuration outside the project's own, which git reads for every repository; set only the project's configuration (`git config user.name …`)");
     }
     if unsetting {
         return Ok(());

@@ -36,7 +36,7 @@ impl Checker<'_> {
                 return deny("`env -S` splits a string into a command that cannot be checked; write the command out");
             }
             if item.is(Some('C'), None) || means(item, "chdir", &SPEC) {
-                return deny("`env -C` changes directory; use `cd` inside the project");
+                return deny("`env -C DIR` runs the command in another directory, which the policy cannot follow; use `cd DIR && command` inside the project");
             }
         }
         let operands = options::operands(&items);
@@ -435,10 +435,12 @@ impl FindParser<'_> {
 
     fn pattern(&mut self, predicate: &str) -> Result<Vec<QChar>, PolicyDenial> {
         let arg = self.value(predicate)?;
-        // An unknown pattern may match anything: a lone `*`.
+        // find matches the pattern itself, whatever the shell's quoting was; an unknown
+        // pattern may match anything: a lone `*`.
         Ok(arg
             .value
-            .clone()
+            .as_ref()
+            .map(|v| v.iter().map(|q| QChar::unquoted(q.c)).collect())
             .unwrap_or_else(|| vec![QChar::unquoted('*')]))
     }
 

@@ -157,9 +157,17 @@ pub(crate) fn parse<'a>(args: &'a [Arg], spec: &Spec) -> Vec<Item<'a>> {
             };
             let name = resolve(given, spec);
             let cut = text.len() - attached.map_or(0, str::len);
+            // An ambiguous abbreviation of options that all take a value is taken to take one.
+            let ambiguous_value = name == given
+                && spec.long_values.iter().any(|v| abbreviates(given, v))
+                && !spec
+                    .long_flags
+                    .iter()
+                    .chain(spec.long_optional)
+                    .any(|f| abbreviates(given, f));
             let value = if attached.is_some() {
                 Some(Value::Attached)
-            } else if spec.long_values.contains(&name.as_str()) {
+            } else if spec.long_values.contains(&name.as_str()) || ambiguous_value {
                 let next = args.get(i).map(Value::Next);
                 i += 1;
                 next

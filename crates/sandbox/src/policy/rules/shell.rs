@@ -331,13 +331,9 @@ impl Checker<'_> {
         let mut read_stdin = false;
         while let Some(a) = args.get(i) {
             let Some(v) = a.plain() else {
-                if command_string {
-                    break;
-                }
-                return deny(format!(
-                    "`{name}` argument `{}` is computed; write it out",
-                    a.raw
-                ));
+                // The code string after `-c`, or a script the policy cannot name: the script
+                // runs under the kernel's confinement like any other.
+                break;
             };
             if v == "--" || v == "-" {
                 i += 1;
