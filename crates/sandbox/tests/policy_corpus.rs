@@ -120,6 +120,13 @@ const INDIRECT_ASSIGNMENT: &[Case] = &[
     ),
     ("typeset BASH_ENV=/tmp/x", refuse("BASH_ENV")),
     ("local IFS=,", refuse("IFS")),
+    ("IFS=/; x=$PWD", refuse("IFS")),
+    ("IFS=/ ls", refuse("IFS")),
+    (
+        "while IFS= read -r line; do echo \"$line\"; done < f",
+        ALLOW,
+    ),
+    ("IFS=, read -ra parts <<< \"$csv\"", ALLOW),
     ("readonly PROMPT_COMMAND=x", refuse("PROMPT_COMMAND")),
     ("declare \"$NAME=/tmp\"", refuse("computed")),
     ("declare $X", refuse("computed")),
@@ -327,6 +334,20 @@ const GIT_INJECTION: &[Case] = &[
     ("git format-patch -o patches HEAD~1", ALLOW),
     ("git -C /etc status", refuse("outside the project")),
     ("git -C src status", ALLOW),
+    (
+        "git worktree add /tmp/elsewhere",
+        refuse("writes outside the project"),
+    ),
+    (
+        "git worktree add ../wt feature",
+        refuse("writes outside the project"),
+    ),
+    ("git worktree add wt/feature", ALLOW),
+    (
+        "git clone http://127.0.0.1:9/r.git /etc/r",
+        refuse("writes outside the project"),
+    ),
+    ("git clone http://127.0.0.1:9/r.git vendor/r", ALLOW),
     ("git log --oneline --graph --all", ALLOW),
     ("git -p log", ALLOW),
 ];
@@ -649,6 +670,10 @@ const SELF_EXECUTING: &[Case] = &[
     ("echo 'print(1)' | python3", ALLOW),
     ("go test -exec ./x ./...", refuse("go -exec")),
     ("go build -toolexec=x ./...", refuse("go -toolexec")),
+    ("rg --pre ./x.sh foo", refuse("rg --pre")),
+    ("rg --pre=sh foo", refuse("rg --pre")),
+    ("rg -n --pre-glob '*.gz' foo", ALLOW),
+    ("rg -n 'fn main' src", ALLOW),
 ];
 
 /// Shells reading code: strings and here-documents are checked like the command.
@@ -735,6 +760,28 @@ const HISTORY: &[Case] = &[
     ("find . -mindepth 1 -maxdepth 1 -name '*.o' -delete", ALLOW),
     ("gzip -r .", refuse("the project directory itself")),
     ("gzip -r src", ALLOW),
+    (
+        "pytest --basetemp=.",
+        refuse("the project directory itself"),
+    ),
+    ("python3 -m pytest --basetemp ..", refuse("would delete")),
+    ("pytest --basetemp=.git", refuse(".git")),
+    (
+        "pytest --basetemp=/etc/x",
+        refuse("writes outside the project"),
+    ),
+    ("pytest --basetemp=.pytest_tmp -q", ALLOW),
+    (
+        "cargo clean --target-dir .",
+        refuse("the project directory itself"),
+    ),
+    ("cargo clean --target-dir=..", refuse("would delete")),
+    (
+        "cargo build --target-dir /etc/t",
+        refuse("writes outside the project"),
+    ),
+    ("cargo clean", ALLOW),
+    ("cargo build --target-dir target/ci", ALLOW),
     ("chmod -R 000 .git", refuse(".git")),
     ("touch .git/hooks/pre-commit", refuse(".git")),
     ("cp hook.sh .git/hooks/pre-commit", refuse(".git")),
@@ -843,6 +890,8 @@ const WRITES: &[Case] = &[
     ),
     ("mktemp -p /etc", refuse("writes outside the project")),
     ("mktemp -d", ALLOW),
+    ("tree -o /etc/x", refuse("writes outside the project")),
+    ("tree -L 2 -o tree.txt", ALLOW),
 ];
 
 /// Privilege, isolation and network tools.

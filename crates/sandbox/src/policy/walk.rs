@@ -561,7 +561,15 @@ impl Checker<'_> {
                 }
             }
         }
+        // `IFS=, read -r a b` sets IFS for `read` alone: the common idiom is fine.
+        let splits_input = matches!(
+            argv.first().and_then(Arg::plain),
+            Some("read" | "mapfile" | "readarray")
+        );
         for (name, value) in &assignments {
+            if name == "IFS" && splits_input {
+                continue;
+            }
             if let Some(reason) = variable_refusal(name, value.as_deref()) {
                 return deny(reason);
             }

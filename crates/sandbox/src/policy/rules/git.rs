@@ -288,6 +288,19 @@ impl Checker<'_> {
             }
         }
         self.git_history(sub, &values, has_long)?;
+        // Directories git creates: `worktree add PATH`, `clone URL DIR`.
+        let operands: Vec<&Arg> = rest
+            .iter()
+            .filter(|a| !a.option_text().starts_with('-'))
+            .collect();
+        let created = match (sub, operands.as_slice()) {
+            ("worktree", [add, path, ..]) if add.plain() == Some("add") => Some(*path),
+            ("clone", [_, dir, ..]) => Some(*dir),
+            _ => None,
+        };
+        if let Some(dir) = created {
+            self.check_target(&format!("git {sub}"), dir, Effect::Write)?;
+        }
         match sub {
             "config" => return git_config(&values),
             "difftool" | "mergetool" => {

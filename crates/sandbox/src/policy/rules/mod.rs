@@ -71,6 +71,9 @@ impl Checker<'_> {
             "rustup" => self.rustup(args),
             "go" => self.go(args),
             "make" => self.make(args),
+            "pytest" | "py.test" => self.pytest(name, args),
+            "rg" => self.ripgrep(args),
+            "tree" => self.tree(args),
             _ => Ok(()),
         }
     }

@@ -4,6 +4,7 @@
 //! (`npm --script-shell`, `cargo --config`, `go -toolexec`, `make SHELL=`) are refused.
 
 use super::super::allowlist::variable_refusal;
+use super::super::paths::Effect;
 use super::super::walk::Checker;
 use super::super::words::Arg;
 use super::super::{deny, PolicyDenial};
@@ -22,6 +23,7 @@ impl Checker<'_> {
                 let rest = args.get(i + 2..).unwrap_or(&[]);
                 return match module {
                     "pip" => self.pip(&format!("{name} -m pip"), rest),
+                    "pytest" => self.pytest(&format!("{name} -m pytest"), rest),
                     _ => Ok(()),
                 };
             }
@@ -202,15 +204,29 @@ impl Checker<'_> {
             }
         }
         let spec = Spec {
-            short_values: "Z",
-            long_values: &["color", "config"],
+            short_values: "Zp",
+            long_values: &["color", "config", "target-dir", "package", "manifest-path"],
             short_optional: "",
+            permute: true,
             ..Spec::default()
         };
         let items = options::parse(args, &spec);
         let sub = options::operands(&items)
             .first()
             .map(|a| a.option_text().to_string());
+        // `cargo clean` deletes the target dir: `--target-dir .` would take the project with it.
+        let effect = if sub.as_deref() == Some("clean") {
+            Effect::Delete
+        } else {
+            Effect::Write
+        };
+        self.option_values_are(
+            "cargo --target-dir",
+            &items,
+            None,
+            Some("target-dir"),
+            effect,
+        )?;
         match sub.as_deref() {
             Some("install" | "uninstall" | "publish" | "login" | "logout" | "owner" | "yank") => {
                 deny(format!(
@@ -272,6 +288,55 @@ impl Checker<'_> {
             return deny("`go env -w` changes the global Go configuration; it is not allowed");
         }
         Ok(())
+    }
+
+    /// `pytest --basetemp=DIR` empties DIR before the run: it may not be the project (or hold
+    /// it) or be outside it.
+    pub(crate) fn pytest(&mut self, name: &str, args: &[Arg]) -> Result<(), PolicyDenial> {
+        let spec = Spec {
+            long_values: &["basetemp", "rootdir", "confcutdir", "junit-xml", "junitxml"],
+            short_values: "kmpc",
+            permute: true,
+            ..Spec::default()
+        };
+        let items = options::parse(args, &spec);
+        self.option_values_are(
+            &format!("{name} --basetemp"),
+            &items,
+            None,
+            Some("basetemp"),
+            Effect::Delete,
+        )?;
+        for long in ["junit-xml", "junitxml"] {
+            self.option_values_are(name, &items, None, Some(long), Effect::Write)?;
+        }
+        Ok(())
+    }
+
+    /// `rg --pre COMMAND` runs COMMAND on every file searched.
+    pub(crate) fn ripgrep(&mut self, args: &[Arg]) -> Result<(), PolicyDenial> {
+        for a in args {
+            let text = a.option_text();
+            if text == "--pre" || text.starts_with("--pre=") {
+                return deny("`rg --pre` runs a program on every file it searches; search the files directly, or convert them first");
+            }
+            if text == "--" {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `tree -o FILE` writes FILE.
+    pub(crate) fn tree(&mut self, args: &[Arg]) -> Result<(), PolicyDenial> {
+        let spec = Spec {
+            short_values: "oLPIH",
+            long_values: &["filelimit", "timefmt", "charset", "sort", "fromfile"],
+            permute: true,
+            ..Spec::default()
+        };
+        let items = options::parse(args, &spec);
+        self.option_values_are("tree -o", &items, Some('o'), None, Effect::Write)
     }
 
     /// `make`: a Makefile runs like a script in the project; overriding the shell it runs
