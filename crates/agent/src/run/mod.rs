@@ -10,6 +10,7 @@
 mod extra;
 pub mod features;
 pub mod git;
+pub mod project_files;
 pub mod prompts;
 pub mod state;
 
@@ -19,6 +20,7 @@ use crate::session::{Session, SessionConfig, SessionError};
 use extra::{BuildTools, PlanningTools};
 use features::{duplicate_ids, feature_table, field_problems, Feature, FeatureStatus};
 use governor::Governor;
+use project_files::put_back;
 use prompts::{PromptError, PromptKind, Prompts};
 use sandbox::Access;
 use serde::Serialize;
@@ -161,6 +163,9 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file in the project could not be read or written safely.
+    #[error(transparent)]
+    Project(#[from] sandbox::untrusted::UntrustedError),
 }
 
 impl RunError {
@@ -207,7 +212,7 @@ const CONFIG_GUARD_FILE: &str = "config-guard.json";
 impl ConfigGuard {
     pub fn capture(project: &Path, state_dir: &Path) -> Result<ConfigGuard, RunError> {
         let path = project.join("loopwright.toml");
-        let before = std::fs::read(&path).ok();
+        let before = project_files::read_config_snapshot(project)?;
         let record = state_dir.join(CONFIG_GUARD_FILE);
         let json = serde_json::to_vec(&before).unwrap_or_default();
         llm::atomic_write(&record, &json).map_err(|source| RunError::Io {
@@ -227,22 +232,6 @@ impl ConfigGuard {
         // Once the file is as it was, the snapshot is no longer needed.
         let _ = std::fs::remove_file(&self.record);
         restored
-    }
-}
-
-/// Makes `path` hold `before` again (or not exist); returns it when something was changed.
-fn put_back(path: &Path, before: Option<&[u8]>) -> Vec<PathBuf> {
-    let now = std::fs::read(path).ok();
-    if now.as_deref() == before && !path.is_symlink() {
-        return Vec::new();
-    }
-    let result = match before {
-        Some(bytes) => llm::atomic_write(path, bytes),
-        None => std::fs::remove_file(path),
-    };
-    match result {
-        Ok(()) => vec![PathBuf::from("loopwright.toml")],
-        Err(_) => Vec::new(),
     }
 }
 
@@ -357,7 +346,7 @@ fn read_spec(path: &Path) -> Result<String, RunError> {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot be read: {e}")))?;
+    let bytes = project_files::read_spec_bytes(path).map_err(err)?;
     let text = String::from_utf8(bytes).map_err(|_| err("is not UTF-8 text".into()))?;
     if text.trim().is_empty() {
         return Err(err("is empty; describe the application to build".into()));
@@ -518,12 +507,8 @@ impl<'a> RunContext<'a> {
         }
         git::ensure_repo(self.toolbox.sandbox(), project).await?;
         if phase == Phase::Planning {
-            let target = project.join("app_spec.txt");
-            if std::fs::read_to_string(&target).ok().as_deref() != Some(spec) {
-                llm::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
-                    path: target,
-                    source,
-                })?;
+            if let Some(message) = project_files::copy_spec(project, spec)? {
+                self.emit("run", EventKind::Warning { message });
             }
         } else {
             let frozen = FrozenFiles::restore_from(
@@ -1063,8 +1048,12 @@ impl<'a> RunContext<'a> {
                 .collect();
             serde_json::to_vec_pretty(&listed).unwrap_or_default()
         };
-        let path = self.cfg.project_dir.join("feature_list.json");
-        llm::atomic_write(&path, &bytes).map_err(|source| RunError::Io { path, source })
+        let written =
+            project_files::write_project_file(&self.cfg.project_dir, "feature_list.json", &bytes)?;
+        if let Some(message) = written {
+            self.emit("run", EventKind::Warning { message });
+        }
+        Ok(())
     }
 
     /// Runs a feature's check in the sandbox, frozen files restored before and after.
@@ -1263,9 +1252,11 @@ impl<'a> RunContext<'a> {
                 last,
             )
         };
-        let progress = std::fs::read_to_string(self.cfg.project_dir.join("progress.md"))
-            .map(|p| tail_chars(&p, 8000))
-            .unwrap_or_else(|_| "(no progress.md yet)".to_string());
+        let progress = project_files::read_progress(&self.cfg.project_dir);
+        if let Some(message) = progress.warning {
+            self.emit(&state::session_id(number), EventKind::Warning { message });
+        }
+        let progress = progress.text;
         let log = git::recent_log(self.toolbox.sandbox(), 15).await;
         let log = if log.trim().is_empty() {
             "(no commits yet)".to_string()
