@@ -5,6 +5,7 @@ use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::models::per_mtok;
 use crate::setup::{budget_setting, model_setting, resolve_governor, state_home, GovernorRequest};
+use crate::terminal::sanitize;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
 use llm::{Message, Request};
@@ -99,7 +100,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         );
     }
     for w in governor.warnings() {
-        println!("warning     {w}");
+        println!("warning     {}", sanitize(w));
     }
     let request = Request {
         model: String::new(),
@@ -112,7 +113,10 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     let mut ignore = |_e: llm::StreamEvent| {};
     match governor.call("doctor", request, &mut ignore).await {
         Ok(response) => {
-            println!("served by   {} (matches the pin)", response.served_model);
+            println!(
+                "served by   {} (matches the pin)",
+                sanitize(&response.served_model)
+            );
             println!(
                 "usage       {} in, {} out{}; cost {}",
                 response.usage.total_input(),
@@ -124,7 +128,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
                 },
                 governor.spent()
             );
-            println!("answer      {}", response.text().trim());
+            println!("answer      {}", sanitize(response.text().trim()));
             println!("ok");
             Ok(code::OK)
         }

@@ -12,6 +12,7 @@ mod progress;
 mod run;
 mod setup;
 mod status;
+mod terminal;
 
 use clap::{Parser, Subcommand};
 use exit::{code, CmdResult};
@@ -73,7 +74,11 @@ fn main() {
     let status = match result {
         Ok(status) => status,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            // Errors quote paths and text of the agent's making.
+            eprintln!(
+                "error: {}",
+                terminal::sanitize(&format!("{:#}", failure.error))
+            );
             failure.code
         }
     };

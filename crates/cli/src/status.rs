@@ -4,6 +4,7 @@
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::setup::state_dir_for;
+use crate::terminal::{json_pretty, sanitize};
 use agent::run::state::{Phase, RunState, SessionKind};
 use anyhow::anyhow;
 use governor::LedgerContents;
@@ -198,7 +199,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
+            json_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
@@ -206,51 +207,73 @@ pub async fn run(args: StatusArgs) -> CmdResult {
     Ok(code::OK)
 }
 
+/// One table cell or field: text of the model's or the agent's making (feature ids and
+/// descriptions, session ends, stop details, paths) on one line, without control sequences.
+fn cell(text: &str) -> String {
+    sanitize(text).replace('\n', "⏎").replace('\t', " ")
+}
+
 fn print_report(r: &Report) {
-    println!("project   {}", r.project);
-    println!("state     {}", r.state_dir);
-    println!("model     {}", r.model);
-    println!("phase     {}", r.phase);
-    println!("sessions  {}", r.sessions.len());
-    println!(
+    print!("{}", render_report(r));
+}
+
+/// The text report; every field that can come from the model or the project goes through
+/// [`cell`].
+fn render_report(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "project   {}", cell(&r.project));
+    let _ = writeln!(out, "state     {}", cell(&r.state_dir));
+    let _ = writeln!(out, "model     {}", cell(&r.model));
+    let _ = writeln!(out, "phase     {}", r.phase);
+    let _ = writeln!(out, "sessions  {}", r.sessions.len());
+    let _ = writeln!(
+        out,
         "spent     {} (planning {}, not yet attributed {})",
         r.spent, r.planning_cost, r.unattributed_cost
     );
     if let Some(stop) = &r.last_stop {
-        println!(
+        let _ = writeln!(
+            out,
             "stopped   {} (exit {}) at {}: {}",
-            stop.reason, stop.exit_code, stop.time, stop.detail
+            cell(&stop.reason),
+            stop.exit_code,
+            cell(&stop.time),
+            cell(&stop.detail)
         );
     }
-    println!();
+    let _ = writeln!(out);
     if !r.features.is_empty() {
-        let w = r
-            .features
+        let ids: Vec<String> = r.features.iter().map(|f| cell(&f.id)).collect();
+        let w = ids
             .iter()
-            .map(|f| f.id.len())
+            .map(|id| id.chars().count())
             .max()
             .unwrap_or(2)
             .max(2);
-        println!(
+        let _ = writeln!(
+            out,
             "{:<w$}  {:<7}  {:>8}  {:>12}  description",
             "id", "passing", "verified", "cost"
         );
-        for f in &r.features {
-            println!(
+        for (f, id) in r.features.iter().zip(&ids) {
+            let _ = writeln!(
+                out,
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
-                f.id,
+                id,
                 if f.passes { "yes" } else { "no" },
                 f.verified_in
                     .map(|n| format!("s{n}"))
                     .unwrap_or_else(|| "-".into()),
                 f.cost,
-                f.description
+                cell(&f.description)
             );
         }
-        println!();
+        let _ = writeln!(out);
     }
     if !r.sessions.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  newly passing",
             "#", "kind", "end", "turns", "cost"
         );
@@ -263,14 +286,21 @@ fn print_report(r: &Report) {
             if !s.regressions.is_empty() {
                 newly.push_str(&format!(" (regressed: {})", s.regressions.join(", ")));
             }
-            println!(
+            let _ = writeln!(
+                out,
                 "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  {}",
-                s.number, s.kind, s.end, s.turns, s.cost, newly
+                s.number,
+                s.kind,
+                cell(&s.end),
+                s.turns,
+                s.cost,
+                cell(&newly)
             );
         }
-        println!();
+        let _ = writeln!(out);
     }
-    println!("passing {}/{}", r.passing, r.total);
+    let _ = writeln!(out, "passing {}/{}", r.passing, r.total);
+    out
 }
 
 #[cfg(test)]
@@ -286,6 +316,78 @@ mod tests {
             newly_passing: newly.iter().map(|s| s.to_string()).collect(),
             ..SessionRecord::started(number, kind, "")
         }
+    }
+
+    #[test]
+    fn the_text_report_carries_no_control_sequence_of_the_models_making() {
+        let mut state = RunState::new(PathBuf::from("/p"), "m".into(), "h".into());
+        state.features = vec![agent::run::features::Feature {
+            id: "F1\x1b]52;c;cHduZWQ=\x07".into(),
+            category: "functional".into(),
+            description: "clears\x1b[2J\x1b[H the screen\n| F9 | yes | forged row".into(),
+            steps: vec![],
+            check: "true".into(),
+            test_files: vec![],
+        }];
+        let mut session = session(1, SessionKind::Planning, &[]);
+        session.end = Some("completed\x1b]8;;https://evil.example\x07".into());
+        state.sessions = vec![session];
+        let report = Report {
+            project: "/p".into(),
+            state_dir: "/s".into(),
+            model: "m".into(),
+            phase: "building".into(),
+            passing: 0,
+            total: 1,
+            sessions: vec![SessionRow {
+                number: 1,
+                id: "s1".into(),
+                kind: "planning".into(),
+                end: state.sessions[0].end.clone().unwrap(),
+                turns: 1,
+                newly_passing: vec![],
+                regressions: vec![],
+                cost: "$0".into(),
+            }],
+            features: vec![FeatureRow {
+                id: state.features[0].id.clone(),
+                description: state.features[0].description.clone(),
+                passes: false,
+                verified_in: None,
+                regressions: 0,
+                cost: "$0".into(),
+            }],
+            spent: "$0".into(),
+            planning_cost: "$0".into(),
+            unattributed_cost: "$0".into(),
+            last_stop: Some(agent::run::state::StopRecord {
+                time: "t".into(),
+                reason: "error".into(),
+                exit_code: 1,
+                detail: "boom\u{9b}31mred\rhidden".into(),
+            }),
+        };
+        let text = render_report(&report);
+        assert!(
+            text.chars().all(|c| c == '\n' || !c.is_control()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("clears the screen⏎| F9 | yes | forged row"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("| F9")), "{text}");
+        assert!(
+            text.contains("stopped   error (exit 1) at t: boomredhidden"),
+            "{text}"
+        );
+        // JSON keeps the raw text.
+        let json = json_pretty(&report).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back["features"][0]["description"],
+            report.features[0].description
+        );
     }
 
     #[test]
