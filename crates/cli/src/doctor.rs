@@ -5,6 +5,7 @@ use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::models::per_mtok;
 use crate::setup::{budget_setting, model_setting, resolve_governor, state_home, GovernorRequest};
+use crate::stdout::outln;
 use crate::terminal::sanitize;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
@@ -21,7 +22,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub free_only: bool,
     /// The most the check may spend, in US dollars (it costs a few hundred tokens).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
     pub budget: Option<String>,
     /// Where the check's ledger goes [default: $XDG_STATE_HOME/loopwright/doctor].
     #[arg(long, value_name = "DIR")]
@@ -45,7 +46,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", state_dir.display())))?;
     let free_only = args.free_only || file.free_only.unwrap_or(false);
-    println!("model       {model}");
+    outln!("model       {model}");
     let config = resolve_governor(
         &GovernorRequest {
             model: &model,
@@ -58,10 +59,10 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         &file,
         &env,
     )?;
-    println!("provider    {}", config.model.provider().name());
-    println!("endpoint    {}", config.provider.location());
+    outln!("provider    {}", config.model.provider().name());
+    outln!("endpoint    {}", config.provider.location());
     if let Connection::Http { endpoint, .. } = &config.provider.connection {
-        println!(
+        outln!(
             "key         {}",
             match endpoint.api_key.as_deref() {
                 Some(k) if k.chars().count() > 12 => {
@@ -83,24 +84,24 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     }
     let governor = Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
     match governor.price() {
-        Some(p) => println!(
+        Some(p) => outln!(
             "price       {} in / {} out / {} cache read / {} cache write per Mtok",
             per_mtok(p.price.input),
             per_mtok(p.price.output),
             per_mtok(p.price.cache_read),
             per_mtok(p.price.cache_write)
         ),
-        None => println!("price       unknown (no budget can be enforced)"),
+        None => outln!("price       unknown (no budget can be enforced)"),
     }
     if let Some(b) = governor.budget() {
-        println!(
+        outln!(
             "budget      {b} ({} spent in {})",
             governor.spent(),
             state_dir.display()
         );
     }
     for w in governor.warnings() {
-        println!("warning     {}", sanitize(w));
+        outln!("warning     {}", sanitize(w));
     }
     let request = Request {
         model: String::new(),
@@ -113,11 +114,11 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     let mut ignore = |_e: llm::StreamEvent| {};
     match governor.call("doctor", request, &mut ignore).await {
         Ok(response) => {
-            println!(
+            outln!(
                 "served by   {} (matches the pin)",
                 sanitize(&response.served_model)
             );
-            println!(
+            outln!(
                 "usage       {} in, {} out{}; cost {}",
                 response.usage.total_input(),
                 response.usage.output_tokens,
@@ -128,8 +129,8 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
                 },
                 governor.spent()
             );
-            println!("answer      {}", sanitize(response.text().trim()));
-            println!("ok");
+            outln!("answer      {}", sanitize(response.text().trim()));
+            outln!("ok");
             Ok(code::OK)
         }
         Err(e) => Err(Failure::new(e.exit_code(), anyhow!(e))),

@@ -332,7 +332,7 @@ fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
     let sent = server.request_count();
     run(&w, &server, &[])
         .code(2)
-        .stderr(predicate::str::contains("another loopwright run"));
+        .stderr(predicate::str::contains("two runs never build one project"));
     assert_eq!(server.request_count(), sent);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -620,7 +620,7 @@ fn a_run_on_ollama_survives_its_stream_quirks() {
         &w,
         &server,
         "ollama/qwen2.5-coder:7b",
-        &["--free-only", "--budget", "0"],
+        &["--free-only"],
     )
     .success();
     let status = status_json(&w);
@@ -636,7 +636,7 @@ fn a_run_on_ollama_survives_its_stream_quirks() {
         .iter()
         .all(|r| r.path.ends_with("/v1/chat/completions")
             && r.model.as_deref() == Some("qwen2.5-coder:7b")));
-    assert_eq!(status["spent"], "$0.000000");
+    assert_eq!(status["spent"], 0);
 }
 
 #[test]

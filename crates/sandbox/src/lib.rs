@@ -47,13 +47,17 @@
 //!   that the command's user owns (every system file, for a root harness) are not refused. Tool caches that must be
 //!   writable (`GOCACHE`, npm's cache, `XDG_CACHE_HOME`) point into the private temp dir.
 
+pub mod egress;
 mod exec;
 mod output;
 mod path;
 mod policy;
+pub mod proxy;
 pub mod untrusted;
 
+pub use egress::{EgressPolicy, NetworkMode};
 pub use exec::{Sandbox, SandboxConfig, SandboxError, SandboxMode};
 pub use output::ExecOutput;
 pub use path::{normalize_lexically, Access, PathError, ProjectRoot};
 pub use policy::{CommandPolicy, PolicyConfig, PolicyDenial, DEFAULT_ALLOW};
+pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits};

@@ -5,7 +5,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use sandbox::untrusted::UntrustedDir;
-use sandbox::{CommandPolicy, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode};
+use sandbox::{
+    CommandPolicy, NetworkMode, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode,
+};
 use serde_json::Value;
 
 use crate::error::ToolError;
@@ -35,7 +37,13 @@ pub struct ToolboxConfig {
     /// The `[policy]` allow/deny lists for `bash` commands.
     pub policy: PolicyConfig,
     pub sandbox_mode: SandboxMode,
+    /// Sockets other than Unix ones (the socket filter when commands have no network
+    /// namespace of their own).
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach.
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// Extra paths `bash` commands may read / write besides the project.
     pub extra_read: Vec<PathBuf>,
     pub extra_write: Vec<PathBuf>,
@@ -63,6 +71,8 @@ impl ToolboxConfig {
             policy: PolicyConfig::default(),
             sandbox_mode: SandboxMode::On,
             allow_network: false,
+            network: sandbox_defaults.network,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
@@ -127,6 +137,8 @@ impl Toolbox {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
             allow_network: config.allow_network,
+            network: config.network,
+            allow_domains: config.allow_domains.clone(),
             extra_read: config.extra_read.clone(),
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),

@@ -175,17 +175,49 @@ pub fn put_back(path: &Path, before: Option<&[u8]>) -> Vec<PathBuf> {
     }
 }
 
-/// Reads the spec the user named (links followed: it is the user's path), without blocking on
-/// a FIFO and capped at [`SPEC_MAX_BYTES`].
-pub fn read_spec_bytes(path: &Path) -> Result<Vec<u8>, String> {
-    match untrusted::read_regular(path, SPEC_MAX_BYTES) {
-        Ok(c) if c.truncated => Err(format!(
-            "is {} bytes, more than the {SPEC_MAX_BYTES} a spec may have",
-            c.size
-        )),
+/// Reads the spec at `path`, without blocking on a FIFO and capped at [`SPEC_MAX_BYTES`]. A
+/// spec inside the project (the default is the project's `app_spec.txt`) is the agent's to
+/// change, so it is read beneath the project without following links, like any other project
+/// file; a spec elsewhere is the user's own path, and links in it are followed.
+pub fn read_spec_bytes(project: &Path, path: &Path) -> Result<Vec<u8>, SpecError> {
+    let read = match beneath(project, path) {
+        Some(rel) => untrusted::read(project, &rel, SPEC_MAX_BYTES),
+        None => untrusted::read_regular(path, SPEC_MAX_BYTES),
+    };
+    match read {
+        Ok(c) if c.truncated => Err(SpecError::TooBig { size: c.size }),
         Ok(c) => Ok(c.bytes),
-        Err(e) => Err(format!("cannot be read: it {}", e.reason())),
+        Err(e) if e.is_not_found() => Err(SpecError::NotFound),
+        Err(e) => Err(SpecError::Unreadable(e.reason())),
     }
+}
+
+/// Why [`read_spec_bytes`] failed (the messages follow "the spec PATH").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("does not exist")]
+    NotFound,
+    #[error("is {size} bytes, more than the {SPEC_MAX_BYTES} a spec may have")]
+    TooBig { size: u64 },
+    #[error("cannot be read: it {0}")]
+    Unreadable(String),
+}
+
+/// `path` relative to `project` when it lies inside it: lexically (as given, made absolute), or
+/// once the directory it is in is resolved.
+pub fn beneath(project: &Path, path: &Path) -> Option<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let lexical = sandbox::normalize_lexically(&absolute);
+    if let Ok(rel) = lexical.strip_prefix(project) {
+        return Some(rel.to_path_buf());
+    }
+    let parent = lexical.parent()?.canonicalize().ok()?;
+    let rel = parent.strip_prefix(project).ok()?;
+    Some(rel.join(lexical.file_name()?))
 }
 
 #[cfg(test)]
@@ -230,6 +262,36 @@ mod tests {
             read_progress(tempfile::tempdir().unwrap().path()).text,
             "(no progress.md yet)"
         );
+    }
+
+    #[test]
+    fn a_spec_inside_the_project_is_read_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().canonicalize().unwrap().join("p");
+        std::fs::create_dir(&project).unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", project.join("app_spec.txt")).unwrap();
+        let e = read_spec_bytes(&project, &project.join("app_spec.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a symbolic link (to /proc/self/environ)"),
+            "{e}"
+        );
+        // Reached through a link to the project, too.
+        std::os::unix::fs::symlink(&project, dir.path().join("alias")).unwrap();
+        let e = read_spec_bytes(&project, &dir.path().join("alias/app_spec.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        // Outside the project, the user's links are followed.
+        std::fs::write(dir.path().join("spec.txt"), "the app").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("spec.txt"), dir.path().join("spec-link"))
+            .unwrap();
+        assert_eq!(
+            read_spec_bytes(&project, &dir.path().join("spec-link")).unwrap(),
+            b"the app"
+        );
+        assert!(read_spec_bytes(&project, Path::new("/dev/zero")).is_err());
     }
 
     #[test]
