@@ -544,10 +544,9 @@ mod tests {
             text.chars().all(|c| c == '\n' || !c.is_control()),
             "{text:?}"
         );
+        let row = text.lines().find(|l| l.starts_with("F1 ")).unwrap();
         assert!(
-            text.contains(
-                "F1  no             -  $0.000000  clears the screen⏎| F9 | yes | forged row"
-            ),
+            row.ends_with("  clears the screen⏎| F9 | yes | forged row"),
             "{text}"
         );
         assert!(!text.lines().any(|l| l.starts_with("| F9")), "{text}");
