@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
-                "type": "proxy.connection", "ts": "2026-01-01T00:00:00Z", "session": "run",
+                "schema": 1, "type": "proxy.connection", "ts": "2026-01-01T00:00:00Z", "session": "run",
                 "host": "evil.invalid", "port": 443, "allowed": false,
                 "reason": "evil.invalid is not on the allowlist",
                 "bytes_up": 0, "bytes_down": 0, "duration_ms": 3
@@ -544,6 +544,15 @@ mod tests {
                 spent: usd,
                 detail: String::new(),
             },
+            EventKind::ProxyConnection {
+                host: "pypi.org".into(),
+                port: 443,
+                allowed: true,
+                reason: "registry".into(),
+                bytes_up: 1,
+                bytes_down: 2,
+                duration_ms: 3,
+            },
         ];
         for k in &kinds {
             match k {
@@ -562,7 +571,8 @@ mod tests {
                 | EventKind::FeatureRegressed { .. }
                 | EventKind::RunStarted { .. }
                 | EventKind::PlanFrozen { .. }
-                | EventKind::RunCompleted { .. } => {}
+                | EventKind::RunCompleted { .. }
+                | EventKind::ProxyConnection { .. } => {}
             }
         }
         kinds

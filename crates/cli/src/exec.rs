@@ -78,6 +78,7 @@ async fn run_with(
             ledger_path: settings.state_dir.join("ledger.jsonl"),
             record_to: None,
             budget_includes_ledger: false,
+            tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
         },
         &settings.file,
         env,

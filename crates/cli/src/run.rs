@@ -9,8 +9,8 @@ use crate::project::StateSource;
 use crate::report::cents;
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, choose_state_dir, create_state_dir,
-    model_setting, network_setting, sandbox_on, startup_warnings, undo_cut_off_config_changes,
-    watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
+    model_setting, network_setting, sandbox_on, startup_warnings, tool_protocol_flag,
+    undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::state::RunState;
@@ -264,6 +264,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: args.record.clone(),
             budget_includes_ledger: true,
+            tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
         },
         &file,
         &env,

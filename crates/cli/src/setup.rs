@@ -47,6 +47,16 @@ pub struct AgentArgs {
     /// The model's context window in tokens [default: by model family].
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1024..))]
     pub context_window: Option<u64>,
+    /// How tools reach the model: native (the API's tool calling) or text (described in the
+    /// prompt, calls read from the answer) [default: the provider's tool_protocol, else native].
+    #[arg(long, value_name = "native|text", value_parser = ["native", "text"])]
+    pub tool_protocol: Option<String>,
+}
+
+/// `--tool-protocol`, parsed (clap already limited it to the known names).
+pub fn tool_protocol_flag(flag: Option<&str>) -> Result<Option<llm::ToolProtocol>, Failure> {
+    flag.map(|f| f.parse().map_err(|e: String| Failure::usage(anyhow!(e))))
+        .transpose()
 }
 
 /// What the Governor needs besides the config file.
@@ -59,6 +69,9 @@ pub struct GovernorRequest<'a> {
     /// Whether earlier spend in the ledger counts against the budget (`run`: yes, so a resumed
     /// run continues its budget; `exec`, `doctor`: no, the budget is for this invocation).
     pub budget_includes_ledger: bool,
+    /// `--tool-protocol`: overrides the provider's `tool_protocol` (a replay follows its
+    /// recording).
+    pub tool_protocol: Option<llm::ToolProtocol>,
 }
 
 /// Resolves the model, provider, key and price, and opens the ledger. Errors carry the exit
@@ -201,6 +214,11 @@ pub fn resolve_governor(
         Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
     })?;
     config.budget_includes_ledger = req.budget_includes_ledger;
+    if let (Some(protocol), governor::Connection::Http { options, .. }) =
+        (req.tool_protocol, &mut config.provider.connection)
+    {
+        options.tool_protocol = protocol;
+    }
     Ok(config)
 }
 

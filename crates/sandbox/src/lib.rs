@@ -9,6 +9,10 @@
 //! parser misjudges still cannot write outside the project, open a network socket, or read the
 //! harness's API keys.
 //!
+//! Network egress goes through [`proxy`], an allowlisting HTTP/CONNECT proxy the harness runs
+//! outside the commands' network namespace, under the rules of [`egress`] (`network = off |
+//! registries | open`, `allow_domains`); [`proxy_env`] is what commands need to find it.
+//!
 //! The parser is [`brush_parser`], the parser of the brush shell: pure Rust (no C toolchain,
 //! unlike tree-sitter-bash), maintained, and written for *bash* (process substitution,
 //! `[[ ]]`, `$'..'`, here-strings, arithmetic), not only POSIX sh as yash-syntax is. It gives a

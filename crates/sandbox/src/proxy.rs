@@ -254,7 +254,30 @@ struct Record<'a> {
     emitted: bool,
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
+    fn new(sink: &'a (dyn Fn(ProxyEvent) + Send + Sync)) -> Record<'a> {
+        Record {
+            sink,
+            started: Instant::now(),
+            host: String::new(),
+            port: 0,
+            allowed: false,
+            reason: String::new(),
+            up: AtomicU64::new(0),
+            down: AtomicU64::new(0),
+            emitted: false,
+        }
+    }
+
+    /// Adds to the reason (after the rule that allowed the connection, if any).
+    fn note(&mut self, why: &str) {
+        if self.reason.is_empty() {
+            self.reason = why.to_string();
+        } else {
+            self.reason = format!("{}; {why}", self.reason);
+        }
+    }
+
     fn emit(&mut self) {
         if !std::mem::replace(&mut self.emitted, true) {
             (self.sink)(ProxyEvent {
@@ -297,59 +320,51 @@ enum HeadError {
     Malformed(String),
 }
 
+impl HeadError {
+    /// The status line and reason to answer with (not for [`HeadError::Nothing`]).
+    fn answer(self, limits: &ProxyLimits) -> (&'static str, String) {
+        match self {
+            HeadError::Nothing | HeadError::Timeout => (
+                "408 Request Timeout",
+                format!(
+                    "the request head did not arrive within {} s",
+                    limits.header_timeout.as_secs()
+                ),
+            ),
+            HeadError::TooLarge => (
+                "431 Request Header Fields Too Large",
+                format!(
+                    "the request head is larger than {} bytes or has more than {MAX_HEADERS} headers",
+                    limits.max_header_bytes
+                ),
+            ),
+            HeadError::Malformed(why) => ("400 Bad Request", format!("bad request: {why}")),
+        }
+    }
+}
+
+/// Most headers a request may have.
 const MAX_HEADERS: usize = 128;
 
 async fn serve(mut client: TcpStream, shared: &Shared) {
-    let mut record = Record {
-        sink: shared.events.as_ref(),
-        started: Instant::now(),
-        host: String::new(),
-        port: 0,
-        allowed: false,
-        reason: String::new(),
-        up: AtomicU64::new(0),
-        down: AtomicU64::new(0),
-        emitted: false,
-    };
+    let mut record = Record::new(shared.events.as_ref());
     let _ = client.set_nodelay(true);
     let limits = &shared.limits;
     let request = match read_request(&mut client, limits).await {
         Ok(request) => request,
+        Err(HeadError::Nothing) => {
+            record.reason = "the client closed before sending a request".into();
+            return;
+        }
         Err(error) => {
-            let (status, why) = match error {
-                HeadError::Nothing => {
-                    record.reason = "the client closed before sending a request".into();
-                    return;
-                }
-                HeadError::Timeout => (
-                    "408 Request Timeout",
-                    format!(
-                        "the request head did not arrive within {} s",
-                        limits.header_timeout.as_secs()
-                    ),
-                ),
-                HeadError::TooLarge => (
-                    "431 Request Header Fields Too Large",
-                    format!(
-                        "the request head is larger than {} bytes or has more than {MAX_HEADERS} headers",
-                        limits.max_header_bytes
-                    ),
-                ),
-                HeadError::Malformed(why) => ("400 Bad Request", why),
-            };
-            record.reason = why.clone();
-            record.emit();
-            respond(
-                &mut client,
-                status,
-                &format!("loopwright's network proxy could not read the request: {why}.\n"),
-            )
-            .await;
+            let (status, why) = error.answer(limits);
+            fail(&mut client, &mut record, status, why).await;
             return;
         }
     };
     record.host = request.host.to_string();
     record.port = request.port;
+    let mode = shared.policy.mode();
     let explicit = match shared.policy.decide(&request.host, request.port) {
         Decision::Allowed { explicit, why } => {
             record.allowed = true;
@@ -357,47 +372,23 @@ async fn serve(mut client: TcpStream, shared: &Shared) {
             explicit
         }
         Decision::Denied { why } => {
-            record.reason = why.clone();
-            refuse(
-                &mut client,
-                &mut record,
-                &request,
-                &why,
-                shared.policy.mode(),
-            )
-            .await;
+            refuse(&mut client, &mut record, &request, why, mode).await;
             return;
         }
     };
-    let upstream = tokio::time::timeout(
+    let dialled = tokio::time::timeout(
         limits.connect_timeout,
         dial(&request.host, request.port, explicit),
     )
     .await;
-    let mut upstream = match upstream {
+    let mut upstream = match dialled {
         Ok(Ok(stream)) => stream,
         Ok(Err(DialError::Refused(why))) => {
-            record.allowed = false;
-            record.reason = why.clone();
-            refuse(
-                &mut client,
-                &mut record,
-                &request,
-                &why,
-                shared.policy.mode(),
-            )
-            .await;
+            refuse(&mut client, &mut record, &request, why, mode).await;
             return;
         }
         Ok(Err(DialError::Failed(why))) => {
-            record.reason = format!("{}; {why}", record.reason);
-            record.emit();
-            respond(
-                &mut client,
-                "502 Bad Gateway",
-                &format!("loopwright's network proxy: {why}.\n"),
-            )
-            .await;
+            fail(&mut client, &mut record, "502 Bad Gateway", why).await;
             return;
         }
         Err(_) => {
@@ -407,20 +398,13 @@ async fn serve(mut client: TcpStream, shared: &Shared) {
                 request.port,
                 limits.connect_timeout.as_secs()
             );
-            record.reason = format!("{}; {why}", record.reason);
-            record.emit();
-            respond(
-                &mut client,
-                "504 Gateway Timeout",
-                &format!("loopwright's network proxy: {why}.\n"),
-            )
-            .await;
+            fail(&mut client, &mut record, "504 Gateway Timeout", why).await;
             return;
         }
     };
     let _ = upstream.set_nodelay(true);
-    let mut first = request.forward_head.clone().unwrap_or_default();
     let tunnel = request.forward_head.is_none();
+    let mut first = request.forward_head.unwrap_or_default();
     if tunnel
         && client
             .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -445,11 +429,10 @@ async fn serve(mut client: TcpStream, shared: &Shared) {
     )
     .await;
     if idle {
-        record.reason = format!(
-            "{}; closed after {} s without traffic",
-            record.reason,
+        record.note(&format!(
+            "closed after {} s without traffic",
             limits.idle_timeout.as_secs()
-        );
+        ));
     }
 }
 
@@ -627,14 +610,29 @@ async fn dial(host: &Host, port: u16, explicit: bool) -> Result<TcpStream, DialE
     }))
 }
 
-/// Reports the refusal, then tells the client.
+/// Reports a failure after the policy allowed the destination (or before there was one), then
+/// answers it.
+async fn fail(client: &mut TcpStream, record: &mut Record<'_>, status: &str, why: String) {
+    record.note(&why);
+    record.emit();
+    respond(
+        client,
+        status,
+        &format!("loopwright's network proxy: {why}.\n"),
+    )
+    .await;
+}
+
+/// Reports the refusal, then tells the client what was refused, why, and how to allow it.
 async fn refuse(
     client: &mut TcpStream,
     record: &mut Record<'_>,
     request: &Request,
-    why: &str,
+    why: String,
     mode: NetworkMode,
 ) {
+    record.allowed = false;
+    record.reason = why.clone();
     record.emit();
     let target = format!("{}:{}", request.host, request.port);
     let what = match request.forward_head {
