@@ -1,9 +1,9 @@
 //! `loopwright models`: the price catalog (USD per million tokens), and `--refresh` to fetch
 //! OpenRouter's current prices into the cache.
 
-use crate::stdout::outln;
 use crate::config::{catalog_cache_path, load_layers};
 use crate::exit::{code, CmdResult, Failure};
+use crate::stdout::outln;
 use anyhow::anyhow;
 use governor::{
     openrouter_catalog_client, refresh_openrouter_catalog, OpenRouterCatalog, PriceCatalog,
@@ -108,24 +108,33 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
+            crate::terminal::json_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
-    let width = entries
+    // Model names come from OpenRouter's list: shown without control characters.
+    let names: Vec<String> = entries
         .iter()
-        .map(|e| e.model.len())
+        .map(|e| crate::terminal::sanitize(&e.model).replace('\n', " "))
+        .collect();
+    let width = names
+        .iter()
+        .map(|name| name.chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
     outln!(
         "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  source",
-        "model", "input", "output", "cache read", "cache write"
+        "model",
+        "input",
+        "output",
+        "cache read",
+        "cache write"
     );
-    for e in &entries {
+    for (e, name) in entries.iter().zip(&names) {
         outln!(
             "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  {}",
-            e.model,
+            name,
             per_mtok(e.price.input),
             per_mtok(e.price.output),
             per_mtok(e.price.cache_read),
@@ -141,9 +150,9 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
         Some(at) => {
             outln!("OpenRouter prices fetched {at}; refresh with `loopwright models --refresh`.")
         }
-        None => outln!(
-            "No OpenRouter price list cached; fetch one with `loopwright models --refresh`."
-        ),
+        None => {
+            outln!("No OpenRouter price list cached; fetch one with `loopwright models --refresh`.")
+        }
     }
     Ok(code::OK)
 }

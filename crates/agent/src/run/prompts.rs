@@ -15,7 +15,11 @@ pub enum PromptKind {
 }
 
 impl PromptKind {
-    pub const ALL: [PromptKind; 3] = [PromptKind::Planning, PromptKind::Building, PromptKind::WrapUp];
+    pub const ALL: [PromptKind; 3] = [
+        PromptKind::Planning,
+        PromptKind::Building,
+        PromptKind::WrapUp,
+    ];
 
     pub fn file_name(self) -> &'static str {
         match self {
@@ -79,6 +83,9 @@ pub struct Prompts {
     dir: Option<PathBuf>,
 }
 
+/// A prompt template may be at most this big.
+pub const TEMPLATE_MAX_BYTES: u64 = 1024 * 1024;
+
 impl Prompts {
     pub fn new(dir: Option<&Path>) -> Prompts {
         Prompts {
@@ -136,14 +143,39 @@ impl Prompts {
         Ok(prompts)
     }
 
+    /// Read at every render, so the directory may well be inside the project (`init --prompts`
+    /// puts it there) where the agent could swap a template for a link to
+    /// `/proc/self/environ` or a FIFO: the file is read through [`sandbox::untrusted`] (no link
+    /// followed, no FIFO opened, at most [`TEMPLATE_MAX_BYTES`]).
     fn template(&self, kind: PromptKind) -> Result<String, PromptError> {
         if let Some(dir) = &self.dir {
             for name in std::iter::once(kind.file_name()).chain(kind.alias()) {
                 let path = dir.join(name);
-                match std::fs::read_to_string(&path) {
-                    Ok(t) => return Ok(t),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(PromptError::Io { path, source }),
+                let read = sandbox::untrusted::UntrustedDir::open(dir)
+                    .and_then(|files| files.read(Path::new(name), TEMPLATE_MAX_BYTES));
+                match read {
+                    Ok(c) if !c.truncated => {
+                        return String::from_utf8(c.bytes).map_err(|_| PromptError::Io {
+                            path,
+                            source: std::io::Error::other("not UTF-8 text"),
+                        })
+                    }
+                    Ok(c) => {
+                        return Err(PromptError::Io {
+                            path,
+                            source: std::io::Error::other(format!(
+                                "{} bytes, more than the {TEMPLATE_MAX_BYTES} a template may have",
+                                c.size
+                            )),
+                        })
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        return Err(PromptError::Io {
+                            path,
+                            source: std::io::Error::other(e.reason()),
+                        })
+                    }
                 }
             }
         }
@@ -212,6 +244,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_template_swapped_for_a_link_or_fifo_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Prompts::new(Some(dir.path()));
+        std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("building.md")).unwrap();
+        let e = p.render(PromptKind::Building, &[]).unwrap_err().to_string();
+        assert!(e.contains("symbolic link (to /proc/self/environ)"), "{e}");
+        assert!(!e.contains("PATH="), "{e}");
+    }
+
+    #[test]
     fn defaults_render_and_substitute() {
         let p = Prompts::default();
         p.validate().unwrap();
@@ -256,12 +298,20 @@ mod tests {
         assert_eq!(text, "PY PLAN S");
         std::fs::write(dir.path().join("planing.md"), "typo").unwrap();
         let err = Prompts::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("planing.md") && err.contains("planning.md (or initializer_prompt.md)"), "{err}");
+        assert!(
+            err.contains("planing.md") && err.contains("planning.md (or initializer_prompt.md)"),
+            "{err}"
+        );
         std::fs::remove_file(dir.path().join("planing.md")).unwrap();
         std::fs::write(dir.path().join("planning.md"), "x").unwrap();
         let err = Prompts::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("both planning.md and initializer_prompt.md"), "{err}");
-        let err = Prompts::open(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(
+            err.contains("both planning.md and initializer_prompt.md"),
+            "{err}"
+        );
+        let err = Prompts::open(&dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not exist"), "{err}");
     }
 }
