@@ -87,13 +87,17 @@ pub enum EventKind {
         wait_ms: u64,
         reason: String,
     },
-    /// The harness told the model something on its own (context wrap-up, repetition nudge,
+    /// The harness told the model something on its own (context wrap-up, a watchdog warning,
     /// cut-off answer).
     #[serde(rename = "session.notice")]
     Notice { turn: u32, notice: String },
+    /// A session ended: `end` is why (`completed`, `turn_limit`, `no_progress`,
+    /// `cut_off_answers`... see [`crate::EndReason`]) and `detail` the evidence.
     #[serde(rename = "session.completed")]
     SessionCompleted {
         end: crate::EndReason,
+        #[serde(default)]
+        detail: String,
         turns: u32,
         usage: Usage,
         /// What this session's calls cost.

@@ -127,11 +127,20 @@ async fn run_with(
     }
     let outcome = outcome.map_err(|e| Failure::new(e.exit_code(), anyhow::Error::new(e)))?;
     Ok(match outcome.end {
-        EndReason::Completed => code::OK,
+        // An empty last answer after work is a quiet end of the turn; `AllPassing` does not
+        // happen outside `run`.
+        EndReason::Completed | EndReason::EmptyAnswer | EndReason::AllPassing => code::OK,
         EndReason::Cancelled => code::INTERRUPTED,
-        EndReason::TurnLimit | EndReason::ContextLimit | EndReason::RepeatedAction => {
-            code::INCOMPLETE
-        }
+        EndReason::TurnLimit
+        | EndReason::ContextLimit
+        | EndReason::ContextExhausted
+        | EndReason::RepeatedAction
+        | EndReason::Cycle
+        | EndReason::NoProgress
+        | EndReason::ToolErrors
+        | EndReason::CutOffAnswers
+        | EndReason::TooManyToolCalls
+        | EndReason::WallClock => code::INCOMPLETE,
     })
 }
 

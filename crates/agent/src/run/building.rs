@@ -4,7 +4,7 @@
 use super::extra::BuildTools;
 use super::features::feature_table;
 use super::prompts::PromptKind;
-use super::sessions::{session_commit_message, stop_reason_of};
+use super::sessions::{session_commit_message, Ending};
 use super::state::SessionKind;
 use super::{git, tail_chars, RunContext, RunError};
 use crate::outcome::EndReason;
@@ -21,10 +21,7 @@ impl RunContext<'_> {
         let before = self.passing_ids();
         let prompt = self.building_prompt(spec, number).await?;
         let config = self.session_config(&id, prompt, "Continue building the application: pick the next features that are not passing, implement them, and verify them with verify_feature.")?;
-        let tools = BuildTools {
-            ctx: self,
-            session_number: number,
-        };
+        let tools = BuildTools::new(self, number);
         let result = self.run_agent(&id, config, &tools, cancel).await?;
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
@@ -40,11 +37,7 @@ impl RunContext<'_> {
             &session_commit_message(number, "", &newly),
         )
         .await;
-        let (end, turns, text) = match &result {
-            Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
-            Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
-        };
-        self.end_session(number, &end, turns, &text, newly.clone(), regressions);
+        self.end_session(number, &Ending::of(&result), newly.clone(), regressions);
         {
             let mut s = self.lock();
             let passing = s.passing();
@@ -73,11 +66,15 @@ impl RunContext<'_> {
                 .rev()
                 .find(|r| r.number < number)
                 .map(|r| {
+                    let ended = match (r.end.as_deref(), r.end_detail.as_str()) {
+                        (Some(end), "") => end.to_string(),
+                        (Some(end), detail) => format!("{end} ({detail})"),
+                        (None, _) => "unknown".to_string(),
+                    };
                     let mut t = format!(
-                        "Session {} ({:?}) ended: {}. Newly passing: {}.",
+                        "Session {} ({:?}) ended: {ended}. Newly passing: {}.",
                         r.number,
                         r.kind,
-                        r.end.as_deref().unwrap_or("unknown"),
                         if r.newly_passing.is_empty() {
                             "none".to_string()
                         } else {

@@ -6,17 +6,43 @@ use super::RunContext;
 use crate::session::{BoxFuture, ExtraTools};
 use llm::ToolSpec;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use tools::ToolOutcome;
 
 /// Planning: `add_features`.
 pub(crate) struct PlanningTools<'a> {
-    pub(crate) ctx: &'a RunContext<'a>,
+    ctx: &'a RunContext<'a>,
+    /// Features recorded in this session (the watchdog's progress).
+    recorded: AtomicU64,
 }
 
 /// Building: `verify_feature`.
 pub(crate) struct BuildTools<'a> {
-    pub(crate) ctx: &'a RunContext<'a>,
-    pub(crate) session_number: u32,
+    ctx: &'a RunContext<'a>,
+    session_number: u32,
+    /// Features whose check passed in this session (each counts once as progress).
+    passed: Mutex<BTreeSet<String>>,
+}
+
+impl<'a> PlanningTools<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>) -> PlanningTools<'a> {
+        PlanningTools {
+            ctx,
+            recorded: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<'a> BuildTools<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> BuildTools<'a> {
+        BuildTools {
+            ctx,
+            session_number,
+            passed: Mutex::new(BTreeSet::new()),
+        }
+    }
 }
 
 fn add_features_spec() -> ToolSpec {
@@ -85,6 +111,10 @@ impl ExtraTools for PlanningTools<'_> {
             Some(self.add_features(input))
         })
     }
+
+    fn progress_marks(&self) -> u64 {
+        self.recorded.load(Ordering::SeqCst)
+    }
 }
 
 impl PlanningTools<'_> {
@@ -123,14 +153,17 @@ impl PlanningTools<'_> {
         }
         let ids: Vec<String> = batch.iter().map(|f| f.id.clone()).collect();
         match self.ctx.add_planned(batch) {
-            Ok(total) => ToolOutcome::success(
-                format!("add_features: +{} ({total} in all)", ids.len()),
-                format!(
-                    "Recorded {} feature(s): {}. {total} feature(s) in all.",
-                    ids.len(),
-                    ids.join(", ")
-                ),
-            ),
+            Ok(total) => {
+                self.recorded.fetch_add(ids.len() as u64, Ordering::SeqCst);
+                ToolOutcome::success(
+                    format!("add_features: +{} ({total} in all)", ids.len()),
+                    format!(
+                        "Recorded {} feature(s): {}. {total} feature(s) in all.",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                )
+            }
             Err(e) => ToolOutcome::failure(
                 "add_features",
                 format!("the harness could not save the features: {e}"),
@@ -151,6 +184,17 @@ impl ExtraTools for BuildTools<'_> {
             }
             Some(self.verify(input).await)
         })
+    }
+
+    fn progress_marks(&self) -> u64 {
+        self.passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len() as u64
+    }
+
+    fn work_done(&self) -> bool {
+        self.ctx.every_feature_verified()
     }
 }
 
@@ -175,6 +219,12 @@ impl BuildTools<'_> {
         };
         match self.ctx.verify(feature, self.session_number).await {
             Ok(result) => {
+                if result.passed {
+                    self.passed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(id.to_string());
+                }
                 let mut outcome = if result.passed {
                     ToolOutcome::success(
                         format!("verify_feature {id}: passed"),

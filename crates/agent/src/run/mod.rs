@@ -355,6 +355,15 @@ impl<'a> RunContext<'a> {
         (s.passing(), s.features.len())
     }
 
+    /// Every feature's check passed when last run (committed or not yet).
+    pub(crate) fn every_feature_verified(&self) -> bool {
+        let s = self.lock();
+        !s.features.is_empty()
+            && s.features
+                .iter()
+                .all(|f| s.status.get(&f.id).is_some_and(|st| st.passes))
+    }
+
     pub(crate) fn features(&self) -> Vec<Feature> {
         self.lock().features.clone()
     }

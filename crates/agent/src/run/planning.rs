@@ -4,7 +4,7 @@
 use super::extra::PlanningTools;
 use super::features::{duplicate_ids, feature_table, field_problems, Feature, FeatureStatus};
 use super::prompts::PromptKind;
-use super::sessions::stop_reason_of;
+use super::sessions::Ending;
 use super::state::{Phase, SessionKind, StateError};
 use super::{git, RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
 use crate::events::EventKind;
@@ -42,24 +42,21 @@ impl<'a> RunContext<'a> {
             &[("spec", spec), ("previous", &previous)],
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
-        let tools = PlanningTools { ctx: self };
+        let tools = PlanningTools::new(self);
         let result = self.run_agent(&id, config, &tools, cancel).await?;
-        let (end, turns, text) = match &result {
-            Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
-            Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
-        };
+        let mut ending = Ending::of(&result);
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let finished = result.is_ok() && !cancelled;
         let recorded = !self.features().is_empty();
-        let final_text = if finished && !recorded {
-            format!("{text}\n\n[harness] the planning session recorded no features")
-        } else {
-            text
-        };
+        if finished && !recorded {
+            ending
+                .text
+                .push_str("\n\n[harness] the planning session recorded no features");
+        }
         // The session's end is saved before freezing starts: a run killed while freezing
         // resumes by freezing, not by planning again. A session that stopped early (an error,
         // Ctrl-C) leaves its features for the next planning session to complete.
-        self.end_session(number, &end, turns, &final_text, vec![], vec![]);
+        self.end_session(number, &ending, vec![], vec![]);
         self.lock().plan_ready = finished && recorded;
         self.save()?;
         if finished && recorded {

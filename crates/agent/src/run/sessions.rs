@@ -6,6 +6,7 @@ use super::prompts::PromptKind;
 use super::state::{SessionKind, SessionRecord};
 use super::{tail_chars, RunContext, RunError};
 use crate::events::rfc3339_now;
+use crate::outcome::SessionOutcome;
 use crate::session::{Session, SessionConfig, SessionError};
 use tokio_util::sync::CancellationToken;
 
@@ -27,18 +28,17 @@ impl RunContext<'_> {
     pub(super) fn end_session(
         &self,
         number: u32,
-        end: &str,
-        turns: u32,
-        final_text: &str,
+        ending: &Ending,
         newly: Vec<String>,
         regressions: Vec<String>,
     ) {
         let mut s = self.lock();
         if let Some(rec) = s.sessions.iter_mut().find(|r| r.number == number) {
             rec.ended = Some(rfc3339_now());
-            rec.end = Some(end.to_string());
-            rec.turns = turns;
-            rec.final_text = tail_chars(final_text.trim(), 1500);
+            rec.end = Some(ending.end.clone());
+            rec.end_detail = ending.detail.clone();
+            rec.turns = ending.turns;
+            rec.final_text = tail_chars(ending.text.trim(), 1500);
             rec.newly_passing = newly;
             rec.regressions = regressions;
         }
@@ -105,7 +105,38 @@ pub(super) fn session_commit_message(number: u32, note: &str, newly: &[String]) 
     }
 }
 
-pub(super) fn stop_reason_of(e: &SessionError) -> &'static str {
+/// How a session ended, as the run records it.
+pub(super) struct Ending {
+    /// [`crate::EndReason::as_str`], or `budget`, `pin_violation`, `error` for a session that
+    /// stopped on an error.
+    pub(super) end: String,
+    /// The evidence (the watchdog's line, or the error).
+    pub(super) detail: String,
+    pub(super) turns: u32,
+    /// The model's last words (or the error).
+    pub(super) text: String,
+}
+
+impl Ending {
+    pub(super) fn of(result: &Result<SessionOutcome, SessionError>) -> Ending {
+        match result {
+            Ok(o) => Ending {
+                end: o.end.as_str().to_string(),
+                detail: o.end_detail.clone(),
+                turns: o.turns,
+                text: o.final_text.clone(),
+            },
+            Err(e) => Ending {
+                end: stop_reason_of(e).to_string(),
+                detail: String::new(),
+                turns: 0,
+                text: e.to_string(),
+            },
+        }
+    }
+}
+
+fn stop_reason_of(e: &SessionError) -> &'static str {
     match e.exit_code() {
         3 => "budget",
         4 => "pin_violation",

@@ -37,6 +37,9 @@ pub struct SessionRecord {
     /// — or when the process died during it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
+    /// The evidence for the ending (the watchdog's line: "5 turns in a row changed no file...").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub end_detail: String,
     #[serde(default)]
     pub turns: u32,
     #[serde(default)]
@@ -63,6 +66,7 @@ impl SessionRecord {
             started: now.to_string(),
             ended: None,
             end: None,
+            end_detail: String::new(),
             turns: 0,
             newly_passing: vec![],
             regressions: vec![],
