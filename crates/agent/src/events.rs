@@ -112,6 +112,17 @@ pub enum EventKind {
     /// The harness put back frozen files the agent had changed.
     #[serde(rename = "frozen.restored")]
     FrozenRestored { paths: Vec<String> },
+    /// The harness put `.git` back as it accepts it (`restored`: config, hooks, attributes...)
+    /// or rebuilt a missing or rewritten history from its mirror (`history` says what was
+    /// wrong).
+    #[serde(rename = "git.restored")]
+    GitRestored {
+        restored: Vec<String>,
+        history: Option<String>,
+    },
+    /// The harness's commit left out files bigger than `max_bytes`.
+    #[serde(rename = "commit.skipped")]
+    CommitSkipped { paths: Vec<String>, max_bytes: u64 },
     /// The harness ran a feature's check (run-level; emitted by the orchestrator).
     #[serde(rename = "feature.verified")]
     FeatureVerified {

@@ -76,70 +76,101 @@ impl ProjectStates {
 
     fn current(&mut self) -> u64 {
         let mut entries: Vec<(PathBuf, u64)> = Vec::new();
-        let mut stack = vec![(self.root.clone(), 0usize)];
-        let mut budget = MAX_ENTRIES;
         let mut fresh = HashMap::new();
-        while let Some((dir, depth)) = stack.pop() {
-            let Ok(read) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in read.flatten() {
-                if budget == 0 {
-                    break;
-                }
-                budget -= 1;
-                let path = entry.path();
-                let Ok(rel) = path.strip_prefix(&self.root).map(Path::to_path_buf) else {
-                    continue;
-                };
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                    continue;
-                };
-                let kind = meta.file_type();
-                if kind.is_dir() {
-                    if !IGNORED_DIRS.contains(&name.as_ref()) && depth < MAX_DEPTH {
-                        stack.push((path, depth + 1));
-                    }
-                    continue;
-                }
-                if depth == 0 && IGNORED_FILES.contains(&name.as_ref()) {
-                    continue;
-                }
-                let shape = if kind.is_symlink() {
-                    let mut h = DefaultHasher::new();
-                    "link".hash(&mut h);
-                    std::fs::read_link(&path).ok().hash(&mut h);
-                    h.finish()
-                } else if kind.is_file() {
-                    let stamp = Stamp {
-                        len: meta.len(),
-                        mtime: meta.mtime(),
-                        mtime_nsec: meta.mtime_nsec(),
-                        ino: meta.ino(),
-                    };
-                    match self.cache.get(&rel) {
-                        Some((old, shape)) if *old == stamp => *shape,
-                        _ => {
-                            let shape = file_shape(&path, meta.len());
-                            fresh.insert(rel.clone(), (stamp, shape));
-                            shape
-                        }
-                    }
-                } else {
-                    // FIFOs, sockets, devices: only that they are there.
-                    "special".len() as u64
-                };
-                entries.push((rel, shape));
+        walk(&self.root, |rel, path, meta| {
+            if rel.parent() == Some(Path::new(""))
+                && IGNORED_FILES.iter().any(|f| rel.as_os_str() == *f)
+            {
+                return;
             }
-        }
+            let kind = meta.file_type();
+            let shape = if kind.is_symlink() {
+                let mut h = DefaultHasher::new();
+                "link".hash(&mut h);
+                std::fs::read_link(path).ok().hash(&mut h);
+                h.finish()
+            } else if kind.is_file() {
+                let stamp = Stamp {
+                    len: meta.len(),
+                    mtime: meta.mtime(),
+                    mtime_nsec: meta.mtime_nsec(),
+                    ino: meta.ino(),
+                };
+                match self.cache.get(&rel) {
+                    Some((old, shape)) if *old == stamp => *shape,
+                    _ => {
+                        let shape = file_shape(path, meta.len());
+                        fresh.insert(rel.clone(), (stamp, shape));
+                        shape
+                    }
+                }
+            } else {
+                // FIFOs, sockets, devices: only that they are there.
+                "special".len() as u64
+            };
+            entries.push((rel, shape));
+        });
         self.cache.extend(fresh);
         entries.sort();
         let mut h = DefaultHasher::new();
         entries.hash(&mut h);
         h.finish()
     }
+}
+
+/// Calls `f(relative path, path, metadata)` for every entry of the project that is not a
+/// directory, without following links and without entering `.git`, caches and dependency
+/// directories; stops after [`MAX_ENTRIES`] entries.
+pub fn walk(root: &Path, mut f: impl FnMut(PathBuf, &Path, &std::fs::Metadata)) {
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    let mut budget = MAX_ENTRIES;
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            if budget == 0 {
+                return;
+            }
+            budget -= 1;
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(root).map(Path::to_path_buf) else {
+                continue;
+            };
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                let name = entry.file_name();
+                if !IGNORED_DIRS.iter().any(|d| name == *d) && depth < MAX_DEPTH {
+                    stack.push((path, depth + 1));
+                }
+                continue;
+            }
+            f(rel, &path, &meta);
+        }
+    }
+}
+
+/// The sha256 of every regular file of the project up to `max_bytes` (walked as [`walk`]
+/// does), by path relative to the project with `/` separators.
+pub fn file_hashes(root: &Path, max_bytes: u64) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, |rel, path, meta| {
+        if !meta.is_file() || meta.len() > max_bytes {
+            return;
+        }
+        if let Ok(bytes) = untrusted_file::read_regular(path, max_bytes) {
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.insert(rel, hex::encode(sha2::Sha256::digest(&bytes)));
+        }
+    });
+    out
 }
 
 /// The hash of a file's bytes with digit runs collapsed; of its size when it is too big or

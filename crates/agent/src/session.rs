@@ -88,8 +88,9 @@ const NOT_RUN_CANCELLED: &str = "This tool call was not run: the session was int
 
 const NOT_RUN_OUT_OF_TIME: &str = "This tool call was not run: the session reached its time limit.";
 
-/// Default for [`SessionConfig::max_tool_result_chars`]: about 8k tokens.
-pub const DEFAULT_MAX_TOOL_RESULT_CHARS: usize = 30_000;
+/// Default for [`SessionConfig::max_tool_result_chars`]: about 10k tokens (above `read_file`'s own
+/// 32 KB cap, so a read is cut with its own "continue at offset N" trailer).
+pub const DEFAULT_MAX_TOOL_RESULT_CHARS: usize = 40_000;
 
 /// Tokens assumed per character of text not yet counted by the provider (conservative: code
 /// and JSON run at 3-4 characters a token).
@@ -123,7 +124,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// Defaults: 50 turns, 8192 max tokens, wrap-up at 85% of the context window, the
-    /// watchdog's defaults, tool results capped at 30k characters, no transcript.
+    /// watchdog's defaults, tool results capped at 40k characters, no transcript.
     pub fn new(
         id: impl Into<String>,
         system_prompt: impl Into<String>,

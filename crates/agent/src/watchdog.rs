@@ -10,7 +10,7 @@
 //! - **no progress**: [`WatchdogConfig::no_progress_turns`] (5) turns in a row in which the
 //!   project reached no content it had not had before in this session and no check newly
 //!   passed (a warning at two turns before the end);
-//! - **tool errors**: [`WatchdogConfig::tool_error_turns`] (4) turns in a row in which every tool
+//! - **tool errors**: [`WatchdogConfig::tool_error_turns`] (5) turns in a row in which every tool
 //!   call failed (unknown tools, malformed arguments, refused commands, unknown feature ids);
 //! - **repetition**: the same call with the same result [`WatchdogConfig::repeat_limit`] (3)
 //!   times in a session earns a warning, once more ends it;
@@ -66,7 +66,7 @@ impl Default for WatchdogConfig {
     fn default() -> WatchdogConfig {
         WatchdogConfig {
             no_progress_turns: 5,
-            tool_error_turns: 4,
+            tool_error_turns: 5,
             repeat_limit: 3,
             cut_off_streak: 2,
             cut_off_cap: 4,
@@ -556,7 +556,7 @@ mod tests {
         let mut dog = Watchdog::new(WatchdogConfig::default());
         let turns =
             (0..10).map(|i| turn(vec![call(&format!("tool{i}"), json!({}), "no such", true)]));
-        assert_eq!(run(&mut dog, turns), (4, EndReason::ToolErrors));
+        assert_eq!(run(&mut dog, turns), (5, EndReason::ToolErrors));
     }
 
     #[test]

@@ -20,8 +20,20 @@ pub struct FileConfig {
     pub allow_network: Option<bool>,
     pub max_sessions: Option<u32>,
     pub max_turns: Option<u32>,
-    /// Sessions without a newly passing feature before the run stops as stalled.
+    /// Sessions in a row without progress before the run stops as stalled (a misbehaviour
+    /// that repeats the previous session's counts double); kept across re-runs.
     pub stall_sessions: Option<u32>,
+    /// Planning sessions in a row without a plan that can be frozen before the run stops.
+    pub planning_attempts: Option<u32>,
+    /// The most features a plan may have.
+    pub max_features: Option<u32>,
+    /// Files bigger than this many MB are not committed by the harness.
+    pub commit_max_file_mb: Option<u64>,
+    /// Characters of one tool result the model gets (its head and tail, with a note).
+    pub max_tool_result_chars: Option<u32>,
+    /// `[watchdog]`: when a session that misbehaves ends (see `WatchdogSettings`).
+    #[serde(default)]
+    pub watchdog: toml::Table,
     pub state_dir: Option<PathBuf>,
     /// `[providers.NAME] base_url, api_key_env, wire`.
     #[serde(default)]
@@ -70,8 +82,13 @@ impl FileConfig {
             max_sessions,
             max_turns,
             stall_sessions,
+            planning_attempts,
+            max_features,
+            commit_max_file_mb,
+            max_tool_result_chars,
             state_dir
         );
+        merge_table(&mut self.watchdog, over.watchdog);
         merge_table(&mut self.providers, over.providers);
         merge_table(&mut self.pricing, over.pricing);
         merge_table(&mut self.policy, over.policy);
@@ -147,6 +164,59 @@ pub fn load_layers(
     Ok(cfg.overlay(from_env))
 }
 
+/// `[watchdog]` in the config: the thresholds at which a misbehaving session ends. Counts of
+/// turns; 0 turns a rule off.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogSettings {
+    /// Turns in a row without progress (no new content in the project, no check newly passing).
+    pub no_progress_turns: Option<u32>,
+    /// Turns in a row in which every tool call failed.
+    pub tool_error_turns: Option<u32>,
+    /// The same call with the same result this many times earns a warning; once more ends.
+    pub repeat_limit: Option<u32>,
+    /// Answers in a row cut off at max_tokens.
+    pub cut_off_streak: Option<u32>,
+    /// Answers cut off at max_tokens in one session.
+    pub cut_off_cap: Option<u32>,
+    /// Tool calls of one answer that run; the rest are refused.
+    pub max_tool_calls: Option<u32>,
+    /// Answers over `max_tool_calls` in one session.
+    pub over_cap_answers: Option<u32>,
+    /// Minutes a session may run (0: no limit).
+    pub session_minutes: Option<u64>,
+}
+
+impl WatchdogSettings {
+    /// Reads the `[watchdog]` table.
+    pub fn from_table(table: &toml::Table) -> Result<WatchdogSettings> {
+        toml::Value::Table(table.clone())
+            .try_into()
+            .context("[watchdog] in the config")
+    }
+
+    /// The settings laid over the defaults.
+    pub fn apply(&self, mut config: agent::WatchdogConfig) -> agent::WatchdogConfig {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { config.$f = v; } )* };
+        }
+        set!(
+            no_progress_turns,
+            tool_error_turns,
+            repeat_limit,
+            cut_off_streak,
+            cut_off_cap,
+            max_tool_calls,
+            over_cap_answers
+        );
+        if let Some(minutes) = self.session_minutes {
+            config.max_duration =
+                (minutes > 0).then(|| std::time::Duration::from_secs(minutes * 60));
+        }
+        config
+    }
+}
+
 /// Reads a budget given as `"5.00"`, `5`, or `5.0` in a config file or flag.
 pub fn parse_budget(v: &toml::Value) -> Result<llm::Usd> {
     let text = match v {
@@ -220,6 +290,20 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("c.toml"), "{msg}");
         assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn watchdog_settings_override_defaults_and_typos_are_errors() {
+        let table: toml::Table =
+            toml::from_str("no_progress_turns = 7\nsession_minutes = 0\n").unwrap();
+        let w = WatchdogSettings::from_table(&table)
+            .unwrap()
+            .apply(agent::WatchdogConfig::default());
+        assert_eq!(w.no_progress_turns, 7);
+        assert_eq!(w.max_duration, None);
+        assert_eq!(w.cut_off_streak, 2);
+        let typo: toml::Table = toml::from_str("no_progres_turns = 7\n").unwrap();
+        assert!(WatchdogSettings::from_table(&typo).is_err());
     }
 
     #[test]

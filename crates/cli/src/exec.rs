@@ -98,6 +98,12 @@ async fn run_with(
     let mut config = SessionConfig::new(session_id, EXEC_SYSTEM_PROMPT, task);
     config.max_turns = settings.max_turns;
     config.context_window = args.agent.context_window;
+    config.watchdog = crate::config::WatchdogSettings::from_table(&settings.file.watchdog)
+        .map_err(Failure::usage)?
+        .apply(config.watchdog);
+    if let Some(n) = settings.file.max_tool_result_chars {
+        config.max_tool_result_chars = n as usize;
+    }
     config.transcript = Some(
         settings
             .state_dir

@@ -30,6 +30,8 @@ struct FeatureRow {
     id: String,
     description: String,
     passes: bool,
+    /// Its check passed but the work is not committed yet (the next run commits it first).
+    uncommitted: bool,
     verified_in: Option<u32>,
     regressions: u32,
     /// Spend attributed to the feature (see [`attribute_spend`]).
@@ -42,6 +44,8 @@ struct SessionRow {
     id: String,
     kind: String,
     end: String,
+    /// The evidence for the ending (the watchdog's line).
+    end_detail: String,
     turns: u32,
     newly_passing: Vec<String>,
     regressions: Vec<String>,
@@ -61,7 +65,19 @@ struct Report {
     spent: String,
     planning_cost: String,
     unattributed_cost: String,
+    /// Sessions in a row without progress, as the stall rule counts them.
+    stall: StallRow,
     last_stop: Option<agent::run::state::StopRecord>,
+}
+
+#[derive(Debug, Serialize)]
+struct StallRow {
+    sessions: u32,
+    /// What is compared with `--stall-sessions` (a misbehaviour repeated counts double).
+    weight: u32,
+    endings: Vec<String>,
+    /// In words: "2 sessions in a row ended on repeated cut-off answers without progress".
+    description: String,
 }
 
 /// Spend by feature: each build session's cost, plus that of earlier build sessions that made no
@@ -161,6 +177,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                 id: s.id.clone(),
                 kind: format!("{:?}", s.kind).to_lowercase(),
                 end: s.end.clone().unwrap_or_else(|| "running or cut off".into()),
+                end_detail: s.end_detail.clone(),
                 turns: s.turns,
                 newly_passing: s.newly_passing.clone(),
                 regressions: s.regressions.clone(),
@@ -179,7 +196,8 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                 FeatureRow {
                     id: f.id.clone(),
                     description: f.description.clone(),
-                    passes: st.passes,
+                    passes: st.recorded_passing(),
+                    uncommitted: st.uncommitted,
                     verified_in: st.verified_in,
                     regressions: st.regressions,
                     cost: per_feature
@@ -193,6 +211,16 @@ pub async fn run(args: StatusArgs) -> CmdResult {
         spent: ledger.total_spent().to_string(),
         planning_cost: planning.to_string(),
         unattributed_cost: unattributed.to_string(),
+        stall: StallRow {
+            sessions: state.stall.sessions,
+            weight: state.stall.weight,
+            endings: state.stall.endings.clone(),
+            description: if state.stall.sessions == 0 {
+                String::new()
+            } else {
+                state.stall.describe()
+            },
+        },
         last_stop: state.last_stop.clone(),
     };
     if args.json {
@@ -222,6 +250,12 @@ fn print_report(r: &Report) {
             stop.reason, stop.exit_code, stop.time, stop.detail
         );
     }
+    if r.stall.sessions > 0 {
+        println!(
+            "stall     {} (counts {} toward --stall-sessions)",
+            r.stall.description, r.stall.weight
+        );
+    }
     println!();
     if !r.features.is_empty() {
         let w = r
@@ -239,7 +273,13 @@ fn print_report(r: &Report) {
             println!(
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
                 f.id,
-                if f.passes { "yes" } else { "no" },
+                if f.passes {
+                    "yes"
+                } else if f.uncommitted {
+                    "pending"
+                } else {
+                    "no"
+                },
                 f.verified_in
                     .map(|n| format!("s{n}"))
                     .unwrap_or_else(|| "-".into()),
@@ -251,7 +291,7 @@ fn print_report(r: &Report) {
     }
     if !r.sessions.is_empty() {
         println!(
-            "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  newly passing",
+            "{:>3}  {:<8}  {:<19}  {:>5}  {:>12}  newly passing",
             "#", "kind", "end", "turns", "cost"
         );
         for s in &r.sessions {
@@ -264,9 +304,12 @@ fn print_report(r: &Report) {
                 newly.push_str(&format!(" (regressed: {})", s.regressions.join(", ")));
             }
             println!(
-                "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  {}",
+                "{:>3}  {:<8}  {:<19}  {:>5}  {:>12}  {}",
                 s.number, s.kind, s.end, s.turns, s.cost, newly
             );
+            if !s.end_detail.is_empty() {
+                println!("{:>3}  {}", "", s.end_detail);
+            }
         }
         println!();
     }

@@ -5,8 +5,8 @@ use super::extra::BuildTools;
 use super::features::feature_table;
 use super::prompts::PromptKind;
 use super::sessions::{session_commit_message, Ending};
-use super::state::SessionKind;
-use super::{git, tail_chars, RunContext, RunError};
+use super::state::{SessionKind, Stall};
+use super::{tail_chars, RunContext, RunError};
 use crate::outcome::EndReason;
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +22,7 @@ impl RunContext<'_> {
         let prompt = self.building_prompt(spec, number).await?;
         let config = self.session_config(&id, prompt, "Continue building the application: pick the next features that are not passing, implement them, and verify them with verify_feature.")?;
         let tools = BuildTools::new(self, number);
-        let result = self.run_agent(&id, config, &tools, cancel).await?;
+        let result = self.run_agent(number, config, &tools, cancel).await?;
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let regressions = if result.is_ok() && !cancelled {
@@ -32,20 +32,27 @@ impl RunContext<'_> {
         };
         let after = self.passing_ids();
         let newly: Vec<String> = after.difference(&before).cloned().collect();
-        let committed = git::commit_all(
-            self.toolbox.sandbox(),
-            &session_commit_message(number, "", &newly),
-        )
-        .await;
-        self.end_session(number, &Ending::of(&result), newly.clone(), regressions);
+        // The work is committed before its verdicts count as passing.
+        let committed = self
+            .commit(
+                &id,
+                Some(number),
+                &session_commit_message(number, "", &newly),
+            )
+            .await;
+        if committed.is_ok() {
+            self.mark_committed();
+        }
+        let ending = Ending::of(&result);
+        self.end_session(number, &ending, newly.clone(), regressions);
         {
             let mut s = self.lock();
             let passing = s.passing();
             if passing > s.best_passing {
                 s.best_passing = passing;
-                s.sessions_without_progress = 0;
+                s.stall = Stall::default();
             } else if !cancelled && result.is_ok() {
-                s.sessions_without_progress += 1;
+                s.stall.add(&ending.end);
             }
         }
         self.save()?;
@@ -87,6 +94,9 @@ impl RunContext<'_> {
                             r.regressions.join(", ")
                         ));
                     }
+                    for note in &r.notes {
+                        t.push_str(&format!("\n{note}"));
+                    }
                     if !r.final_text.is_empty() {
                         t.push_str(&format!("\nIts last words:\n{}", r.final_text));
                     }
@@ -103,7 +113,7 @@ impl RunContext<'_> {
         let progress = std::fs::read_to_string(self.cfg.project_dir.join("progress.md"))
             .map(|p| tail_chars(&p, 8000))
             .unwrap_or_else(|_| "(no progress.md yet)".to_string());
-        let log = git::recent_log(self.toolbox.sandbox(), 15).await;
+        let log = self.git.recent_log(15).await;
         let log = if log.trim().is_empty() {
             "(no commits yet)".to_string()
         } else {

@@ -2,7 +2,7 @@
 //! session next to the toolbox's through [`ExtraTools`].
 
 use super::features::Feature;
-use super::RunContext;
+use super::{state, RunContext};
 use crate::session::{BoxFuture, ExtraTools};
 use llm::ToolSpec;
 use serde_json::{json, Value};
@@ -14,6 +14,7 @@ use tools::ToolOutcome;
 /// Planning: `add_features`.
 pub(crate) struct PlanningTools<'a> {
     ctx: &'a RunContext<'a>,
+    session_number: u32,
     /// Features recorded in this session (the watchdog's progress).
     recorded: AtomicU64,
 }
@@ -27,9 +28,10 @@ pub(crate) struct BuildTools<'a> {
 }
 
 impl<'a> PlanningTools<'a> {
-    pub(crate) fn new(ctx: &'a RunContext<'a>) -> PlanningTools<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> PlanningTools<'a> {
         PlanningTools {
             ctx,
+            session_number,
             recorded: AtomicU64::new(0),
         }
     }
@@ -108,17 +110,36 @@ impl ExtraTools for PlanningTools<'_> {
             if name != "add_features" {
                 return None;
             }
-            Some(self.add_features(input))
+            Some(self.add_features(input).await)
         })
     }
 
     fn progress_marks(&self) -> u64 {
         self.recorded.load(Ordering::SeqCst)
     }
+
+    fn after_tool<'b>(&'b self, name: &'b str) -> BoxFuture<'b, Option<String>> {
+        guard_after_command(self.ctx, name, self.session_number)
+    }
+}
+
+/// After a command (the only tool that can reach `.git`): the git guard, with its note.
+fn guard_after_command<'b>(
+    ctx: &'b RunContext<'b>,
+    name: &'b str,
+    session_number: u32,
+) -> BoxFuture<'b, Option<String>> {
+    Box::pin(async move {
+        if name != "bash" {
+            return None;
+        }
+        ctx.guard_git(&state::session_id(session_number), Some(session_number))
+            .await
+    })
 }
 
 impl PlanningTools<'_> {
-    fn add_features(&self, input: &Value) -> ToolOutcome {
+    async fn add_features(&self, input: &Value) -> ToolOutcome {
         let batch: Vec<Feature> = match input.get("features").cloned().map(serde_json::from_value) {
             Some(Ok(b)) => b,
             Some(Err(e)) => {
@@ -141,7 +162,18 @@ impl PlanningTools<'_> {
             );
         }
         let existing = self.ctx.features();
-        let problems = self.ctx.batch_problems(&existing, &batch);
+        let mut problems = self.ctx.batch_problems(&existing, &batch);
+        if problems.is_empty() {
+            problems = match self.ctx.batch_run_problems(existing.len(), &batch).await {
+                Ok(p) => p,
+                Err(e) => {
+                    return ToolOutcome::failure(
+                        "add_features",
+                        format!("the harness could not run the checks: {e}"),
+                    )
+                }
+            };
+        }
         if !problems.is_empty() {
             return ToolOutcome::failure(
                 "add_features",
@@ -195,6 +227,10 @@ impl ExtraTools for BuildTools<'_> {
 
     fn work_done(&self) -> bool {
         self.ctx.every_feature_verified()
+    }
+
+    fn after_tool<'b>(&'b self, name: &'b str) -> BoxFuture<'b, Option<String>> {
+        guard_after_command(self.ctx, name, self.session_number)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::config_guard::ConfigGuard;
 use super::prompts::PromptKind;
-use super::state::{SessionKind, SessionRecord};
+use super::state::{self, SessionKind, SessionRecord};
 use super::{tail_chars, RunContext, RunError};
 use crate::events::rfc3339_now;
 use crate::outcome::SessionOutcome;
@@ -54,6 +54,8 @@ impl RunContext<'_> {
         config.max_turns = self.cfg.max_turns;
         config.max_tokens = self.cfg.max_tokens;
         config.context_window = self.cfg.context_window;
+        config.watchdog = self.cfg.watchdog.clone();
+        config.max_tool_result_chars = self.cfg.max_tool_result_chars;
         config.transcript = Some(
             self.cfg
                 .state_dir
@@ -75,7 +77,7 @@ impl RunContext<'_> {
     /// config snapshot could not be saved); the inner one is the session's.
     pub(super) async fn run_agent(
         &self,
-        id: &str,
+        number: u32,
         config: SessionConfig,
         tools: &dyn crate::session::ExtraTools,
         cancel: CancellationToken,
@@ -87,8 +89,10 @@ impl RunContext<'_> {
             .cancel_token(cancel)
             .run()
             .await;
-        self.report_restored(id, &self.toolbox.frozen().verify_and_restore().restored);
-        self.report_restored(id, &guard.restore());
+        let id = state::session_id(number);
+        self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
+        self.report_restored(&id, &guard.restore());
+        self.guard_git(&id, Some(number)).await;
         Ok(result)
     }
 }
