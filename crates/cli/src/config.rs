@@ -183,8 +183,8 @@ pub struct WatchdogSettings {
     pub max_tool_calls: Option<u32>,
     /// Answers over `max_tool_calls` in one session.
     pub over_cap_answers: Option<u32>,
-    /// Minutes a session may run (0: no limit).
-    pub session_minutes: Option<u64>,
+    /// Seconds a session may run (0: no limit).
+    pub session_seconds: Option<u64>,
 }
 
 impl WatchdogSettings {
@@ -209,9 +209,8 @@ impl WatchdogSettings {
             max_tool_calls,
             over_cap_answers
         );
-        if let Some(minutes) = self.session_minutes {
-            config.max_duration =
-                (minutes > 0).then(|| std::time::Duration::from_secs(minutes * 60));
+        if let Some(secs) = self.session_seconds {
+            config.max_duration = (secs > 0).then(|| std::time::Duration::from_secs(secs));
         }
         config
     }
@@ -295,7 +294,7 @@ mod tests {
     #[test]
     fn watchdog_settings_override_defaults_and_typos_are_errors() {
         let table: toml::Table =
-            toml::from_str("no_progress_turns = 7\nsession_minutes = 0\n").unwrap();
+            toml::from_str("no_progress_turns = 7\nsession_seconds = 0\n").unwrap();
         let w = WatchdogSettings::from_table(&table)
             .unwrap()
             .apply(agent::WatchdogConfig::default());
