@@ -155,6 +155,9 @@ impl<'a> RunContext<'a> {
                      the rest of the plan is still to be recorded.\n"
                 ));
             }
+            if !last.end_detail.is_empty() {
+                out.push_str(&format!("Why it ended: {}.\n", last.end_detail));
+            }
             out.push_str(&last.final_text);
             out.push('\n');
         }

@@ -158,7 +158,7 @@ impl Stall {
                 name(only)
             ),
             _ => {
-                counts.sort_by(|a, b| b.1.cmp(&a.1));
+                counts.sort_by_key(|c| std::cmp::Reverse(c.1));
                 let parts: Vec<String> = counts
                     .iter()
                     .map(|(e, n)| format!("{n} on {}", name(e)))
