@@ -404,7 +404,10 @@ mod tests {
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
         let text = serde_json::to_string(&event).unwrap();
-        assert!(text.starts_with(r#"{"schema":1,"type":"turn.completed""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"schema":1,"type":"turn.completed""#),
+            "{text}"
+        );
     }
 
     #[test]
