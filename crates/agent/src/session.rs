@@ -9,17 +9,18 @@
 //!   session ends after that turn;
 //! - **repetition**: the same tool call (name + canonical input) with the same result
 //!   [`SessionConfig::repeat_limit`] times earns a nudge; once more and the session ends;
-//! - **cancellation**: when the token fires, the step under way (a model call or a tool call)
-//!   finishes, then the session ends.
+//! - **cancellation**: when the token fires, a model call in flight is abandoned (the Governor
+//!   settles it by its torn-attempt rule) or the tool call under way finishes, then the session
+//!   ends.
 
 use crate::events::rfc3339_now;
 use crate::events::{one_line, summarize_input, Event, EventKind, EventSink};
 use crate::outcome::{add_usage, EndReason, SessionOutcome};
 use crate::repeat::RepeatDetector;
 use crate::transcript::{Transcript, TranscriptEntry};
-use governor::{Governor, GovernorError};
+use governor::{ErrorKind, Governor, GovernorError};
 use llm::{
-    ContentPart, Message, Request, Response, Role, StopReason, StreamEvent, ToolSpec, Usage, Usd,
+    ContentPart, Message, Prompt, Response, Role, StopReason, StreamEvent, ToolSpec, Usage, Usd,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -72,8 +73,6 @@ pub struct SessionConfig {
     pub system_prompt: String,
     pub task: String,
     pub max_turns: u32,
-    /// `max_tokens` asked for each call (the Governor may lower it to fit the budget).
-    pub max_tokens: u32,
     /// The model's context window in tokens; `None`: [`default_context_window`] of the model.
     pub context_window: Option<u64>,
     /// The share of the context window (percent) past which the model is told to wrap up.
@@ -86,8 +85,8 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// Defaults: 50 turns, 8192 max tokens, wrap-up at 85% of the context window, nudge after 3
-    /// identical calls, no transcript.
+    /// Defaults: 50 turns, wrap-up at 85% of the context window, nudge after 3 identical calls,
+    /// no transcript. (`max_tokens` is the Governor's.)
     pub fn new(
         id: impl Into<String>,
         system_prompt: impl Into<String>,
@@ -98,7 +97,6 @@ impl SessionConfig {
             system_prompt: system_prompt.into(),
             task: task.into(),
             max_turns: 50,
-            max_tokens: 8192,
             context_window: None,
             context_fraction_percent: 85,
             repeat_limit: 3,
@@ -144,11 +142,18 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The process exit code this error maps to (DESIGN.md): the Governor's for its errors
-    /// (2 config, 3 budget, 4 pin, 1 other), 1 for the transcript.
+    /// The process exit code this error maps to (DESIGN.md): by the Governor's error kind (2
+    /// bad input, 3 budget, 4 pin violation or over-billing, 130 cancelled, 1 other), 1 for the
+    /// transcript.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SessionError::Governor(e) => e.exit_code(),
+            SessionError::Governor(e) => match e.kind() {
+                ErrorKind::BadInput => 2,
+                ErrorKind::Budget => 3,
+                ErrorKind::PinViolation | ErrorKind::Overbilled => 4,
+                ErrorKind::Cancelled => 130,
+                ErrorKind::Failure => 1,
+            },
             SessionError::Transcript { .. } => 1,
         }
     }
@@ -284,7 +289,14 @@ impl<'a> Running<'a> {
             if self.s.cancel.is_cancelled() {
                 return Ok(EndReason::Cancelled);
             }
-            let response = self.ask().await?;
+            let response = match self.ask().await {
+                // Ctrl-C during the model call: it was abandoned and settled by the Governor.
+                Err(SessionError::Governor(GovernorError::Cancelled { charged })) => {
+                    self.cost = self.cost.saturating_add(charged);
+                    return Ok(EndReason::Cancelled);
+                }
+                other => other?,
+            };
             let calls = tool_calls(&response);
             let cut_off = response.stop_reason == StopReason::MaxTokens;
             let wrap_up_turn = self.wrap_up_sent;
@@ -318,13 +330,12 @@ impl<'a> Running<'a> {
     /// One model call through the Governor, with its bookkeeping (transcript, events, totals).
     async fn ask(&mut self) -> Result<Response, SessionError> {
         self.log_new_messages()?;
-        let request = Request {
-            model: String::new(), // the Governor sets the pinned model
+        let prompt = Prompt {
             system: self.s.config.system_prompt.clone(),
             messages: self.messages.clone(),
             tools: self.tools.clone(),
-            max_tokens: self.s.config.max_tokens,
             temperature: None,
+            max_tokens_cap: None,
         };
         let events = self.s.events;
         let session = self.s.config.id.clone();
@@ -344,13 +355,12 @@ impl<'a> Running<'a> {
             )),
             StreamEvent::ToolUseStarted { .. } => {}
         };
-        let spent_before = self.s.governor.spent();
-        let response = self
+        let settled = self
             .s
             .governor
-            .call(&self.s.config.id, request, &mut on_event)
+            .call(&self.s.config.id, &prompt, &self.s.cancel, &mut on_event)
             .await?;
-        let cost = self.s.governor.spent().saturating_sub(spent_before);
+        let (response, cost) = (settled.response, settled.cost);
         self.turns += 1;
         self.cost = self.cost.saturating_add(cost);
         add_usage(&mut self.usage, &response.usage);
@@ -510,7 +520,7 @@ impl<'a> Running<'a> {
     }
 
     fn near_context_limit(&self, usage: &Usage) -> bool {
-        let used = usage.total_input() + u64::from(self.s.config.max_tokens);
+        let used = usage.total_input() + u64::from(self.s.governor.max_tokens());
         used * 100 > self.context_window * u64::from(self.s.config.context_fraction_percent)
     }
 

@@ -7,7 +7,7 @@ use crate::models::per_mtok;
 use crate::setup::{budget_setting, model_setting, resolve_governor, state_home, GovernorRequest};
 use anyhow::anyhow;
 use governor::{Connection, Governor};
-use llm::{Message, Request};
+use llm::{Message, Prompt};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -80,7 +80,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             }
         );
     }
-    let governor = Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let governor = Governor::new(config).map_err(Failure::governor)?;
     match governor.price() {
         Some(p) => println!(
             "price       {} in / {} out / {} cache read / {} cache write per Mtok",
@@ -101,17 +101,17 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     for w in governor.warnings() {
         println!("warning     {w}");
     }
-    let request = Request {
-        model: String::new(),
+    let prompt = Prompt {
         system: "You are a connectivity check. Answer with one word.".into(),
         messages: vec![Message::user_text("Reply with the word: ok")],
-        tools: vec![],
-        max_tokens: 16,
-        temperature: None,
+        max_tokens_cap: Some(16),
+        ..Prompt::default()
     };
     let mut ignore = |_e: llm::StreamEvent| {};
-    match governor.call("doctor", request, &mut ignore).await {
-        Ok(response) => {
+    let never = tokio_util::sync::CancellationToken::new();
+    match governor.call("doctor", &prompt, &never, &mut ignore).await {
+        Ok(settled) => {
+            let response = settled.response;
             println!("served by   {} (matches the pin)", response.served_model);
             println!(
                 "usage       {} in, {} out{}; cost {}",
@@ -122,12 +122,12 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
                 } else {
                     ""
                 },
-                governor.spent()
+                settled.cost
             );
             println!("answer      {}", response.text().trim());
             println!("ok");
             Ok(code::OK)
         }
-        Err(e) => Err(Failure::new(e.exit_code(), anyhow!(e))),
+        Err(e) => Err(Failure::governor(e)),
     }
 }

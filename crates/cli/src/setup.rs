@@ -58,7 +58,7 @@ pub fn build_governor(
     env: &BTreeMap<String, String>,
 ) -> Result<Governor, Failure> {
     let config = resolve_governor(req, file, env)?;
-    Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))
+    Governor::new(config).map_err(Failure::governor)
 }
 
 /// The Governor's configuration, resolved but not yet opened (nothing sent, no ledger).
@@ -67,10 +67,8 @@ pub fn resolve_governor(
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<GovernorConfig, Failure> {
-    let providers = ProvidersConfig::from_toml(&file.providers)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    let pricing = PricingOverrides::from_toml(&file.pricing)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let providers = ProvidersConfig::from_toml(&file.providers).map_err(Failure::governor)?;
+    let pricing = PricingOverrides::from_toml(&file.pricing).map_err(Failure::governor)?;
     let cache = catalog_cache_path(env);
     let settings = GovernorSettings {
         model: req.model,
@@ -83,8 +81,7 @@ pub fn resolve_governor(
         record_to: req.record_to.clone(),
     };
     let lookup = |k: &str| env.get(k).cloned();
-    let mut config = GovernorConfig::resolve(&settings, &lookup)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let mut config = GovernorConfig::resolve(&settings, &lookup).map_err(Failure::governor)?;
     config.budget_includes_ledger = req.budget_includes_ledger;
     Ok(config)
 }
@@ -272,7 +269,8 @@ pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure
     }
 }
 
-/// First Ctrl-C: cancel (the step under way finishes, state is saved). Second: leave at once.
+/// First Ctrl-C: cancel (a model call in flight is abandoned and settled in the ledger, a tool
+/// call under way finishes, state is saved). Second: leave at once.
 /// The handler is installed before this returns, so an interrupt right after start is not lost.
 pub fn watch_interrupts(
     cancel: tokio_util::sync::CancellationToken,
@@ -283,7 +281,7 @@ pub fn watch_interrupts(
         if interrupts.recv().await.is_none() {
             return;
         }
-        eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
+        eprintln!("\ninterrupted: cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (Ctrl-C again to quit now)");
         cancel.cancel();
         if interrupts.recv().await.is_some() {
             std::process::exit(crate::exit::code::INTERRUPTED);

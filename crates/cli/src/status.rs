@@ -133,8 +133,8 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                 state_dir.display()
             ))
         })?;
-    let ledger = LedgerContents::read(&state_dir.join("ledger.jsonl"))
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let ledger =
+        LedgerContents::read(&state_dir.join("ledger.jsonl")).map_err(Failure::governor)?;
     let by_session: BTreeMap<String, Usd> = ledger
         .totals_by_session()
         .into_iter()

@@ -60,7 +60,6 @@ pub struct RunConfig {
     pub prompts: Prompts,
     pub check_timeout: Duration,
     pub context_window: Option<u64>,
-    pub max_tokens: u32,
 }
 
 impl RunConfig {
@@ -81,7 +80,6 @@ impl RunConfig {
             prompts: Prompts::default(),
             check_timeout: Duration::from_secs(300),
             context_window: None,
-            max_tokens: 8192,
         }
     }
 }
@@ -181,6 +179,9 @@ impl RunError {
     }
 
     fn stop_reason(&self) -> &'static str {
+        if let RunError::Session(SessionError::Governor(e)) = self {
+            return e.kind().as_str();
+        }
         match self.exit_code() {
             3 => "budget",
             4 => "pin_violation",
@@ -754,7 +755,6 @@ impl<'a> RunContext<'a> {
     ) -> Result<SessionConfig, RunError> {
         let mut config = SessionConfig::new(id, system_prompt, task);
         config.max_turns = self.cfg.max_turns;
-        config.max_tokens = self.cfg.max_tokens;
         config.context_window = self.cfg.context_window;
         config.transcript = Some(
             self.cfg
@@ -1300,10 +1300,14 @@ fn session_commit_message(number: u32, note: &str, newly: &[String]) -> String {
 }
 
 fn stop_reason_of(e: &SessionError) -> &'static str {
-    match e.exit_code() {
-        3 => "budget",
-        4 => "pin_violation",
-        _ => "error",
+    match e {
+        SessionError::Governor(g) => match g.kind() {
+            governor::ErrorKind::Budget
+            | governor::ErrorKind::PinViolation
+            | governor::ErrorKind::Overbilled => g.kind().as_str(),
+            _ => "error",
+        },
+        SessionError::Transcript { .. } => "error",
     }
 }
 
