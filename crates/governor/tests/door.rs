@@ -1,98 +1,16 @@
 //! End-to-end: the Governor against testkit's fake model server on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{call, request, usd, Setup};
 use governor::{
-    refresh_openrouter_catalog, EntryKind, ErrorKind, Governor, GovernorConfig, GovernorError,
-    GovernorSettings, LedgerContents, PriceSource, PricingOverrides, ProvidersConfig, RetryPolicy,
+    refresh_openrouter_catalog, EntryKind, ErrorKind, Governor, GovernorError, LedgerContents,
+    PriceSource, ProvidersConfig,
 };
-use llm::{Message, Prompt, Usd};
+use llm::{Message, Usd};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 use testkit::{FakeServer, Reply, Script, Turn};
-
-fn usd(s: &str) -> Usd {
-    Usd::parse_decimal(s).unwrap()
-}
-
-struct Setup {
-    model: String,
-    env: BTreeMap<String, String>,
-    budget: Option<Usd>,
-    free_only: bool,
-    ledger: PathBuf,
-    catalog: Option<PathBuf>,
-}
-
-impl Setup {
-    fn new(model: &str, server: &FakeServer, dir: &Path) -> Setup {
-        let mut env = BTreeMap::new();
-        for (k, v) in [
-            ("ANTHROPIC_API_KEY", "test-key"),
-            ("OPENAI_API_KEY", "test-key"),
-            ("OPENROUTER_API_KEY", "test-key"),
-        ] {
-            env.insert(k.to_string(), v.to_string());
-        }
-        env.insert("ANTHROPIC_BASE_URL".into(), server.anthropic_base_url());
-        env.insert("OPENAI_BASE_URL".into(), server.openai_base_url());
-        env.insert("OPENROUTER_BASE_URL".into(), server.openrouter_base_url());
-        env.insert("OLLAMA_HOST".into(), server.base_url());
-        Setup {
-            model: model.to_string(),
-            env,
-            budget: None,
-            free_only: false,
-            ledger: dir.join("state/ledger.jsonl"),
-            catalog: None,
-        }
-    }
-
-    fn config(&self) -> Result<GovernorConfig, GovernorError> {
-        let providers = ProvidersConfig::default();
-        let pricing = PricingOverrides::default();
-        let settings = GovernorSettings {
-            model: &self.model,
-            providers: &providers,
-            pricing: &pricing,
-            openrouter_catalog: self.catalog.as_deref(),
-            budget: self.budget,
-            free_only: self.free_only,
-            ledger_path: self.ledger.clone(),
-            record_to: None,
-        };
-        let env = |k: &str| self.env.get(k).cloned();
-        let mut config = GovernorConfig::resolve(&settings, &env)?;
-        config.retry = RetryPolicy {
-            max_attempts: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(1),
-            ..RetryPolicy::default()
-        };
-        Ok(config)
-    }
-
-    fn governor(&self) -> Result<Governor, GovernorError> {
-        Governor::new(self.config()?)
-    }
-}
-
-/// A prompt asking for at most `max_tokens` (the Governor's limit and the budget apply on top).
-fn request(messages: Vec<Message>, max_tokens: u32) -> Prompt {
-    Prompt {
-        system: "You are a careful coding agent.".into(),
-        messages,
-        max_tokens_cap: Some(max_tokens),
-        ..Prompt::default()
-    }
-}
-
-async fn call(g: &Governor, session: &str, req: Prompt) -> Result<llm::Response, GovernorError> {
-    let never = tokio_util::sync::CancellationToken::new();
-    g.call(session, &req, &never, &mut |_| {})
-        .await
-        .map(|settled| settled.response)
-}
 
 #[tokio::test]
 async fn served_model_swap_is_a_pin_violation_settled_in_the_ledger() {
