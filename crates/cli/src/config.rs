@@ -23,7 +23,8 @@ pub struct FileConfig {
     /// Sessions without a newly passing feature before the run stops as stalled.
     pub stall_sessions: Option<u32>,
     pub state_dir: Option<PathBuf>,
-    /// `[providers.NAME] base_url, api_key_env, wire`.
+    /// `[providers.NAME] base_url, api_key_env, wire, local, first_byte_timeout_secs,
+    /// idle_timeout_secs, call_timeout_secs` (each documented on `governor::ProviderConfig`).
     #[serde(default)]
     pub providers: toml::Table,
     /// `[pricing."provider/model"] input, output, cache_read, cache_write` (USD per Mtok).

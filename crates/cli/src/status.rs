@@ -61,6 +61,8 @@ struct Report {
     spent: String,
     planning_cost: String,
     unattributed_cost: String,
+    /// Attempts the provider billed above what they asked for (flagged in the ledger).
+    overbilled_attempts: u64,
     last_stop: Option<agent::run::state::StopRecord>,
 }
 
@@ -191,6 +193,11 @@ pub async fn run(args: StatusArgs) -> CmdResult {
             })
             .collect(),
         spent: ledger.total_spent().to_string(),
+        overbilled_attempts: ledger
+            .totals_by_session()
+            .values()
+            .map(|t| t.overbilled)
+            .sum(),
         planning_cost: planning.to_string(),
         unattributed_cost: unattributed.to_string(),
         last_stop: state.last_stop.clone(),
@@ -216,6 +223,12 @@ fn print_report(r: &Report) {
         "spent     {} (planning {}, not yet attributed {})",
         r.spent, r.planning_cost, r.unattributed_cost
     );
+    if r.overbilled_attempts > 0 {
+        println!(
+            "billing   {} attempt(s) billed above what was asked (flagged \"overbilled\" in ledger.jsonl); check the provider's usage page",
+            r.overbilled_attempts
+        );
+    }
     if let Some(stop) = &r.last_stop {
         println!(
             "stopped   {} (exit {}) at {}: {}",

@@ -198,12 +198,8 @@ impl Governor {
         Governor::with_client(config, client)
     }
 
-    /// Like [`Governor::new`] with a client built by the caller (tests, embedding).
-    pub fn with_client(
-        config: GovernorConfig,
-        client: ModelClient,
-    ) -> Result<Governor, GovernorError> {
-        preflight(&config)?;
+    /// [`Governor::new`] once the client is built.
+    fn with_client(config: GovernorConfig, client: ModelClient) -> Result<Governor, GovernorError> {
         let (ledger, contents) = Ledger::open(&config.ledger_path)?;
         let mut warnings = Vec::new();
         if config.price.is_none() {
@@ -290,11 +286,6 @@ impl Governor {
     /// Things the user should know (unknown price, a torn ledger line dropped).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
-    }
-
-    /// True when the model has no known price (calls are not budget-limited; see warnings).
-    pub fn price_unknown(&self) -> bool {
-        self.price.is_none()
     }
 
     /// The ledger's contents as on disk (every line checked).

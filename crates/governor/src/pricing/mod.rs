@@ -151,11 +151,6 @@ impl PriceCatalog {
         })
     }
 
-    /// When the OpenRouter cache was refreshed, if there is one.
-    pub fn openrouter_fetched_at(&self) -> Option<&str> {
-        self.openrouter.as_ref().map(|c| c.fetched_at.as_str())
-    }
-
     /// The price of `model`; `local` marks a self-hosted provider (zero unless overridden).
     /// `None`: unknown.
     pub fn lookup(&self, model: &ModelRef, local: bool) -> Option<PricedModel> {
