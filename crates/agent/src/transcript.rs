@@ -29,7 +29,7 @@ pub enum TranscriptEntry {
         parts: Vec<ContentPart>,
         stop_reason: String,
         usage: Usage,
-        #[serde(with = "crate::events::usd_str")]
+        #[serde(with = "crate::events::usd_nanos")]
         cost: Usd,
         served_model: String,
         request_id: Option<String>,
@@ -56,7 +56,7 @@ pub enum TranscriptEntry {
         ts: String,
         end: EndReason,
         turns: u32,
-        #[serde(with = "crate::events::usd_str")]
+        #[serde(with = "crate::events::usd_nanos")]
         cost: Usd,
     },
     /// Last line when the session fails.

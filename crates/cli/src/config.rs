@@ -7,33 +7,67 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The keys a config file may hold. Unknown keys are an error (a typo must not be ignored).
+///
+/// Each key's doc comment is its documentation in the `loopwright.toml` that `loopwright init`
+/// writes (see `init.rs`): `[default: X]` gives its default as TOML, `[example: X]` a value to
+/// show when there is none, and indented lines an example for a table.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Model string, e.g. `anthropic/claude-sonnet-4-5`.
+    /// The model, as provider/model; `loopwright models` lists known ones. [example: "anthropic/claude-sonnet-4-5"]
     pub model: Option<String>,
-    /// Budget in USD as a decimal string or number, e.g. `"5.00"`.
+    /// The most a run may spend, in US dollars, as a decimal string or number; a resumed run counts what was spent. No budget: no limit. [example: "5.00"]
     pub budget: Option<toml::Value>,
+    /// Refuse any priced model, and stop if a provider ever reports a cost. [default: false]
     pub free_only: Option<bool>,
-    /// `"on"` or `"off"`.
+    /// "on" confines the agent's commands; "off" runs them unconfined, with your permissions. [default: "on"]
     pub sandbox: Option<String>,
+    /// What the agent's commands may reach: "off", "registries" (the package registries) or "open". [default: "registries"]
+    pub network: Option<sandbox::NetworkMode>,
+    /// More hosts the agent's commands may reach: "example.com", ".example.com" (subdomains), "host:port", an IP. [example: ["example.com"]]
+    pub allow_domains: Option<Vec<String>>,
+    /// Deprecated: true is network = "open", false is network = "off". [example: false]
     pub allow_network: Option<bool>,
+    /// `run` stops after this many sessions of one invocation; no limit by default. [example: 50]
     pub max_sessions: Option<u32>,
+    /// The most model calls one session may make (`exec`: 50). [default: 80]
     pub max_turns: Option<u32>,
-    /// Sessions without a newly passing feature before the run stops as stalled.
+    /// Build sessions in a row without more features passing than ever before, before `run` stops as stalled. [default: 3]
     pub stall_sessions: Option<u32>,
+    /// Where the run's state goes; by default $XDG_STATE_HOME/loopwright/<project id>. [example: "/var/tmp/loopwright-state"]
     pub state_dir: Option<PathBuf>,
-    /// `[providers.NAME] base_url, api_key_env, wire, local, first_byte_timeout_secs,
-    /// idle_timeout_secs, call_timeout_secs` (each documented on `governor::ProviderConfig`).
+    /// How many features planning should aim for (the planning prompt says so); by default the model decides. [example: 20]
+    pub features: Option<u32>,
+    /// The most tokens one model answer may have (lowered when the budget cannot pay for it); by default 8192 for priced models, 4096 for free and local ones. [example: 8192]
+    pub max_tokens: Option<u32>,
+    /// A command run when a run stops for any cause, with a JSON summary on its standard input (docs/events.md); its failure is only a warning. [example: ["notify-send", "loopwright run stopped"]]
+    pub notify: Option<Vec<String>>,
+    /// Other OpenAI- or Anthropic-compatible servers, by provider name (use `NAME/model`), and settings of the built-in ones. Keys: base_url, api_key_env, wire, local, tool_protocol, and how long a call may take: first_byte_timeout_secs (until the response headers), idle_timeout_secs (silence), call_timeout_secs (in all) — 600/300/1800 s for servers on this machine, 60/120/600 s for remote APIs.
+    ///     [providers.llamacpp]
+    ///     base_url = "http://127.0.0.1:8080/v1"
+    ///     api_key_env = "LLAMACPP_KEY"
+    ///     wire = "openai"
+    ///     first_byte_timeout_secs = 900
     #[serde(default)]
     pub providers: toml::Table,
-    /// `[pricing."provider/model"] input, output, cache_read, cache_write` (USD per Mtok).
+    /// Prices in USD per million tokens, overriding the built-in catalog.
+    ///     [pricing."openai/gpt-4.1-mini"]
+    ///     input = "0.40"
+    ///     output = "1.60"
+    ///     cache_read = "0.10"
     #[serde(default)]
     pub pricing: toml::Table,
-    /// `[policy] allow = [...], deny = [...]`.
+    /// The agent's command allowlist: programs added to or removed from the default.
+    ///     [policy]
+    ///     allow = ["jq"]
+    ///     deny = ["rm"]
     #[serde(default)]
     pub policy: toml::Table,
-    /// `[paths] extra_read = [...], extra_write = [...], env_allow = [...]`.
+    /// More paths for the agent's commands to read or write, and variables passed through.
+    ///     [paths]
+    ///     extra_read = ["/opt/sdk"]
+    ///     extra_write = []
+    ///     env_allow = ["JAVA_HOME"]
     #[serde(default)]
     pub paths: toml::Table,
 }
@@ -67,11 +101,16 @@ impl FileConfig {
             budget,
             free_only,
             sandbox,
+            network,
+            allow_domains,
             allow_network,
             max_sessions,
             max_turns,
             stall_sessions,
-            state_dir
+            state_dir,
+            features,
+            max_tokens,
+            notify
         );
         merge_table(&mut self.providers, over.providers);
         merge_table(&mut self.pricing, over.pricing);
@@ -158,7 +197,9 @@ pub fn parse_budget(v: &toml::Value) -> Result<llm::Usd> {
     };
     let usd: llm::Usd = text.parse().with_context(|| format!("budget {text:?}"))?;
     if usd.nanos() < 0 {
-        anyhow::bail!("budget {text:?} is negative; give a positive amount of US dollars");
+        anyhow::bail!(
+            "budget {text:?} is negative; give a positive amount of US dollars (e.g. 0.50)"
+        );
     }
     Ok(usd)
 }
@@ -221,6 +262,29 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("c.toml"), "{msg}");
         assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn network_keys_are_read_and_a_bad_mode_names_the_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("c.toml");
+        std::fs::write(&user, "network = \"open\"\nallow_domains = [\"a.test\"]\n").unwrap();
+        let project = dir.path().join("proj");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::write(
+            project.join("loopwright.toml"),
+            "allow_domains = [\"b.test\"]\n",
+        )
+        .unwrap();
+        let e = env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap())]);
+        let cfg = load_layers(Some(&project), &e).unwrap();
+        assert_eq!(cfg.network, Some(sandbox::NetworkMode::Open));
+        // Like every key, the project's list replaces the user's.
+        assert_eq!(cfg.allow_domains, Some(vec!["b.test".to_string()]));
+
+        std::fs::write(&user, "network = \"on\"\n").unwrap();
+        let msg = format!("{:#}", load_layers(None, &e).unwrap_err());
+        assert!(msg.contains("registries"), "{msg}");
     }
 
     #[test]

@@ -290,12 +290,44 @@ fn describe(kind: &EventKind) -> Option<String> {
             spent,
             ..
         } => format!("run {reason}: passing {passing}/{total}, spent {spent}"),
+        // Allowed connections are only in the JSON events; refusals are worth a line.
+        EventKind::ProxyConnection {
+            host,
+            port,
+            allowed,
+            reason,
+            ..
+        } => {
+            if *allowed || host.is_empty() {
+                return None;
+            }
+            format!("✗ network: refused {host}:{port}: {reason}")
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_connections_get_a_line_and_allowed_ones_do_not() {
+        let event = |host: &str, allowed: bool| EventKind::ProxyConnection {
+            host: host.into(),
+            port: 443,
+            allowed,
+            reason: format!("{host} is not on the allowlist"),
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 1,
+        };
+        assert_eq!(
+            describe(&event("evil.invalid", false)).as_deref(),
+            Some("✗ network: refused evil.invalid:443: evil.invalid is not on the allowlist")
+        );
+        assert_eq!(describe(&event("pypi.org", true)), None);
+        assert_eq!(describe(&event("", false)), None);
+    }
 
     #[test]
     fn status_line_shows_turn_tool_tokens_and_money() {

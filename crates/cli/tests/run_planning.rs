@@ -76,11 +76,10 @@ fn run_json(w: &World) -> Value {
 }
 
 /// `$0.018000` → nanodollars.
+/// Money in `status --json` and events: integer nano-dollars (docs/events.md).
 fn nanos(usd: &Value) -> i64 {
-    let s = usd.as_str().unwrap().trim_start_matches('$');
-    let (whole, frac) = s.split_once('.').unwrap();
-    let frac = format!("{frac:0<9}");
-    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+    usd.as_i64()
+        .unwrap_or_else(|| panic!("not nano-dollars: {usd}"))
 }
 
 #[test]
@@ -362,7 +361,7 @@ fn a_spec_changed_after_planning_is_refused_with_exit_2_and_nothing_is_lost() {
     run(&w, &idle, &[])
         .code(2)
         .stderr(predicate::str::contains("spec changed"))
-        .stderr(predicate::str::contains("--state-dir"));
+        .stderr(predicate::str::contains("--fresh"));
     assert_eq!(idle.request_count(), 0);
     assert_eq!(std::fs::read(w.state.join("run.json")).unwrap(), before);
     assert_ne!(

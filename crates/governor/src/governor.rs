@@ -22,12 +22,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-/// `max_tokens` a call asks for unless configured: 8192 from a remote API, 4096 from a server on
-/// this machine (which generates 8–17 tokens a second on a CPU: 8192 tokens can take 15
-/// minutes).
+/// `max_tokens` a call asks for unless configured: 8192 for a priced model, 4096 for a free or
+/// local one (smaller servers and windows; a CPU generates 8–17 tokens a second, so 8192 tokens
+/// can take 15 minutes). The Python harness asked 1000 and 4096.
 pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 /// See [`DEFAULT_MAX_TOKENS`].
-pub const DEFAULT_LOCAL_MAX_TOKENS: u32 = 4096;
+pub const DEFAULT_FREE_MAX_TOKENS: u32 = 4096;
 
 /// What the CLI knows before the Governor exists: the model string, the config tables, flags.
 #[derive(Debug, Clone)]
@@ -59,7 +59,8 @@ pub struct GovernorConfig {
     pub ledger_path: PathBuf,
     /// How often and how patiently failed attempts are retried.
     pub retry: RetryPolicy,
-    /// The most output tokens a call asks for; the budget may lower it per call.
+    /// The most output tokens a call asks for; the budget may lower it per call (default:
+    /// [`DEFAULT_MAX_TOKENS`], [`DEFAULT_FREE_MAX_TOKENS`]; the config's `max_tokens`).
     pub max_tokens: u32,
     pub record_to: Option<PathBuf>,
     /// Whether what the ledger already holds counts against the budget (true: a resumed run
@@ -83,10 +84,9 @@ impl GovernorConfig {
         };
         let catalog = PriceCatalog::new(settings.pricing, openrouter)?;
         let price = catalog.lookup(&model, provider.local);
-        let max_tokens = if provider.local {
-            DEFAULT_LOCAL_MAX_TOKENS
-        } else {
-            DEFAULT_MAX_TOKENS
+        let max_tokens = match &price {
+            Some(p) if p.price.is_free() => DEFAULT_FREE_MAX_TOKENS,
+            _ => DEFAULT_MAX_TOKENS,
         };
         Ok(GovernorConfig {
             model,
@@ -319,6 +319,13 @@ impl Governor {
             }
         }
         let call = self.next_call_id();
+        let mut request = Request::new(self.model.model_id(), self.max_tokens, prompt);
+        // What the wire adds to the prompt's text (the text tool protocol's instructions and
+        // markup) counts in the input bound.
+        let wire_extra = self
+            .client
+            .wire_bytes(&request)
+            .saturating_sub(request.approx_bytes()) as u64;
         let mut charged = Usd::ZERO;
         let mut attempt = 1;
         let mut reserved_any = false;
@@ -326,7 +333,7 @@ impl Governor {
             if cancel.is_cancelled() {
                 break Err(GovernorError::Cancelled { charged });
             }
-            let plan = match self.reserve(session, prompt) {
+            let plan = match self.reserve(session, prompt, wire_extra) {
                 Ok(plan) => plan,
                 Err(e) => break Err(e),
             };
@@ -340,7 +347,7 @@ impl Governor {
                 break Err(e);
             }
             reserved_any = true;
-            let request = Request::new(self.model.model_id(), plan.max_tokens, prompt);
+            request.max_tokens = plan.max_tokens;
             let failure = match self.client.send(&request, cancel, on_event).await {
                 Ok(mut response) => {
                     response.attempts = attempt;
@@ -571,7 +578,13 @@ impl Governor {
     }
 
     /// Plans an attempt under the state lock and counts its reservation as in flight.
-    fn reserve(&self, session: &str, prompt: &Prompt) -> Result<Reservation, GovernorError> {
+    /// `wire_extra`: bytes the wire format adds to the prompt's text.
+    fn reserve(
+        &self,
+        session: &str,
+        prompt: &Prompt,
+        wire_extra: u64,
+    ) -> Result<Reservation, GovernorError> {
         let mut st = self.lock();
         if let Some((reason, kind)) = &st.stopped {
             return Err(GovernorError::Stopped {
@@ -579,7 +592,7 @@ impl Governor {
                 kind: *kind,
             });
         }
-        let bound = input_upper_bound(st.sessions.get(session), prompt);
+        let bound = input_upper_bound(st.sessions.get(session), prompt).saturating_add(wire_extra);
         let max_tokens = prompt
             .max_tokens_cap
             .map_or(self.max_tokens, |cap| cap.clamp(1, self.max_tokens));

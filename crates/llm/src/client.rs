@@ -15,6 +15,7 @@ use crate::error::LlmError;
 use crate::openai;
 use crate::retry::{error_from_http, parse_retry_after, usage_in_error_body};
 use crate::sse::{SseEvent, SseParser};
+use crate::text_tools::{CallFilter, TextProtocol, ToolProtocol};
 use crate::types::{Request, Response, SeenUsage, StreamEvent, Usage};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -53,6 +54,9 @@ pub struct WireOptions {
     pub prompt_caching: bool,
     /// OpenRouter: send `provider: {allow_fallbacks: false}` (and never a `models` list).
     pub openrouter_pin: bool,
+    /// How tools reach the model: the API's tool calling, or described in the prompt and read
+    /// from the answer's text ([`crate::text_tools`]).
+    pub tool_protocol: ToolProtocol,
 }
 
 impl Default for WireOptions {
@@ -61,6 +65,7 @@ impl Default for WireOptions {
             stream: true,
             prompt_caching: true,
             openrouter_pin: false,
+            tool_protocol: ToolProtocol::Native,
         }
     }
 }
@@ -347,7 +352,9 @@ impl ModelClient {
 
     /// Makes one attempt at `request` and returns the complete answer. `on_event` sees text and
     /// tool calls as they stream in. The attempt ends early, as torn, when `cancel` fires or
-    /// the per-call deadline passes; the first-byte and idle timeouts end it too.
+    /// the per-call deadline passes; the first-byte and idle timeouts end it too. With the text
+    /// tool protocol the request goes out as [`TextProtocol::wire_request`] renders it, and the
+    /// answer (and the stream) come back with the calls read from its text.
     pub async fn send(
         &self,
         request: &Request,
@@ -360,9 +367,15 @@ impl ModelClient {
             }
             Source::Http(http) => http,
         };
+        let text = (self.options.tool_protocol == ToolProtocol::Text)
+            .then(|| TextProtocol::for_request(request));
+        let wire_request = text.as_ref().map(|t| t.wire_request(request));
+        let sent = wire_request.as_ref().unwrap_or(request);
+        let mut events = Events::new(text.as_ref(), on_event);
         let mut seen = SeenUsage::default();
         let ended = {
-            let attempt = self.attempt(http, request, on_event, &mut seen);
+            let mut sink = |e: StreamEvent| events.event(e);
+            let attempt = self.attempt(http, sent, &mut sink, &mut seen);
             tokio::pin!(attempt);
             tokio::select! {
                 biased;
@@ -392,6 +405,7 @@ impl ModelClient {
                 status: 200,
                 body: String::from_utf8_lossy(&answer.raw).into_owned(),
                 request_shape: request_shape(request),
+                tool_protocol: self.options.tool_protocol,
             });
             if let Err(error) = recorded {
                 // The answer came (and was billed) but the run cannot keep its promise to
@@ -403,7 +417,23 @@ impl ModelClient {
                 return Err(AttemptError::torn(error, &seen));
             }
         }
-        Ok(answer.response)
+        events.finish();
+        Ok(match &text {
+            Some(t) => t.parse_response(answer.response),
+            None => answer.response,
+        })
+    }
+
+    /// Bytes of text `request` puts on the wire: more than [`Request::approx_bytes`] with the
+    /// text tool protocol, which describes the tools in the system prompt and renders past calls
+    /// and results as text. The Governor bounds a call's input with it.
+    pub fn wire_bytes(&self, request: &Request) -> usize {
+        match self.options.tool_protocol {
+            ToolProtocol::Text if !self.is_replay() => TextProtocol::for_request(request)
+                .wire_request(request)
+                .approx_bytes(),
+            _ => request.approx_bytes(),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -637,13 +667,16 @@ fn replay_one(
     if !(200..300).contains(&entry.status) {
         return Err(error_from_http(entry.status, entry.body.as_bytes(), None));
     }
-    let mut sink = |e: StreamEvent| on_event(e);
+    let text =
+        (entry.tool_protocol == ToolProtocol::Text).then(|| TextProtocol::for_request(request));
+    let wire_request = text.as_ref().map(|t| t.wire_request(request));
+    let mut events = Events::new(text.as_ref(), on_event);
     let mut response = parse_response_body(
         entry.wire,
         entry.streamed,
         entry.body.as_bytes(),
-        request,
-        &mut sink,
+        wire_request.as_ref().unwrap_or(request),
+        &mut |e| events.event(e),
     )
     .map_err(|e| {
         LlmError::ReplayDiverged(format!(
@@ -652,6 +685,42 @@ fn replay_one(
             cassette.source()
         ))
     })?;
+    events.finish();
     response.attempts = 1;
-    Ok(response)
+    Ok(match &text {
+        Some(t) => t.parse_response(response),
+        None => response,
+    })
+}
+
+/// Where a call's stream events go: straight to the caller, or through the text protocol's
+/// [`CallFilter`].
+struct Events<'a> {
+    out: &'a mut (dyn FnMut(StreamEvent) + Send),
+    filter: Option<CallFilter>,
+}
+
+impl<'a> Events<'a> {
+    fn new(
+        text: Option<&TextProtocol>,
+        out: &'a mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Events<'a> {
+        Events {
+            out,
+            filter: text.map(TextProtocol::stream_filter),
+        }
+    }
+
+    fn event(&mut self, event: StreamEvent) {
+        match &mut self.filter {
+            Some(filter) => filter.feed(event, &mut *self.out),
+            None => (self.out)(event),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(filter) = &mut self.filter {
+            filter.finish(&mut *self.out);
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod money;
 pub mod openai;
 pub mod retry;
 pub mod sse;
+pub mod text_tools;
 pub mod types;
 
 pub use atomic::atomic_write;
@@ -23,4 +24,5 @@ pub use client::{
 };
 pub use error::LlmError;
 pub use money::Usd;
+pub use text_tools::{CallFilter, TextProtocol, ToolProtocol};
 pub use types::*;

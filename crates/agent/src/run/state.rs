@@ -46,6 +46,10 @@ pub struct SessionRecord {
     /// The end of the model's last message, for the next session's prompt.
     #[serde(default)]
     pub final_text: String,
+    /// Features passing when it ended (for the report's chart); `None` in older states and
+    /// while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passing_at_end: Option<usize>,
 }
 
 /// The id a session's calls carry in the ledger and its transcript's name: `session-003`.
@@ -67,6 +71,7 @@ impl SessionRecord {
             newly_passing: vec![],
             regressions: vec![],
             final_text: String::new(),
+            passing_at_end: None,
         }
     }
 }

@@ -1,0 +1,128 @@
+//! Building: a build session with a fresh conversation, its prompt, and what the harness does
+//! at its end (re-check, commit, record, the stall count).
+
+use super::extra::BuildTools;
+use super::features::feature_table;
+use super::prompts::PromptKind;
+use super::sessions::{session_commit_message, stop_reason_of};
+use super::state::SessionKind;
+use super::{git, tail_chars, RunContext, RunError};
+use crate::outcome::EndReason;
+use tokio_util::sync::CancellationToken;
+
+impl RunContext<'_> {
+    pub(super) async fn build_session(
+        &self,
+        spec: &str,
+        cancel: CancellationToken,
+    ) -> Result<EndReason, RunError> {
+        let (number, id) = self.begin_session(SessionKind::Building)?;
+        self.write_feature_list()?;
+        let before = self.passing_ids();
+        let prompt = self.building_prompt(spec, number).await?;
+        let config = self.session_config(&id, prompt, "Continue building the application: pick the next features that are not passing, implement them, and verify them with verify_feature.")?;
+        let tools = BuildTools {
+            ctx: self,
+            session_number: number,
+        };
+        let result = self.run_agent(&id, config, &tools, cancel).await?;
+        self.write_feature_list()?;
+        let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
+        let regressions = if result.is_ok() && !cancelled {
+            self.recheck_passing(number).await?
+        } else {
+            Vec::new()
+        };
+        let after = self.passing_ids();
+        let newly: Vec<String> = after.difference(&before).cloned().collect();
+        let committed = git::commit_all(
+            self.toolbox.sandbox(),
+            &session_commit_message(number, "", &newly),
+        )
+        .await;
+        let (end, turns, text) = match &result {
+            Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
+            Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
+        };
+        self.end_session(number, &end, turns, &text, newly.clone(), regressions);
+        {
+            let mut s = self.lock();
+            let passing = s.passing();
+            if passing > s.best_passing {
+                s.best_passing = passing;
+                s.sessions_without_progress = 0;
+            } else if !cancelled && result.is_ok() {
+                s.sessions_without_progress += 1;
+            }
+        }
+        self.save()?;
+        committed?;
+        result.map(|o| o.end).map_err(RunError::Session)
+    }
+
+    pub(super) async fn building_prompt(
+        &self,
+        spec: &str,
+        number: u32,
+    ) -> Result<String, RunError> {
+        let (table, passing, total, last) = {
+            let s = self.lock();
+            let last = s
+                .sessions
+                .iter()
+                .rev()
+                .find(|r| r.number < number)
+                .map(|r| {
+                    let mut t = format!(
+                        "Session {} ({:?}) ended: {}. Newly passing: {}.",
+                        r.number,
+                        r.kind,
+                        r.end.as_deref().unwrap_or("unknown"),
+                        if r.newly_passing.is_empty() {
+                            "none".to_string()
+                        } else {
+                            r.newly_passing.join(", ")
+                        }
+                    );
+                    if !r.regressions.is_empty() {
+                        t.push_str(&format!(
+                            " Regressed (passing before, failing at the end): {}.",
+                            r.regressions.join(", ")
+                        ));
+                    }
+                    if !r.final_text.is_empty() {
+                        t.push_str(&format!("\nIts last words:\n{}", r.final_text));
+                    }
+                    t
+                })
+                .unwrap_or_else(|| "This is the first build session.".to_string());
+            (
+                feature_table(&s.features, &s.status),
+                s.passing(),
+                s.features.len(),
+                last,
+            )
+        };
+        let progress = std::fs::read_to_string(self.cfg.project_dir.join("progress.md"))
+            .map(|p| tail_chars(&p, 8000))
+            .unwrap_or_else(|_| "(no progress.md yet)".to_string());
+        let log = git::recent_log(self.toolbox.sandbox(), 15).await;
+        let log = if log.trim().is_empty() {
+            "(no commits yet)".to_string()
+        } else {
+            log
+        };
+        Ok(self.cfg.prompts.render(
+            PromptKind::Building,
+            &[
+                ("spec", spec),
+                ("feature_table", &table),
+                ("passing", &passing.to_string()),
+                ("total", &total.to_string()),
+                ("progress", &progress),
+                ("git_log", &log),
+                ("last_session", &last),
+            ],
+        )?)
+    }
+}

@@ -1,0 +1,176 @@
+//! Starting and resuming a run: the spec, the state-dir lock, and the project brought back to
+//! where the state says it is (a git repo, the spec in place, frozen files restored, the work of
+//! a cut-off session committed, passing features re-verified).
+
+use super::features::Feature;
+use super::sessions::session_commit_message;
+use super::state::{Phase, SessionKind, StateError};
+use super::{git, RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
+use crate::events::EventKind;
+use std::path::Path;
+use tools::FrozenFiles;
+
+/// Reads the spec: it must be non-empty UTF-8 text.
+pub(super) fn read_spec(path: &Path) -> Result<String, RunError> {
+    let err = |message: String| RunError::Spec {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot be read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| err("is not UTF-8 text".into()))?;
+    if text.trim().is_empty() {
+        return Err(err("is empty; describe the application to build".into()));
+    }
+    Ok(text)
+}
+
+/// Whether a process holds the run's lock in `state_dir` now (a run is live, not cut off).
+pub fn run_is_live(state_dir: &Path) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(state_dir.join("run.lock"))
+    else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// One run per state dir at a time: a second process would interleave sessions and ledger
+/// entries. The lock is an advisory `flock` on `run.lock`, released when the file is closed
+/// (also when the process dies).
+pub fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, RunError> {
+    let path = state_dir.join("run.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunError::Busy {
+            state_dir: state_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(RunError::Io { path, source }),
+    }
+}
+
+impl RunContext<'_> {
+    /// Prepares the project: a git repo, the spec in place, frozen files restored on resume.
+    pub(super) async fn start(&self, spec: &str) -> Result<(), RunError> {
+        let project = &self.cfg.project_dir;
+        let phase = self.phase();
+        if phase != Phase::Planning && !project.join(".git").exists() {
+            return Err(RunError::ProjectLost {
+                project: project.clone(),
+                state_dir: self.cfg.state_dir.clone(),
+            });
+        }
+        git::ensure_repo(self.toolbox.sandbox(), project).await?;
+        if phase == Phase::Planning {
+            let target = project.join("app_spec.txt");
+            if std::fs::read_to_string(&target).ok().as_deref() != Some(spec) {
+                llm::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
+                    path: target,
+                    source,
+                })?;
+            }
+        } else {
+            let frozen = FrozenFiles::restore_from(
+                self.toolbox.project(),
+                &self.cfg.state_dir.join(FROZEN_DIR),
+            )?;
+            let check = frozen.verify_and_restore();
+            self.toolbox.set_frozen(frozen)?;
+            self.report_restored("run", &check.restored);
+            self.check_canonical_features()?;
+            self.write_feature_list()?;
+            // The work of a build session cut off by the process dying is committed now.
+            let cut_off = {
+                let s = self.lock();
+                s.sessions
+                    .iter()
+                    .max_by_key(|r| r.number)
+                    .filter(|r| {
+                        r.kind == SessionKind::Building && r.end.as_deref() == Some("interrupted")
+                    })
+                    .map(|r| (r.number, r.newly_passing.clone()))
+            };
+            if let Some((number, newly)) = cut_off {
+                git::commit_all(
+                    self.toolbox.sandbox(),
+                    &session_commit_message(number, " (cut off)", &newly),
+                )
+                .await?;
+            }
+            // Passing features are re-verified, not taken on trust: the last session may have
+            // stopped before its end-of-session re-check (an error, Ctrl-C, kill -9), or the
+            // project changed since. Regressions go to the last build session's record, so the
+            // next prompt reports them.
+            let last = self
+                .lock()
+                .sessions
+                .iter()
+                .map(|r| r.number)
+                .max()
+                .unwrap_or(0);
+            let regressed = self.recheck_passing(last).await?;
+            if !regressed.is_empty() {
+                {
+                    let mut s = self.lock();
+                    s.phase = Phase::Building;
+                    if let Some(rec) = s
+                        .sessions
+                        .iter_mut()
+                        .rev()
+                        .find(|r| r.kind == SessionKind::Building)
+                    {
+                        for id in regressed {
+                            if !rec.regressions.contains(&id) {
+                                rec.regressions.push(id);
+                            }
+                        }
+                    }
+                }
+                self.save()?;
+            }
+        }
+        let (passing, total) = self.tally();
+        self.emit(
+            "run",
+            EventKind::RunStarted {
+                model: self.cfg.model.clone(),
+                project: project.display().to_string(),
+                phase: format!("{phase:?}").to_lowercase(),
+                passing,
+                total,
+            },
+        );
+        Ok(())
+    }
+
+    /// `features.json` (written when the plan was frozen) must match the run state.
+    pub(super) fn check_canonical_features(&self) -> Result<(), RunError> {
+        let path = self.cfg.state_dir.join(FEATURES_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let canonical: Vec<Feature> = serde_json::from_str(&text).map_err(|e| {
+            RunError::State(StateError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        if canonical != self.lock().features {
+            return Err(RunError::State(StateError::Corrupt {
+                path,
+                message: "the frozen feature list differs from the run state".into(),
+            }));
+        }
+        Ok(())
+    }
+}
