@@ -348,24 +348,18 @@ impl Governor {
             }
             reserved_any = true;
             request.max_tokens = plan.max_tokens;
-            let failure = match self.client.send(&request, cancel, on_event).await {
-                Ok(mut response) => {
-                    response.attempts = attempt;
-                    let at = Attempt {
-                        session,
-                        call: &call,
-                        number: attempt,
-                        plan: &plan,
-                    };
-                    break self.settle_answer(&at, prompt, response, charged);
-                }
-                Err(failure) => failure,
-            };
             let at = Attempt {
                 session,
                 call: &call,
                 number: attempt,
                 plan: &plan,
+            };
+            let failure = match self.client.send(&request, cancel, on_event).await {
+                Ok(mut response) => {
+                    response.attempts = attempt;
+                    break self.settle_answer(&at, prompt, response, charged);
+                }
+                Err(failure) => failure,
             };
             let cost = match self.settle_failure(&at, &failure) {
                 Ok(cost) => cost,
