@@ -2,7 +2,7 @@
 //! fresh-context sessions until every check passes, the budget is spent or progress stalls.
 //! Re-running the same command resumes.
 
-use crate::config::load_layers;
+use crate::config::{load_layers, WatchdogSettings};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::project::StateSource;
@@ -39,7 +39,7 @@ pub struct RunArgs {
     /// The most model calls one session may make [default: 80].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
-    /// Build sessions in a row without more features passing than ever before, before the run stops [default: 3].
+    /// Sessions in a row without progress (more features passing than ever before) before the run stops; a misbehaviour repeated counts double; kept across re-runs [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stall_sessions: Option<u32>,
     /// How many features planning should aim for [default: the model decides].
@@ -80,30 +80,28 @@ pub async fn run(args: RunArgs) -> CmdResult {
 
 /// The spec to plan from: it must exist, be text, not be `init`'s template, and leave room in
 /// the model's context window for the prompts and the work.
-fn check_spec(spec: &Path, context_window: u64) -> Result<(), Failure> {
-    let meta = std::fs::metadata(spec).map_err(|_| {
-        Failure::usage(anyhow!(
+///
+/// It is read as the run will read it ([`agent::run::project_files::read_spec_bytes`]): a spec
+/// inside the project (the default) is the agent's to change, so a link there is refused, not
+/// followed; nothing blocks on a FIFO; the size is capped.
+fn check_spec(project: &Path, spec: &Path, context_window: u64) -> Result<(), Failure> {
+    use agent::run::project_files::{read_spec_bytes, SpecError};
+    let head = read_spec_bytes(project, spec).map_err(|e| match e {
+        SpecError::NotFound => Failure::usage(anyhow!(
             "the spec {} does not exist; pass --spec FILE, or write the project's app_spec.txt (`loopwright init` makes a template)",
             spec.display()
-        ))
+        )),
+        e => Failure::usage(anyhow!("the spec {} {e}", spec.display())),
     })?;
-    if !meta.is_file() {
-        return Err(Failure::usage(anyhow!(
-            "the spec {} is not a file",
-            spec.display()
-        )));
-    }
     // About four bytes a token; half the window is left for the prompts, files and answers.
-    let tokens = meta.len() / 4;
+    let tokens = head.len() as u64 / 4;
     if tokens > context_window / 2 {
         return Err(Failure::usage(anyhow!(
             "the spec {} is {} bytes (about {tokens} tokens), more than half of the model's context window ({context_window} tokens); every session's prompt carries it whole, so shorten it (or pass --context-window if the model's window is larger)",
             spec.display(),
-            meta.len()
+            head.len()
         )));
     }
-    let head = std::fs::read(spec)
-        .map_err(|e| Failure::usage(anyhow!("the spec {}: {e}", spec.display())))?;
     if head.starts_with(crate::init::SPEC_TEMPLATE_MARKER.as_bytes()) {
         return Err(Failure::usage(anyhow!(
             "the spec {} is still the template from `loopwright init`; replace it with your application's description",
@@ -239,7 +237,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         .agent
         .context_window
         .unwrap_or_else(|| agent::default_context_window(&model));
-    check_spec(&spec, context_window)?;
+    check_spec(&project, &spec, context_window)?;
     let prompts = match &args.prompts {
         Some(dir) => Prompts::open(dir).map_err(|e| Failure::usage(anyhow!(e)))?,
         None => Prompts::default(),
@@ -311,6 +309,21 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         cfg.stall_limit = k;
     }
     cfg.feature_count = args.features.or(file.features);
+    if let Some(n) = file.planning_attempts {
+        cfg.planning_attempts = n;
+    }
+    if let Some(n) = file.max_features {
+        cfg.max_features = n as usize;
+    }
+    if let Some(mb) = file.commit_max_file_mb {
+        cfg.commit_max_file_bytes = mb.saturating_mul(1024 * 1024);
+    }
+    if let Some(n) = file.max_tool_result_chars {
+        cfg.max_tool_result_chars = n as usize;
+    }
+    cfg.watchdog = WatchdogSettings::from_table(&file.watchdog)
+        .map_err(Failure::usage)?
+        .apply(cfg.watchdog);
     cfg.prompts = prompts;
     cfg.context_window = args.agent.context_window;
     tracing::debug!(?cfg, "run configuration");
@@ -332,11 +345,14 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             let total = report.state.features.len();
             if !args.agent.json {
                 let what = match report.end {
-                    RunEnd::Complete => "complete: every feature passes",
-                    RunEnd::SessionLimit => "stopped: --max-sessions reached",
-                    RunEnd::Stalled => "stopped: no progress",
+                    RunEnd::Complete => "complete: every feature passes".to_string(),
+                    RunEnd::SessionLimit => "stopped: --max-sessions reached".to_string(),
+                    RunEnd::Stalled => format!(
+                        "stopped: no progress (stalled: {})",
+                        report.state.stall.describe()
+                    ),
                     RunEnd::Interrupted => {
-                        "interrupted: state saved; re-run the same command to resume"
+                        "interrupted: state saved; re-run the same command to resume".to_string()
                     }
                 };
                 eprintln!(

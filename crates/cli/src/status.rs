@@ -5,6 +5,7 @@
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::stdout::outln;
+use crate::terminal::{json_pretty, sanitize};
 use agent::run::state::{Phase, RunState, SessionKind, SessionRecord};
 use anyhow::anyhow;
 use governor::LedgerContents;
@@ -39,6 +40,8 @@ pub struct FeatureRow {
     pub id: String,
     pub description: String,
     pub passes: bool,
+    /// Its check passed but the work is not committed yet (the next run commits it first).
+    pub uncommitted: bool,
     pub verified_in: Option<u32>,
     pub regressions: u32,
     /// Spend attributed to the feature (see [`attribute_spend`]), in nano-dollars.
@@ -53,6 +56,8 @@ pub struct SessionRow {
     /// Why it ended; `running` while a run holds the state dir, `cut off` when the process
     /// died during it.
     pub end: String,
+    /// The evidence for the ending (the watchdog's line).
+    pub end_detail: String,
     pub turns: u32,
     pub newly_passing: Vec<String>,
     pub regressions: Vec<String>,
@@ -86,7 +91,19 @@ pub struct Report {
     pub duration_secs: Option<u64>,
     /// Attempts the provider billed above what they asked for (flagged in the ledger).
     pub overbilled_attempts: u64,
+    /// Sessions in a row without progress, as the stall rule counts them.
+    pub stall: StallRow,
     pub last_stop: Option<agent::run::state::StopRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StallRow {
+    pub sessions: u32,
+    /// What is compared with `--stall-sessions` (a misbehaviour repeated counts double).
+    pub weight: u32,
+    pub endings: Vec<String>,
+    /// In words: "2 sessions in a row ended on repeated cut-off answers without progress".
+    pub description: String,
 }
 
 /// Spend by feature: each build session's cost, plus that of earlier build sessions that made no
@@ -201,6 +218,7 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
                 id: s.id.clone(),
                 kind: format!("{:?}", s.kind).to_lowercase(),
                 end,
+                end_detail: s.end_detail.clone(),
                 turns: s.turns,
                 newly_passing: s.newly_passing.clone(),
                 regressions: s.regressions.clone(),
@@ -245,7 +263,8 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
                 FeatureRow {
                     id: f.id.clone(),
                     description: f.description.clone(),
-                    passes: st.passes,
+                    passes: st.recorded_passing(),
+                    uncommitted: st.uncommitted,
                     verified_in: st.verified_in,
                     regressions: st.regressions,
                     cost: per_feature.get(&f.id).copied().unwrap_or(Usd::ZERO),
@@ -261,6 +280,16 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
             .values()
             .map(|t| t.overbilled)
             .sum(),
+        stall: StallRow {
+            sessions: state.stall.sessions,
+            weight: state.stall.weight,
+            endings: state.stall.endings.clone(),
+            description: if state.stall.sessions == 0 {
+                String::new()
+            } else {
+                state.stall.describe()
+            },
+        },
         last_stop: state.last_stop.clone(),
     })
 }
@@ -294,7 +323,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
+            json_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
@@ -317,7 +346,7 @@ async fn watch(project: &Path, state_dir: &Path, every: Duration) -> CmdResult {
             Ok(r) => Some(r),
             Err(e) if !state_dir.join("run.json").exists() => {
                 if last_shown.is_none() {
-                    eprintln!("{:#}; waiting for it", e.error);
+                    eprintln!("{}; waiting for it", sanitize(&format!("{:#}", e.error)));
                     last_shown = Some(String::new());
                 }
                 None
@@ -358,12 +387,12 @@ fn summary_line(r: &Report) -> String {
             .sessions
             .last()
             .filter(|s| s.end == "running")
-            .map(|s| format!(", session {} ({}) running", s.number, s.kind))
+            .map(|s| format!(", session {} ({}) running", s.number, cell(&s.kind)))
             .unwrap_or_default();
         format!("running{current}")
     } else {
         match &r.last_stop {
-            Some(stop) => format!("stopped: {}", stop.reason),
+            Some(stop) => format!("stopped: {}", cell(&stop.reason)),
             None => "not running".to_string(),
         }
     };
@@ -377,13 +406,20 @@ fn summary_line(r: &Report) -> String {
     )
 }
 
-/// The text report of `status`.
+/// One field or table cell of text of the model's or the agent's making (feature ids and
+/// descriptions, session ends, stop details, paths): on one line, without control sequences.
+fn cell(text: &str) -> String {
+    sanitize(text).replace('\n', "⏎").replace('\t', " ")
+}
+
+/// The text report of `status`. Every field that can come from the model or the project goes
+/// through [`cell`], so the report cannot carry a terminal control sequence or forge a row.
 pub fn render(r: &Report) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "project   {}", r.project);
-    let _ = writeln!(o, "state     {}", r.state_dir);
-    let _ = writeln!(o, "model     {}", r.model);
+    let _ = writeln!(o, "project   {}", cell(&r.project));
+    let _ = writeln!(o, "state     {}", cell(&r.state_dir));
+    let _ = writeln!(o, "model     {}", cell(&r.model));
     let _ = writeln!(
         o,
         "phase     {}{}",
@@ -418,15 +454,26 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "stopped   {} (exit {}) at {}: {}",
-            stop.reason, stop.exit_code, stop.time, stop.detail
+            cell(&stop.reason),
+            stop.exit_code,
+            cell(&stop.time),
+            cell(&stop.detail)
+        );
+    }
+    if r.stall.sessions > 0 {
+        let _ = writeln!(
+            o,
+            "stall     {} (counts {} toward --stall-sessions)",
+            cell(&r.stall.description),
+            r.stall.weight
         );
     }
     let _ = writeln!(o);
     if !r.features.is_empty() {
-        let w = r
-            .features
+        let ids: Vec<String> = r.features.iter().map(|f| cell(&f.id)).collect();
+        let w = ids
             .iter()
-            .map(|f| f.id.len())
+            .map(|id| id.chars().count())
             .max()
             .unwrap_or(2)
             .max(2);
@@ -435,17 +482,23 @@ pub fn render(r: &Report) -> String {
             "{:<w$}  {:<7}  {:>8}  {:>12}  description",
             "id", "passing", "verified", "cost"
         );
-        for f in &r.features {
+        for (f, id) in r.features.iter().zip(&ids) {
             let _ = writeln!(
                 o,
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
-                f.id,
-                if f.passes { "yes" } else { "no" },
+                id,
+                if f.passes {
+                    "yes"
+                } else if f.uncommitted {
+                    "pending"
+                } else {
+                    "no"
+                },
                 f.verified_in
                     .map(|n| format!("s{n}"))
                     .unwrap_or_else(|| "-".into()),
                 f.cost.to_string(),
-                f.description
+                cell(&f.description)
             );
         }
         let _ = writeln!(o);
@@ -453,7 +506,7 @@ pub fn render(r: &Report) -> String {
     if !r.sessions.is_empty() {
         let _ = writeln!(
             o,
-            "{:>3}  {:<8}  {:<16}  {:>8}  {:>5}  {:>12}  newly passing",
+            "{:>3}  {:<8}  {:<19}  {:>8}  {:>5}  {:>12}  newly passing",
             "#", "kind", "end", "duration", "turns", "cost"
         );
         for s in &r.sessions {
@@ -467,17 +520,20 @@ pub fn render(r: &Report) -> String {
             }
             let _ = writeln!(
                 o,
-                "{:>3}  {:<8}  {:<16}  {:>8}  {:>5}  {:>12}  {}",
+                "{:>3}  {:<8}  {:<19}  {:>8}  {:>5}  {:>12}  {}",
                 s.number,
-                s.kind,
-                s.end,
+                cell(&s.kind),
+                cell(&s.end),
                 s.duration_secs
                     .map(human_duration)
                     .unwrap_or_else(|| "-".into()),
                 s.turns,
                 s.cost.to_string(),
-                newly
+                cell(&newly)
             );
+            if !s.end_detail.is_empty() {
+                let _ = writeln!(o, "{:>3}  {}", "", cell(&s.end_detail));
+            }
         }
         let _ = writeln!(o);
     }
@@ -497,6 +553,84 @@ mod tests {
             newly_passing: newly.iter().map(|s| s.to_string()).collect(),
             ..SessionRecord::started(number, kind, "")
         }
+    }
+
+    #[test]
+    fn the_text_report_carries_no_control_sequence_of_the_models_making() {
+        let report = Report {
+            project: "/p".into(),
+            state_dir: "/s".into(),
+            model: "m".into(),
+            phase: "building".into(),
+            running: false,
+            passing: 0,
+            total: 1,
+            sessions: vec![SessionRow {
+                number: 1,
+                id: "s1".into(),
+                kind: "planning".into(),
+                end: "completed\x1b]8;;https://evil.example\x07".into(),
+                end_detail: "no progress\x1b[1A".into(),
+                turns: 1,
+                newly_passing: vec!["F1\x1b[2J".into()],
+                regressions: vec![],
+                cost: Usd::ZERO,
+                started: "t".into(),
+                ended: None,
+                duration_secs: None,
+                passing_at_end: None,
+            }],
+            features: vec![FeatureRow {
+                id: "F1\x1b]52;c;cHduZWQ=\x07".into(),
+                description: "clears\x1b[2J\x1b[H the screen\n| F9 | yes | forged row".into(),
+                passes: false,
+                uncommitted: false,
+                verified_in: None,
+                regressions: 0,
+                cost: Usd::ZERO,
+            }],
+            spent: Usd::ZERO,
+            planning_cost: Usd::ZERO,
+            unattributed_cost: Usd::ZERO,
+            duration_secs: None,
+            overbilled_attempts: 0,
+            stall: StallRow {
+                sessions: 1,
+                weight: 1,
+                endings: vec!["no_progress".into()],
+                description: "1 session\x1b[2K ended".into(),
+            },
+            last_stop: Some(agent::run::state::StopRecord {
+                time: "t".into(),
+                reason: "error".into(),
+                exit_code: 1,
+                detail: "boom\u{9b}31mred\rhidden".into(),
+                cause: None,
+            }),
+        };
+        let text = render(&report);
+        assert!(
+            text.chars().all(|c| c == '\n' || !c.is_control()),
+            "{text:?}"
+        );
+        let row = text.lines().find(|l| l.starts_with("F1 ")).unwrap();
+        assert!(
+            row.ends_with("  clears the screen⏎| F9 | yes | forged row"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("| F9")), "{text}");
+        assert!(
+            text.contains("stopped   error (exit 1) at t: boomredhidden"),
+            "{text}"
+        );
+        assert!(summary_line(&report).contains("stopped: error"));
+        // JSON keeps the raw text.
+        let json = json_pretty(&report).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back["features"][0]["description"],
+            report.features[0].description
+        );
     }
 
     #[test]
