@@ -190,7 +190,9 @@ pub fn parse_budget(v: &toml::Value) -> Result<llm::Usd> {
     };
     let usd: llm::Usd = text.parse().with_context(|| format!("budget {text:?}"))?;
     if usd.nanos() < 0 {
-        anyhow::bail!("budget {text:?} is negative; give a positive amount of US dollars (e.g. 0.50)");
+        anyhow::bail!(
+            "budget {text:?} is negative; give a positive amount of US dollars (e.g. 0.50)"
+        );
     }
     Ok(usd)
 }

@@ -1,11 +1,11 @@
 //! `loopwright doctor`: resolves the provider, base URL and key, shows the price, and sends one
 //! minimal live request through the Governor to verify the served model.
 
-use crate::stdout::outln;
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::models::per_mtok;
 use crate::setup::{budget_setting, model_setting, resolve_governor, state_home, GovernorRequest};
+use crate::stdout::outln;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
 use llm::{Message, Request};

@@ -25,7 +25,8 @@ pub struct InitArgs {
 pub const SPEC_TEMPLATE_MARKER: &str =
     "# loopwright app_spec.txt template: replace this whole file with your application's spec.";
 
-const SPEC_TEMPLATE: &str = "# loopwright app_spec.txt template: replace this whole file with your application's spec.
+const SPEC_TEMPLATE: &str =
+    "# loopwright app_spec.txt template: replace this whole file with your application's spec.
 #
 # The planning session reads this file, turns it into features with executable checks and
 # writes their tests; build sessions then implement them until every check passes. Say:
@@ -189,7 +190,11 @@ pub fn run(args: &InitArgs) -> CmdResult {
         .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", dir.display())))?;
     let mut written = Vec::new();
     write_new(&dir.join("app_spec.txt"), SPEC_TEMPLATE, &mut written)?;
-    write_new(&dir.join("loopwright.toml"), &config_template(), &mut written)?;
+    write_new(
+        &dir.join("loopwright.toml"),
+        &config_template(),
+        &mut written,
+    )?;
     if args.prompts {
         for kind in PromptKind::ALL {
             write_new(
@@ -258,8 +263,8 @@ mod tests {
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        let cfg: FileConfig = toml::from_str(&uncommented)
-            .unwrap_or_else(|e| panic!("{e}\n---\n{uncommented}"));
+        let cfg: FileConfig =
+            toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}\n---\n{uncommented}"));
         assert_eq!(cfg.max_turns, Some(80));
         assert_eq!(cfg.sandbox.as_deref(), Some("on"));
         assert!(cfg.policy.contains_key("allow"));

@@ -1,9 +1,9 @@
 //! `loopwright models`: the price catalog (USD per million tokens), and `--refresh` to fetch
 //! OpenRouter's current prices into the cache.
 
-use crate::stdout::outln;
 use crate::config::{catalog_cache_path, load_layers};
 use crate::exit::{code, CmdResult, Failure};
+use crate::stdout::outln;
 use anyhow::anyhow;
 use governor::{
     openrouter_catalog_client, refresh_openrouter_catalog, OpenRouterCatalog, PriceCatalog,
@@ -120,7 +120,11 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
         .max(5);
     outln!(
         "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  source",
-        "model", "input", "output", "cache read", "cache write"
+        "model",
+        "input",
+        "output",
+        "cache read",
+        "cache write"
     );
     for e in &entries {
         outln!(
@@ -141,9 +145,9 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
         Some(at) => {
             outln!("OpenRouter prices fetched {at}; refresh with `loopwright models --refresh`.")
         }
-        None => outln!(
-            "No OpenRouter price list cached; fetch one with `loopwright models --refresh`."
-        ),
+        None => {
+            outln!("No OpenRouter price list cached; fetch one with `loopwright models --refresh`.")
+        }
     }
     Ok(code::OK)
 }

@@ -1,29 +1,46 @@
-//! Showing what a run does: a live progress line on a terminal, plain log lines otherwise,
-//! JSONL events on stdout with `--json`. All three are [`agent::EventSink`]s.
+//! Showing what a run does. All displays are [`agent::EventSink`]s:
+//! - **live** (stdout and stderr are terminals): a one-line live area at the bottom of stderr
+//!   (indicatif, cut to the terminal's width, redrawn in place) showing the run's phase, the
+//!   session, passing X/Y, the turn, the current tool, the elapsed time and the spend of the
+//!   budget to the cent; the model's text streams above it line by line, with tool calls and
+//!   verdicts (a failed command is marked ✗);
+//! - **log** (not a terminal): plain lines on stderr, each stamped with its UTC time;
+//! - **quiet** (`-q`): warnings, errors and how the run ended;
+//! - **json** (`--json`): one event per line on stdout (docs/events.md), full precision.
+//!
+//! Everything shown on a terminal passes through [`terminal_safe`] first: the model's text and
+//! the agent's file names are hostile input and must not drive the terminal.
 
+use crate::report::cents;
+use crate::status::human_duration;
 use agent::{Event, EventKind, EventSink};
 use llm::Usd;
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Display {
     /// One JSON object per line on stdout; nothing else on stdout, nothing on stderr but errors.
     Json,
-    /// A status line on stderr redrawn in place, with model text and tool lines above it.
+    /// The live area on stderr, with the model's text and tool lines above it.
     Live,
-    /// Plain lines on stderr (not a terminal: CI, pipes, files).
+    /// Plain timestamped lines on stderr (not a terminal: CI, pipes, files).
     Log,
+    /// Only warnings, errors and the outcome (`-q`).
+    Quiet,
 }
 
 impl Display {
-    /// `--json` wins; otherwise live when stderr is a terminal.
+    /// `--json` wins, then `-q`; otherwise live when stdout and stderr are both terminals.
     pub fn choose(json: bool) -> Display {
         use std::io::IsTerminal;
         if json {
             Display::Json
-        } else if std::io::stderr().is_terminal() {
+        } else if crate::verbosity::quiet() {
+            Display::Quiet
+        } else if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
             Display::Live
         } else {
             Display::Log
@@ -31,91 +48,153 @@ impl Display {
     }
 }
 
+/// Text made safe to print on a terminal: control characters (escape sequences, carriage
+/// returns, backspaces...) and bidirectional overrides become `�`; newlines and tabs stay.
+/// Stateless, so it can be applied to any piece of text on its own.
+pub fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            c if c.is_control() => '\u{fffd}',
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
 /// The CLI's event sink.
 pub struct Progress {
     display: Display,
-    state: Mutex<Status>,
+    view: Mutex<View>,
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    color: bool,
 }
 
-/// What the live line shows.
+/// What the live area knows.
 #[derive(Debug, Default)]
-struct Status {
+struct View {
+    phase: Option<String>,
+    session: Option<u32>,
+    passing: Option<(usize, usize)>,
     turn: u32,
     tool: Option<String>,
-    input_tokens: u64,
-    output_tokens: u64,
+    /// A model call is under way.
+    calling: bool,
     spent: Usd,
     budget: Option<Usd>,
-    /// Whether a model call is under way.
-    calling: bool,
-    /// Whether a status line is on screen (to be cleared before printing above it).
-    line_shown: bool,
-    /// Whether streamed model text left the cursor mid-line.
-    mid_text: bool,
+    /// Streamed model text not yet ended by a newline.
+    partial: String,
 }
 
 impl Progress {
     pub fn new(display: Display) -> Progress {
+        let bar = (display == Display::Live).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let style = indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
         Progress {
             display,
-            state: Mutex::new(Status::default()),
+            view: Mutex::new(View::default()),
+            bar,
+            started: Instant::now(),
+            color: crate::verbosity::color_on_stderr(),
         }
     }
 
-    /// Takes the live status line off the screen (before the process prints its last words).
+    /// Takes the live area off the screen (before the process prints its last words).
     pub fn finish_line(&self) {
-        if self.display == Display::Live {
-            let mut status = self.lock();
-            let mut err = std::io::stderr().lock();
-            clear(&mut err, &mut status);
-            let _ = err.flush();
+        let mut view = self.lock();
+        self.flush_partial(&mut view);
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Status> {
-        match self.state.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, View> {
+        match self.view.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A line above the live area, or on stderr.
+    fn line(&self, text: &str) {
+        let text = terminal_safe(text);
+        match &self.bar {
+            Some(bar) if !bar.is_finished() => bar.println(text),
+            _ => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{text}");
+                let _ = err.flush();
+            }
+        }
+    }
+
+    /// Streamed text that did not end with a newline is shown before anything else.
+    fn flush_partial(&self, view: &mut View) {
+        if !view.partial.is_empty() {
+            let rest = std::mem::take(&mut view.partial);
+            self.line(&rest);
         }
     }
 
     fn emit_json(&self, event: &Event) {
         if let Ok(line) = serde_json::to_string(event) {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                // A run goes on when the reader of its events went away (`| head`).
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    tracing::warn!("cannot write an event to stdout: {e}");
+                }
+            }
         }
     }
 
     fn emit_human(&self, event: &Event) {
-        let mut status = self.lock();
-        update(&mut status, &event.kind);
-        let mut err = std::io::stderr().lock();
-        if self.display == Display::Live {
-            clear(&mut err, &mut status);
-        }
-        // Text streamed live is already on screen; elsewhere it is printed whole.
-        let skip_text =
-            self.display == Display::Live && matches!(event.kind, EventKind::AssistantText { .. });
-        if status.mid_text && !skip_text {
-            let _ = writeln!(err);
-            status.mid_text = false;
-        }
-        if !skip_text {
-            if let Some(line) = describe(&event.kind) {
-                let _ = writeln!(err, "{line}");
-            }
-        } else if status.mid_text {
-            let _ = writeln!(err);
-            status.mid_text = false;
-        }
-        if self.display == Display::Live
-            && !matches!(event.kind, EventKind::SessionCompleted { .. })
+        let mut view = self.lock();
+        update(&mut view, event);
+        if self.display == Display::Quiet
+            && !matches!(
+                event.kind,
+                EventKind::Warning { .. }
+                    | EventKind::Error { .. }
+                    | EventKind::RunCompleted { .. }
+            )
         {
-            let _ = write!(err, "{}", status_line(&status));
-            status.line_shown = true;
+            return;
         }
-        let _ = err.flush();
+        // Text streamed live is already on screen.
+        let streamed_text =
+            self.display == Display::Live && matches!(event.kind, EventKind::AssistantText { .. });
+        self.flush_partial(&mut view);
+        if !streamed_text {
+            if let Some(text) = describe(&event.kind, self.color) {
+                match self.display {
+                    Display::Log => {
+                        let time = event.ts.get(11..19).unwrap_or("");
+                        for (i, l) in text.lines().enumerate() {
+                            if i == 0 {
+                                self.line(&format!("{time} {l}"));
+                            } else {
+                                self.line(&format!("{:9}{l}", ""));
+                            }
+                        }
+                    }
+                    _ => self.line(&text),
+                }
+            }
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_message(status_line(&view, self.started.elapsed()));
+        }
     }
 }
 
@@ -123,7 +202,7 @@ impl EventSink for Progress {
     fn emit(&self, event: &Event) {
         match self.display {
             Display::Json => self.emit_json(event),
-            Display::Live | Display::Log => self.emit_human(event),
+            Display::Live | Display::Log | Display::Quiet => self.emit_human(event),
         }
     }
 
@@ -131,74 +210,109 @@ impl EventSink for Progress {
         if self.display != Display::Live {
             return;
         }
-        let mut status = self.lock();
-        let mut err = std::io::stderr().lock();
-        clear(&mut err, &mut status);
-        let _ = write!(err, "{text}");
-        status.mid_text = !text.ends_with('\n');
-        let _ = err.flush();
+        let mut view = self.lock();
+        view.partial.push_str(text);
+        while let Some(i) = view.partial.find('\n') {
+            let line: String = view.partial.drain(..=i).collect();
+            self.line(line.trim_end_matches('\n'));
+        }
     }
 }
 
-fn clear(err: &mut impl Write, status: &mut Status) {
-    if status.line_shown {
-        // Carriage return, then erase the line.
-        let _ = write!(err, "\r\x1b[2K");
-        status.line_shown = false;
-    }
+fn session_number(session: &str) -> Option<u32> {
+    session.strip_prefix("session-")?.parse().ok()
 }
 
-fn update(status: &mut Status, kind: &EventKind) {
-    match kind {
+fn update(view: &mut View, event: &Event) {
+    match &event.kind {
+        EventKind::RunStarted {
+            phase,
+            passing,
+            total,
+            ..
+        } => {
+            view.phase = Some(phase.clone());
+            view.passing = Some((*passing, *total));
+        }
         EventKind::SessionStarted { budget, .. } => {
-            status.budget = *budget;
-            status.calling = true;
+            view.budget = *budget;
+            view.session = session_number(&event.session);
+            view.turn = 0;
+            view.tool = None;
+            view.calling = true;
         }
         EventKind::TurnCompleted {
             turn,
-            usage,
             spent,
             budget,
             ..
         } => {
-            status.turn = *turn;
-            status.input_tokens += usage.total_input();
-            status.output_tokens += usage.output_tokens;
-            status.spent = *spent;
-            status.budget = *budget;
-            status.calling = false;
+            view.turn = *turn;
+            view.spent = *spent;
+            view.budget = *budget;
+            view.calling = false;
         }
         EventKind::ToolStarted { name, summary, .. } => {
-            status.tool = Some(format!("{name} {summary}"))
+            view.tool = Some(format!("{name} {summary}"));
         }
         EventKind::ToolCompleted { .. } => {
-            status.tool = None;
-            status.calling = true;
+            view.tool = None;
+            view.calling = true;
+        }
+        EventKind::PlanFrozen { features, .. } => {
+            view.phase = Some("building".into());
+            view.passing = Some((0, *features));
+        }
+        EventKind::FeatureVerified { passing, total, .. }
+        | EventKind::FeatureRegressed { passing, total, .. } => {
+            if *total > 0 {
+                view.passing = Some((*passing, *total));
+            }
+        }
+        EventKind::SessionCompleted { .. } => {
+            view.tool = None;
+            view.calling = false;
+        }
+        EventKind::RunCompleted {
+            passing,
+            total,
+            spent,
+            ..
+        } => {
+            view.passing = Some((*passing, *total));
+            view.spent = *spent;
         }
         _ => {}
     }
 }
 
-/// The live line: `turn 3 · bash pytest -q · 12.3k in / 1.2k out · $0.012300 of $5.000000`
-/// (or `turn 4 · asking the model · ...` while a model call is under way).
-fn status_line(status: &Status) -> String {
+/// The live area: `building · session 3 · passing 2/5 · turn 4 · bash pytest -q · 3m 05s ·
+/// $0.12 of $5.00` (indicatif cuts it to the terminal's width).
+fn status_line(view: &View, elapsed: Duration) -> String {
     let mut parts = Vec::new();
-    if let Some(tool) = &status.tool {
-        parts.push(format!("turn {}", status.turn));
-        parts.push(agent::events::one_line(tool, 60));
-    } else if status.calling {
-        parts.push(format!("turn {}", status.turn + 1));
-        parts.push("asking the model".to_string());
-    } else {
-        parts.push(format!("turn {}", status.turn));
+    if let Some(phase) = &view.phase {
+        parts.push(phase.clone());
     }
-    parts.push(format!(
-        "{} in / {} out",
-        tokens(status.input_tokens),
-        tokens(status.output_tokens)
-    ));
-    parts.push(money(status.spent, status.budget));
-    agent::events::one_line(&parts.join(" · "), 140)
+    if let Some(n) = view.session {
+        parts.push(format!("session {n}"));
+    }
+    if let Some((passing, total)) = view.passing {
+        parts.push(format!("passing {passing}/{total}"));
+    }
+    match (&view.tool, view.calling) {
+        (Some(tool), _) => {
+            parts.push(format!("turn {}", view.turn));
+            parts.push(agent::events::one_line(tool, 60));
+        }
+        (None, true) => {
+            parts.push(format!("turn {}", view.turn + 1));
+            parts.push("asking the model".into());
+        }
+        (None, false) => parts.push(format!("turn {}", view.turn)),
+    }
+    parts.push(human_duration(elapsed.as_secs()));
+    parts.push(money(view.spent, view.budget));
+    terminal_safe(&parts.join(" · "))
 }
 
 fn tokens(n: u64) -> String {
@@ -209,15 +323,25 @@ fn tokens(n: u64) -> String {
     }
 }
 
+/// `$0.12 of $5.00` (to the cent; the ledger and `--json` keep every nano-dollar).
 fn money(spent: Usd, budget: Option<Usd>) -> String {
     match budget {
-        Some(b) => format!("{spent} of {b}"),
-        None => format!("{spent} spent"),
+        Some(b) => format!("{} of {}", cents(spent), cents(b)),
+        None => format!("{} spent", cents(spent)),
     }
 }
 
-/// A log line for an event, or `None` for events shown only on the live line.
-fn describe(kind: &EventKind) -> Option<String> {
+fn mark(ok: bool, color: bool) -> &'static str {
+    match (ok, color) {
+        (true, true) => "\x1b[32m✓\x1b[0m",
+        (true, false) => "✓",
+        (false, true) => "\x1b[31m✗\x1b[0m",
+        (false, false) => "✗",
+    }
+}
+
+/// A line for an event, or `None` for events shown only in the live area.
+fn describe(kind: &EventKind, color: bool) -> Option<String> {
     Some(match kind {
         EventKind::SessionStarted {
             model,
@@ -225,7 +349,7 @@ fn describe(kind: &EventKind) -> Option<String> {
             budget,
             ..
         } => match budget {
-            Some(b) => format!("loopwright: {model} in {project}, budget {b}"),
+            Some(b) => format!("loopwright: {model} in {project}, budget {}", cents(*b)),
             None => format!("loopwright: {model} in {project}"),
         },
         EventKind::AssistantText { text, .. } => text.trim_end().to_string(),
@@ -237,16 +361,22 @@ fn describe(kind: &EventKind) -> Option<String> {
             budget,
             ..
         } => format!(
-            "· turn {turn}: {} in / {} out, {cost} ({})",
+            "· turn {turn}: {} in / {} out, {} ({})",
             tokens(usage.total_input()),
             tokens(usage.output_tokens),
+            cents(*cost),
             money(*spent, *budget)
         ),
         EventKind::ToolStarted { name, summary, .. } => format!("→ {name} {summary}"),
         EventKind::ToolCompleted {
-            summary, is_error, ..
+            summary,
+            is_error,
+            exit_code,
+            ..
         } => {
-            format!("  {} {summary}", if *is_error { "✗" } else { "✓" })
+            // The summary says how a command exited; a non-zero exit is a failure to show.
+            let failed = *is_error || exit_code.is_some_and(|c| c != 0);
+            format!("  {} {summary}", mark(!failed, color))
         }
         EventKind::Retry {
             attempt,
@@ -259,18 +389,32 @@ fn describe(kind: &EventKind) -> Option<String> {
         EventKind::SessionCompleted {
             end, turns, cost, ..
         } => {
-            format!("loopwright: session {end} after {turns} turns, {cost}")
+            format!(
+                "loopwright: session {end} after {turns} turns, {}",
+                cents(*cost)
+            )
         }
         EventKind::Error { message, .. } => format!("error: {message}"),
         EventKind::Warning { message } => format!("warning: {message}"),
         EventKind::FrozenRestored { paths } => {
             format!("! restored frozen files: {}", paths.join(", "))
         }
-        EventKind::FeatureVerified { id, passed, .. } => {
-            format!("{} feature {id}", if *passed { "✓" } else { "✗" })
-        }
+        EventKind::FeatureVerified {
+            id,
+            passed,
+            passing,
+            total,
+            ..
+        } => format!(
+            "{} feature {id} {} (passing {passing}/{total})",
+            mark(*passed, color),
+            if *passed { "passes" } else { "fails" }
+        ),
         EventKind::FeatureRegressed { id, .. } => {
-            format!("✗ feature {id} regressed: it passed before and fails now")
+            format!(
+                "{} feature {id} regressed: it passed before and fails now",
+                mark(false, color)
+            )
         }
         EventKind::RunStarted {
             model,
@@ -289,7 +433,10 @@ fn describe(kind: &EventKind) -> Option<String> {
             total,
             spent,
             ..
-        } => format!("run {reason}: passing {passing}/{total}, spent {spent}"),
+        } => format!(
+            "run {reason}: passing {passing}/{total}, spent {}",
+            cents(*spent)
+        ),
     })
 }
 
@@ -298,28 +445,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_line_shows_turn_tool_tokens_and_money() {
-        let status = Status {
+    fn the_live_area_shows_phase_session_passing_turn_tool_time_and_cents() {
+        let view = View {
+            phase: Some("building".into()),
+            session: Some(3),
+            passing: Some((2, 5)),
             turn: 3,
             tool: Some("bash pytest -q".into()),
-            input_tokens: 12_345,
-            output_tokens: 999,
             spent: Usd::from_nanos(12_300_000),
             budget: Some(Usd::from_nanos(5_000_000_000)),
-            ..Status::default()
+            ..View::default()
         };
         assert_eq!(
-            status_line(&status),
-            "turn 3 · bash pytest -q · 12.3k in / 999 out · $0.012300 of $5.000000"
+            status_line(&view, Duration::from_secs(185)),
+            "building · session 3 · passing 2/5 · turn 3 · bash pytest -q · 3m 05s · $0.01 of $5.00"
         );
-        let waiting = Status {
+        let waiting = View {
             tool: None,
             calling: true,
-            ..status
+            ..view
         };
         assert_eq!(
-            status_line(&waiting),
-            "turn 4 · asking the model · 12.3k in / 999 out · $0.012300 of $5.000000"
+            status_line(&waiting, Duration::from_secs(5)),
+            "building · session 3 · passing 2/5 · turn 4 · asking the model · 5s · $0.01 of $5.00"
+        );
+    }
+
+    #[test]
+    fn a_command_that_exited_non_zero_is_marked_failed() {
+        let done = |exit_code, is_error| EventKind::ToolCompleted {
+            turn: 1,
+            id: "t".into(),
+            name: "bash".into(),
+            exit_code,
+            is_error,
+            summary: "pytest".into(),
+        };
+        assert_eq!(
+            describe(&done(Some(0), false), false).unwrap(),
+            "  ✓ pytest"
+        );
+        assert_eq!(
+            describe(&done(Some(1), false), false).unwrap(),
+            "  ✗ pytest"
+        );
+        assert_eq!(describe(&done(None, true), false).unwrap(), "  ✗ pytest");
+        assert!(describe(&done(Some(2), false), true)
+            .unwrap()
+            .contains("\x1b[31m✗"));
+    }
+
+    #[test]
+    fn terminal_controls_in_model_text_are_neutralised() {
+        assert_eq!(
+            terminal_safe("ok\x1b[2J\rgone\u{202e}x\n\tnext"),
+            "ok\u{fffd}[2J\u{fffd}gone\u{fffd}x\n\tnext"
         );
     }
 }

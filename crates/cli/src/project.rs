@@ -73,7 +73,11 @@ pub fn write_pointer(project: &Path, state_dir: &Path) -> std::io::Result<()> {
         llm::atomic_write(&ignore, b"*\n")?;
     }
     let text = format!("{}\n", state_dir.display());
-    if std::fs::read_to_string(dir.join(POINTER_FILE)).ok().as_deref() == Some(text.as_str()) {
+    if std::fs::read_to_string(dir.join(POINTER_FILE))
+        .ok()
+        .as_deref()
+        == Some(text.as_str())
+    {
         return Ok(());
     }
     llm::atomic_write(&dir.join(POINTER_FILE), text.as_bytes())
@@ -94,7 +98,10 @@ pub struct ProjectLock {
 /// Another process holding it is a usage error (exit 2).
 pub fn lock_project(project: &Path) -> Result<ProjectLock, Failure> {
     let dir = std::fs::File::open(project).map_err(|e| {
-        Failure::usage(anyhow!("cannot open the project {}: {e}", project.display()))
+        Failure::usage(anyhow!(
+            "cannot open the project {}: {e}",
+            project.display()
+        ))
     })?;
     match dir.try_lock() {
         Ok(()) => Ok(ProjectLock { _dir: dir }),
@@ -170,7 +177,11 @@ mod tests {
         std::fs::create_dir_all(&project).unwrap();
         assert_eq!(read_pointer(&project), None);
         write_pointer(&project, &state).unwrap();
-        assert_eq!(read_pointer(&project), None, "the state dir does not exist yet");
+        assert_eq!(
+            read_pointer(&project),
+            None,
+            "the state dir does not exist yet"
+        );
         std::fs::create_dir_all(&state).unwrap();
         assert_eq!(read_pointer(&project), Some(state.clone()));
         assert_eq!(
@@ -178,8 +189,11 @@ mod tests {
             "*\n"
         );
         std::fs::remove_file(project.join(".loopwright/state")).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("elsewhere"), project.join(".loopwright/state"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("elsewhere"),
+            project.join(".loopwright/state"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("elsewhere"), state.display().to_string()).unwrap();
         assert_eq!(read_pointer(&project), None, "a link is not followed");
     }

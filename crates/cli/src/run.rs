@@ -187,8 +187,7 @@ fn settle_state_dir(
                 state.sessions.len()
             );
             use std::io::IsTerminal;
-            if !args.yes && std::io::stdin().is_terminal() && !crate::project::confirm(&question)
-            {
+            if !args.yes && std::io::stdin().is_terminal() && !crate::project::confirm(&question) {
                 return Err(Failure::usage(anyhow!(
                     "not archived; the run in {} is kept",
                     state_dir.display()
@@ -374,7 +373,11 @@ fn default_max_tokens(governor: &governor::Governor) -> u32 {
 }
 
 /// The notify hook's input: how the run stands now that it stopped (docs/events.md).
-fn stop_summary(project: &Path, state_dir: &Path, governor: &governor::Governor) -> serde_json::Value {
+fn stop_summary(
+    project: &Path,
+    state_dir: &Path,
+    governor: &governor::Governor,
+) -> serde_json::Value {
     let state = RunState::load(state_dir).ok().flatten();
     let stop = state.as_ref().and_then(|s| s.last_stop.clone());
     serde_json::json!({

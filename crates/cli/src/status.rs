@@ -2,9 +2,9 @@
 //! by session and by feature, durations, whether a process is running it now, and why it last
 //! stopped; `--watch` keeps it up to date.
 
-use crate::stdout::outln;
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
+use crate::stdout::outln;
 use agent::run::state::{Phase, RunState, SessionKind, SessionRecord};
 use anyhow::anyhow;
 use governor::LedgerContents;
@@ -212,7 +212,11 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
         .collect();
     let duration_secs = match (rows.first(), rows.last()) {
         (Some(first), Some(last)) => {
-            let until = if running { Some(now.clone()) } else { last.ended.clone() };
+            let until = if running {
+                Some(now.clone())
+            } else {
+                last.ended.clone()
+            };
             until.and_then(|u| seconds_between(&first.started, &u))
         }
         _ => None,
@@ -269,8 +273,7 @@ pub fn locate(
         .canonicalize()
         .map_err(|e| Failure::usage(anyhow!("project directory {}: {e}", project.display())))?;
     let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
-    let state_dir =
-        crate::setup::existing_state_dir(&project, state_dir.or(file.state_dir), &env)?;
+    let state_dir = crate::setup::existing_state_dir(&project, state_dir.or(file.state_dir), &env)?;
     tracing::info!(project = %project.display(), state_dir = %state_dir.display(), "using the run's state dir");
     Ok((project, state_dir))
 }
@@ -454,7 +457,9 @@ pub fn render(r: &Report) -> String {
                 s.number,
                 s.kind,
                 s.end,
-                s.duration_secs.map(human_duration).unwrap_or_else(|| "-".into()),
+                s.duration_secs
+                    .map(human_duration)
+                    .unwrap_or_else(|| "-".into()),
                 s.turns,
                 s.cost.to_string(),
                 newly

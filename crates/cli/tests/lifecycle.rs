@@ -96,7 +96,12 @@ fn init_then_run_on_the_scaffold_builds_the_app() {
         &w.home,
         &w.project,
         &idle,
-        &["--state-dir", w.state.to_str().unwrap(), "--prompts", prompts],
+        &[
+            "--state-dir",
+            w.state.to_str().unwrap(),
+            "--prompts",
+            prompts,
+        ],
     ))
     .code(2)
     .stderr(predicate::str::contains("still the template"));
@@ -113,7 +118,12 @@ fn init_then_run_on_the_scaffold_builds_the_app() {
         &w.home,
         &w.project,
         &server,
-        &["--state-dir", w.state.to_str().unwrap(), "--prompts", prompts],
+        &[
+            "--state-dir",
+            w.state.to_str().unwrap(),
+            "--prompts",
+            prompts,
+        ],
     ))
     .success();
     assert_eq!(passing(&status_json(&w)), vec!["F1", "F2", "F3"]);
@@ -142,7 +152,9 @@ fn fresh_archives_the_old_run_and_starts_over() {
     let again = FakeServer::start_blocking(Script::turns(planning_turns()));
     run(&w, &again, &["--max-sessions", "1", "--fresh", "--yes"])
         .code(5)
-        .stderr(predicate::str::contains("archived the earlier run (--fresh)"));
+        .stderr(predicate::str::contains(
+            "archived the earlier run (--fresh)",
+        ));
     let archives = archived(&w.state);
     assert_eq!(archives.len(), 1, "{archives:?}");
     assert_eq!(
@@ -185,7 +197,10 @@ fn a_second_run_on_one_project_is_refused_whatever_its_state_dir() {
     let mut first = first.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while slow.request_count() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the first run never called");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never called"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let other_state = w.home.join("other-state");
@@ -271,10 +286,7 @@ fn the_notify_hook_gets_a_summary_and_its_failure_is_only_a_warning() {
     let out = w.home.join("notified.json");
     std::fs::write(
         w.project.join("loopwright.toml"),
-        format!(
-            "notify = [\"sh\", \"-c\", \"cat > '{}'\"]\n",
-            out.display()
-        ),
+        format!("notify = [\"sh\", \"-c\", \"cat > '{}'\"]\n", out.display()),
     )
     .unwrap();
     let server = FakeServer::start_blocking(Script::turns(planning_turns()));
@@ -306,7 +318,10 @@ fn bad_inputs_are_refused_before_anything_is_sent() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--budget".into(), "0".into()], "can pay for nothing"),
         (vec!["--budget".into(), "-1".into()], "negative"),
-        (vec!["--budget".into(), "five".into()], "not a decimal amount"),
+        (
+            vec!["--budget".into(), "five".into()],
+            "not a decimal amount",
+        ),
         (
             vec!["--prompts".into(), "/nonexistent/prompts".into()],
             "does not exist",
@@ -338,20 +353,36 @@ fn bad_inputs_are_refused_before_anything_is_sent() {
         } else {
             &w.spec
         };
-        let mut cmd = run_in(&w.home, &w.project, &idle, &["--spec", spec.to_str().unwrap()]);
+        let mut cmd = run_in(
+            &w.home,
+            &w.project,
+            &idle,
+            &["--spec", spec.to_str().unwrap()],
+        );
         cmd.arg("--state-dir").arg(&w.state).args(&extra);
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(message), "{extra:?}: {stderr}");
-        assert!(!stderr.contains("Usage:"), "our message, not clap's: {stderr}");
+        assert!(
+            !stderr.contains("Usage:"),
+            "our message, not clap's: {stderr}"
+        );
     }
     // Stray or Python-named prompt files.
     let prompts = w.home.join("prompts");
     std::fs::create_dir_all(&prompts).unwrap();
     std::fs::write(prompts.join("planing.md"), "typo").unwrap();
-    let mut cmd = run_in(&w.home, &w.project, &idle, &["--spec", w.spec.to_str().unwrap()]);
-    cmd.arg("--state-dir").arg(&w.state).arg("--prompts").arg(&prompts);
+    let mut cmd = run_in(
+        &w.home,
+        &w.project,
+        &idle,
+        &["--spec", w.spec.to_str().unwrap()],
+    );
+    cmd.arg("--state-dir")
+        .arg(&w.state)
+        .arg("--prompts")
+        .arg(&prompts);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -410,11 +441,21 @@ fn a_paid_openrouter_model_without_a_cached_price_fetches_the_price_list_once() 
     assert_run(cmd)
         .code(5)
         .stderr(predicate::str::contains("fetched OpenRouter's prices"));
-    assert!(w.home.join(".cache/loopwright/openrouter-models.json").is_file());
+    assert!(w
+        .home
+        .join(".cache/loopwright/openrouter-models.json")
+        .is_file());
     let requests = server.all_requests();
-    assert!(requests[0].path.ends_with("/models"), "{}", requests[0].path);
+    assert!(
+        requests[0].path.ends_with("/models"),
+        "{}",
+        requests[0].path
+    );
     assert_eq!(
-        requests.iter().filter(|r| r.path.ends_with("/models")).count(),
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with("/models"))
+            .count(),
         1
     );
     assert!(status_json(&w)["spent"].as_i64().unwrap() > 0);
@@ -426,7 +467,10 @@ fn max_sessions_counts_the_sessions_of_this_invocation_and_features_reaches_plan
     let server = FakeServer::start_blocking(Script::turns(planning_turns()));
     run(&w, &server, &["--max-sessions", "1", "--features", "3"]).code(5);
     let planning = server.requests()[0].body["system"].to_string();
-    assert!(planning.contains("Aim for about 3 features in all."), "{planning}");
+    assert!(
+        planning.contains("Aim for about 3 features in all."),
+        "{planning}"
+    );
     let more = FakeServer::start_blocking(Script::turns([build(0), build(1)].concat()));
     run(&w, &more, &["--max-iterations", "2"]).code(5);
     let status = status_json(&w);

@@ -616,13 +616,7 @@ fn a_run_on_ollama_survives_its_stream_quirks() {
         ..testkit::Quirks::none()
     };
     let server = FakeServer::start_blocking(adaptive_model(false, None).with_quirks(quirks));
-    run_with_model(
-        &w,
-        &server,
-        "ollama/qwen2.5-coder:7b",
-        &["--free-only"],
-    )
-    .success();
+    run_with_model(&w, &server, "ollama/qwen2.5-coder:7b", &["--free-only"]).success();
     let status = status_json(&w);
     assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
     for name in NAMES {

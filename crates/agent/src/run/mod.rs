@@ -233,6 +233,10 @@ impl EventSink for RunEvents<'_> {
         }
         self.inner.emit(event);
     }
+
+    fn text_delta(&self, session: &str, text: &str) {
+        self.inner.text_delta(session, text);
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -355,7 +359,7 @@ impl<'a> RunContext<'a> {
     }
 
     /// Features passing, and in all.
-    fn tally(&self) -> (usize, usize) {
+    pub(super) fn tally(&self) -> (usize, usize) {
         let s = self.lock();
         (s.passing(), s.features.len())
     }

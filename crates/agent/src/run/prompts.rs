@@ -15,7 +15,11 @@ pub enum PromptKind {
 }
 
 impl PromptKind {
-    pub const ALL: [PromptKind; 3] = [PromptKind::Planning, PromptKind::Building, PromptKind::WrapUp];
+    pub const ALL: [PromptKind; 3] = [
+        PromptKind::Planning,
+        PromptKind::Building,
+        PromptKind::WrapUp,
+    ];
 
     pub fn file_name(self) -> &'static str {
         match self {
@@ -256,12 +260,20 @@ mod tests {
         assert_eq!(text, "PY PLAN S");
         std::fs::write(dir.path().join("planing.md"), "typo").unwrap();
         let err = Prompts::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("planing.md") && err.contains("planning.md (or initializer_prompt.md)"), "{err}");
+        assert!(
+            err.contains("planing.md") && err.contains("planning.md (or initializer_prompt.md)"),
+            "{err}"
+        );
         std::fs::remove_file(dir.path().join("planing.md")).unwrap();
         std::fs::write(dir.path().join("planning.md"), "x").unwrap();
         let err = Prompts::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("both planning.md and initializer_prompt.md"), "{err}");
-        let err = Prompts::open(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(
+            err.contains("both planning.md and initializer_prompt.md"),
+            "{err}"
+        );
+        let err = Prompts::open(&dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not exist"), "{err}");
     }
 }
