@@ -477,3 +477,62 @@ fn max_sessions_counts_the_sessions_of_this_invocation_and_features_reaches_plan
     assert_eq!(status["sessions"].as_array().unwrap().len(), 3);
     assert_eq!(passing(&status), vec!["F1", "F2"]);
 }
+
+#[test]
+fn an_imported_feature_list_is_checked_frozen_and_built_without_planning() {
+    let w = world();
+    std::fs::create_dir_all(w.project.join("tests")).unwrap();
+    std::fs::write(w.project.join("tests/test_app.py"), TEST_FILE).unwrap();
+    let list = w.home.join("feature_list.json");
+    let mut features = vec![feature(0), feature(1), feature(2)];
+    features[0]["passes"] = json!(true);
+    std::fs::write(&list, serde_json::to_string(&features).unwrap()).unwrap();
+
+    // Refused: a check the policy does not allow, a Python-harness entry without id and check.
+    let idle = FakeServer::start_blocking(Script::turns(vec![]));
+    let mut bad = features.clone();
+    bad[2]["check"] = json!("curl http://example.com");
+    let bad_list = w.home.join("bad.json");
+    std::fs::write(&bad_list, serde_json::to_string(&bad).unwrap()).unwrap();
+    run(&w, &idle, &["--import", bad_list.to_str().unwrap()])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "imported feature list cannot be used",
+        ))
+        .stderr(predicate::str::contains("is not allowed"));
+    std::fs::write(
+        &bad_list,
+        r#"[{"category": "functional", "description": "adds", "steps": [], "passes": false}]"#,
+    )
+    .unwrap();
+    run(&w, &idle, &["--import", bad_list.to_str().unwrap()])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "needs an id, a description and a check",
+        ));
+    assert_eq!(idle.request_count(), 0);
+
+    let server = FakeServer::start_blocking(Script::turns([build(0), build(1), build(2)].concat()));
+    run(
+        &w,
+        &server,
+        &["--import", list.to_str().unwrap(), "--fresh", "--yes"],
+    )
+    .success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    let kinds: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["building"; 3], "no planning session");
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| !r.tool_names().iter().any(|t| t == "add_features")));
+    assert!(git_log(&w.project)
+        .iter()
+        .any(|m| m.starts_with("loopwright: plan — 3 features")));
+}

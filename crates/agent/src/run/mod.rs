@@ -72,6 +72,9 @@ pub struct RunConfig {
     /// How many features planning should aim for (said in the planning prompt); `None`: the
     /// model decides.
     pub feature_count: Option<u32>,
+    /// A feature list to start from instead of a planning session (`run --import`): validated
+    /// and frozen like a planned one.
+    pub import: Option<Vec<Feature>>,
 }
 
 impl RunConfig {
@@ -94,6 +97,7 @@ impl RunConfig {
             context_window: None,
             max_tokens: 8192,
             feature_count: None,
+            import: None,
         }
     }
 }
@@ -156,6 +160,10 @@ pub enum RunError {
     Busy { state_dir: PathBuf },
     #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec, or start over with `loopwright run --fresh` (the old run is archived)")]
     SpecChanged { state_dir: PathBuf },
+    #[error("the imported feature list cannot be used:\n- {}", .0.join("\n- "))]
+    Import(Vec<String>),
+    #[error("the run in {state_dir} already has a plan; --import starts a run, so add --fresh to archive this one first")]
+    ImportOverPlan { state_dir: PathBuf },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -185,6 +193,8 @@ impl RunError {
             | RunError::ProjectLost { .. }
             | RunError::Busy { .. }
             | RunError::SpecChanged { .. }
+            | RunError::Import(_)
+            | RunError::ImportOverPlan { .. }
             | RunError::Prompt(_) => 2,
             RunError::State(StateError::Corrupt { .. }) => 2,
             RunError::Session(e) => e.exit_code(),
@@ -313,6 +323,12 @@ pub async fn run(
         // `status` shows why the run could not start (a lost project, tampered state...).
         ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
         return Err(e);
+    }
+    if let Some(features) = &cfg.import {
+        if let Err(e) = ctx.import_plan(features.clone()).await {
+            ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+            return Err(e);
+        }
     }
     loop {
         if let Some(end) = ctx.stop_condition() {

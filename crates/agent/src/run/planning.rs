@@ -116,6 +116,39 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// `run --import`: a feature list given by the user takes the place of a planning session.
+    /// It goes through the checks a planned batch goes through, then is frozen the same way
+    /// (which checks it all again); any problem refuses it and leaves the run unplanned.
+    pub(super) async fn import_plan(&self, features: Vec<Feature>) -> Result<(), RunError> {
+        {
+            let s = self.lock();
+            if s.phase != Phase::Planning || !s.features.is_empty() {
+                return Err(RunError::ImportOverPlan {
+                    state_dir: self.cfg.state_dir.clone(),
+                });
+            }
+        }
+        let problems = self.batch_problems(&[], &features);
+        if !problems.is_empty() {
+            return Err(RunError::Import(problems));
+        }
+        self.add_planned(features)?;
+        self.lock().plan_ready = true;
+        self.save()?;
+        let problems = self.try_freeze().await?;
+        if !problems.is_empty() {
+            {
+                let mut s = self.lock();
+                s.features.clear();
+                s.status.clear();
+                s.plan_ready = false;
+            }
+            self.save()?;
+            return Err(RunError::Import(problems));
+        }
+        Ok(())
+    }
+
     /// What an earlier planning session left, for the next one's prompt.
     pub(super) fn planning_notes(&self) -> String {
         let s = self.lock();
