@@ -264,10 +264,10 @@ fn update(view: &mut View, event: &Event) {
             view.passing = Some((0, *features));
         }
         EventKind::FeatureVerified { passing, total, .. }
-        | EventKind::FeatureRegressed { passing, total, .. } => {
-            if *total > 0 {
-                view.passing = Some((*passing, *total));
-            }
+        | EventKind::FeatureRegressed { passing, total, .. }
+            if *total > 0 =>
+        {
+            view.passing = Some((*passing, *total));
         }
         EventKind::SessionCompleted { .. } => {
             view.tool = None;
