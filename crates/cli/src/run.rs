@@ -62,8 +62,12 @@ pub struct RunArgs {
     /// Start from this feature list instead of a planning session (the format of the project's
     /// feature_list.json: id, description, check, test_files...; `passes` is ignored). It is
     /// validated and frozen like a planned one; its test files must exist in the project.
-    #[arg(long = "import", value_name = "FILE")]
+    #[arg(long = "import", value_name = "FILE", conflicts_with = "extend_plan")]
     pub import: Option<PathBuf>,
+    /// The spec changed after planning: run a planning session that adds features for what is
+    /// new (the frozen features and their tests stay as they are), then build them.
+    #[arg(long)]
+    pub extend_plan: bool,
 }
 
 /// Reads a feature list for `--import`: a JSON array of features; `passes` is dropped (the
@@ -348,6 +352,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         .unwrap_or_else(|| default_max_tokens(&governor));
     cfg.feature_count = args.features.or(file.features);
     cfg.import = import;
+    cfg.extend_plan = args.extend_plan;
     cfg.prompts = prompts;
     cfg.context_window = args.agent.context_window;
     tracing::debug!(?cfg, "run configuration");

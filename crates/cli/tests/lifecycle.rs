@@ -536,3 +536,105 @@ fn an_imported_feature_list_is_checked_frozen_and_built_without_planning() {
         .iter()
         .any(|m| m.starts_with("loopwright: plan — 3 features")));
 }
+
+const TEST_FOUR: &str = r#"import subprocess, sys, unittest
+
+class TestFour(unittest.TestCase):
+    def test_four(self):
+        out = subprocess.run([sys.executable, "four.py"], capture_output=True, text=True).stdout
+        self.assertEqual(out.strip(), "4")
+"#;
+
+#[test]
+fn extend_plan_adds_features_for_a_changed_spec_and_leaves_the_frozen_ones_alone() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(whole_build()));
+    run(&w, &server, &[]).success();
+    let old_tests = std::fs::read(w.project.join("tests/test_app.py")).unwrap();
+
+    std::fs::write(
+        &w.spec,
+        "Four scripts: one.py prints 1, two.py prints 2, three.py prints 3, four.py prints 4.\n",
+    )
+    .unwrap();
+    let idle = FakeServer::start_blocking(Script::turns(vec![]));
+    run(&w, &idle, &[])
+        .code(2)
+        .stderr(predicate::str::contains("--extend-plan"));
+
+    let four = json!({
+        "id": "F4",
+        "category": "functional",
+        "description": "four.py prints 4",
+        "steps": ["python3 four.py"],
+        "check": "python3 -m unittest tests.test_four",
+        "test_files": ["tests/test_four.py"]
+    });
+    let turns = vec![
+        // The extension session tries to weaken a frozen test: it is refused or put back.
+        call(
+            "write_file",
+            json!({"path": "tests/test_app.py", "content": "# nothing to test\n"}),
+        ),
+        call(
+            "write_file",
+            json!({"path": "tests/test_four.py", "content": TEST_FOUR}),
+        ),
+        call("add_features", json!({"features": [feature(0)]})),
+        call("add_features", json!({"features": [four]})),
+        Turn::text("Added F4."),
+        call(
+            "write_file",
+            json!({"path": "four.py", "content": "print(4)\n"}),
+        ),
+        call("verify_feature", json!({"id": "F4"})),
+        Turn::text("F4 works."),
+    ];
+    let server = FakeServer::start_blocking(Script::turns(turns));
+    run(&w, &server, &["--extend-plan"]).success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3", "F4"]);
+    let kinds: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["planning", "building", "building", "building", "planning", "building"]
+    );
+    assert_eq!(
+        std::fs::read(w.project.join("tests/test_app.py")).unwrap(),
+        old_tests,
+        "the frozen test is as it was"
+    );
+    let reqs = server.requests();
+    let prompt = reqs[0].body["system"].to_string();
+    assert!(
+        prompt.contains("The specification changed after it was planned"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("four.py prints 4"),
+        "the new spec is in the prompt"
+    );
+    assert!(
+        reqs[3]
+            .last_tool_result()
+            .unwrap()
+            .contains("\"F1\" is used twice"),
+        "an existing feature cannot be added again"
+    );
+    assert!(std::fs::read_to_string(w.state.join("features.json"))
+        .unwrap()
+        .contains("tests/test_four.py"));
+    assert_eq!(
+        std::fs::read_to_string(w.project.join("app_spec.txt")).unwrap(),
+        std::fs::read_to_string(&w.spec).unwrap()
+    );
+    // Nothing new: refused.
+    run(&w, &idle, &["--extend-plan"])
+        .code(2)
+        .stderr(predicate::str::contains("has not changed"));
+}

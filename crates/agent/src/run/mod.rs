@@ -75,6 +75,9 @@ pub struct RunConfig {
     /// A feature list to start from instead of a planning session (`run --import`): validated
     /// and frozen like a planned one.
     pub import: Option<Vec<Feature>>,
+    /// The spec changed after planning: run a planning session that adds features for what is
+    /// new, the frozen ones untouched (`run --extend-plan`).
+    pub extend_plan: bool,
 }
 
 impl RunConfig {
@@ -98,6 +101,7 @@ impl RunConfig {
             max_tokens: 8192,
             feature_count: None,
             import: None,
+            extend_plan: false,
         }
     }
 }
@@ -158,8 +162,10 @@ pub enum RunError {
     },
     #[error("another loopwright run is using the state dir {state_dir}; wait for it to stop (`loopwright status --watch` follows it)")]
     Busy { state_dir: PathBuf },
-    #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec, or start over with `loopwright run --fresh` (the old run is archived)")]
+    #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec, plan features for what is new with `loopwright run --extend-plan`, or start over with `loopwright run --fresh` (the old run is archived)")]
     SpecChanged { state_dir: PathBuf },
+    #[error("--extend-plan: the spec has not changed since the run in {state_dir} was planned; change app_spec.txt (or --spec) to say what is new")]
+    NothingToExtend { state_dir: PathBuf },
     #[error("the imported feature list cannot be used:\n- {}", .0.join("\n- "))]
     Import(Vec<String>),
     #[error("the run in {state_dir} already has a plan; --import starts a run, so add --fresh to archive this one first")]
@@ -195,6 +201,7 @@ impl RunError {
             | RunError::SpecChanged { .. }
             | RunError::Import(_)
             | RunError::ImportOverPlan { .. }
+            | RunError::NothingToExtend { .. }
             | RunError::Prompt(_) => 2,
             RunError::State(StateError::Corrupt { .. }) => 2,
             RunError::Session(e) => e.exit_code(),
@@ -281,6 +288,7 @@ pub async fn run(
     })?;
     // Held until the run returns.
     let _lock = lock_state_dir(&cfg.state_dir)?;
+    let mut extending = false;
     let mut state = match RunState::load(&cfg.state_dir)? {
         Some(mut s) => {
             if s.project_dir != cfg.project_dir {
@@ -290,10 +298,18 @@ pub async fn run(
                     project: cfg.project_dir.clone(),
                 });
             }
-            if s.spec_sha256 != spec_hash && s.phase != Phase::Planning {
+            if s.spec_sha256 != spec_hash && s.phase != Phase::Planning && !cfg.extend_plan {
                 return Err(RunError::SpecChanged {
                     state_dir: cfg.state_dir.clone(),
                 });
+            }
+            if cfg.extend_plan && s.phase != Phase::Planning {
+                if s.spec_sha256 == spec_hash {
+                    return Err(RunError::NothingToExtend {
+                        state_dir: cfg.state_dir.clone(),
+                    });
+                }
+                extending = true;
             }
             s.spec_sha256 = spec_hash;
             s.close_interrupted_sessions(&rfc3339_now());
@@ -323,6 +339,12 @@ pub async fn run(
         // `status` shows why the run could not start (a lost project, tampered state...).
         ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
         return Err(e);
+    }
+    if extending {
+        if let Err(e) = ctx.open_extension(&spec) {
+            ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+            return Err(e);
+        }
     }
     if let Some(features) = &cfg.import {
         if let Err(e) = ctx.import_plan(features.clone()).await {

@@ -116,6 +116,35 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// `run --extend-plan` on a frozen plan whose spec changed: the new spec goes into the
+    /// project and the frozen set (the old test files stay frozen as they are), and the run
+    /// goes back to planning, where the existing features are shown as already recorded; the
+    /// session adds features for what is new and freezing takes in the new test files.
+    pub(super) fn open_extension(&self, spec: &str) -> Result<(), RunError> {
+        let target = self.cfg.project_dir.join("app_spec.txt");
+        llm::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
+            path: target,
+            source,
+        })?;
+        let paths: Vec<PathBuf> = self
+            .toolbox
+            .frozen()
+            .paths()
+            .map(std::path::Path::to_path_buf)
+            .collect();
+        let frozen = FrozenFiles::snapshot(self.toolbox.project(), &paths)?;
+        frozen.write_copies(&self.cfg.state_dir.join(FROZEN_DIR))?;
+        self.toolbox.set_frozen(frozen)?;
+        {
+            let mut s = self.lock();
+            s.phase = Phase::Planning;
+            s.plan_ready = false;
+            s.sessions_without_progress = 0;
+        }
+        self.save()?;
+        Ok(())
+    }
+
     /// `run --import`: a feature list given by the user takes the place of a planning session.
     /// It goes through the checks a planned batch goes through, then is frozen the same way
     /// (which checks it all again); any problem refuses it and leaves the run unplanned.
@@ -153,6 +182,15 @@ impl<'a> RunContext<'a> {
     pub(super) fn planning_notes(&self) -> String {
         let s = self.lock();
         let mut out = String::new();
+        if !s.features.is_empty() && self.cfg.extend_plan {
+            out.push_str(
+                "\n# The specification changed after it was planned\n\
+                 The features below were planned from the earlier specification; they are frozen \
+                 (their tests cannot change) and some are built. Read the specification above, \
+                 write tests for what it now asks that these features do not cover, and record \
+                 only those new features, with new ids.\n",
+            );
+        }
         if !s.features.is_empty() {
             out.push_str("\n# Features already recorded by an earlier planning session\n");
             out.push_str(&feature_table(&s.features, &s.status));
