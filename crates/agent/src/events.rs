@@ -188,6 +188,38 @@ pub enum EventKind {
         spent: Usd,
         detail: String,
     },
+    /// A connection through the egress proxy ended, or was refused (refusals are reported at
+    /// once). Run-level: the proxy serves every command of the run.
+    #[serde(rename = "proxy.connection")]
+    ProxyConnection {
+        /// The destination as the command named it (empty if no request could be read).
+        host: String,
+        port: u16,
+        /// Whether the egress policy allowed it (a connection that then failed is allowed).
+        allowed: bool,
+        /// Which rule allowed it, or why it was refused or failed.
+        reason: String,
+        /// Bytes sent to the destination.
+        bytes_up: u64,
+        /// Bytes received from it.
+        bytes_down: u64,
+        duration_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The event of one egress proxy connection.
+    pub fn proxy_connection(event: &sandbox::ProxyEvent) -> EventKind {
+        EventKind::ProxyConnection {
+            host: event.host.clone(),
+            port: event.port,
+            allowed: event.allowed,
+            reason: event.reason.clone(),
+            bytes_up: event.bytes_up,
+            bytes_down: event.bytes_down,
+            duration_ms: u64::try_from(event.duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// Where events go. Implemented by the CLI (progress line, log lines, JSONL).
@@ -384,6 +416,34 @@ mod tests {
     }
 
     #[test]
+    fn proxy_connections_serialize_with_their_fields() {
+        let kind = EventKind::proxy_connection(&sandbox::ProxyEvent {
+            host: "evil.invalid".into(),
+            port: 443,
+            allowed: false,
+            reason: "evil.invalid is not on the allowlist".into(),
+            bytes_up: 0,
+            bytes_down: 0,
+            duration: std::time::Duration::from_millis(3),
+        });
+        let json = serde_json::to_value(Event {
+            kind,
+            ts: "2026-01-01T00:00:00Z".into(),
+            session: "run".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "schema": 1, "type": "proxy.connection", "ts": "2026-01-01T00:00:00Z", "session": "run",
+                "host": "evil.invalid", "port": 443, "allowed": false,
+                "reason": "evil.invalid is not on the allowlist",
+                "bytes_up": 0, "bytes_down": 0, "duration_ms": 3
+            })
+        );
+    }
+
+    #[test]
     fn summaries_are_short_single_lines() {
         let s = summarize_input("bash", &serde_json::json!({"command": "echo a\necho b"}));
         assert_eq!(s, "echo a⏎echo b");
@@ -501,6 +561,15 @@ mod tests {
                 spent: usd,
                 detail: String::new(),
             },
+            EventKind::ProxyConnection {
+                host: "pypi.org".into(),
+                port: 443,
+                allowed: true,
+                reason: "registry".into(),
+                bytes_up: 1,
+                bytes_down: 2,
+                duration_ms: 3,
+            },
         ];
         for k in &kinds {
             match k {
@@ -519,7 +588,8 @@ mod tests {
                 | EventKind::FeatureRegressed { .. }
                 | EventKind::RunStarted { .. }
                 | EventKind::PlanFrozen { .. }
-                | EventKind::RunCompleted { .. } => {}
+                | EventKind::RunCompleted { .. }
+                | EventKind::ProxyConnection { .. } => {}
             }
         }
         kinds

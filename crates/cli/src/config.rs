@@ -22,7 +22,11 @@ pub struct FileConfig {
     pub free_only: Option<bool>,
     /// "on" confines the agent's commands; "off" runs them unconfined, with your permissions. [default: "on"]
     pub sandbox: Option<String>,
-    /// Let the agent's commands use the network (e.g. npm install). [default: false]
+    /// What the agent's commands may reach: "off", "registries" (the package registries) or "open". [default: "registries"]
+    pub network: Option<sandbox::NetworkMode>,
+    /// More hosts the agent's commands may reach: "example.com", ".example.com" (subdomains), "host:port", an IP. [example: ["example.com"]]
+    pub allow_domains: Option<Vec<String>>,
+    /// Deprecated: true is network = "open", false is network = "off". [example: false]
     pub allow_network: Option<bool>,
     /// `run` stops after this many sessions of one invocation; no limit by default. [example: 50]
     pub max_sessions: Option<u32>,
@@ -96,6 +100,8 @@ impl FileConfig {
             budget,
             free_only,
             sandbox,
+            network,
+            allow_domains,
             allow_network,
             max_sessions,
             max_turns,
@@ -255,6 +261,29 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("c.toml"), "{msg}");
         assert!(msg.contains("modle"), "{msg}");
+    }
+
+    #[test]
+    fn network_keys_are_read_and_a_bad_mode_names_the_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("c.toml");
+        std::fs::write(&user, "network = \"open\"\nallow_domains = [\"a.test\"]\n").unwrap();
+        let project = dir.path().join("proj");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::write(
+            project.join("loopwright.toml"),
+            "allow_domains = [\"b.test\"]\n",
+        )
+        .unwrap();
+        let e = env(&[("LOOPWRIGHT_CONFIG", user.to_str().unwrap())]);
+        let cfg = load_layers(Some(&project), &e).unwrap();
+        assert_eq!(cfg.network, Some(sandbox::NetworkMode::Open));
+        // Like every key, the project's list replaces the user's.
+        assert_eq!(cfg.allow_domains, Some(vec!["b.test".to_string()]));
+
+        std::fs::write(&user, "network = \"on\"\n").unwrap();
+        let msg = format!("{:#}", load_layers(None, &e).unwrap_err());
+        assert!(msg.contains("registries"), "{msg}");
     }
 
     #[test]

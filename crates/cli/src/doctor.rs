@@ -4,11 +4,14 @@
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::models::per_mtok;
-use crate::setup::{budget_setting, model_setting, resolve_governor, state_home, GovernorRequest};
+use crate::setup::{
+    budget_setting, model_setting, resolve_governor, state_home, tool_protocol_flag,
+    GovernorRequest,
+};
 use crate::stdout::outln;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
-use llm::{Message, Request};
+use llm::{Message, Request, ToolProtocol, ToolSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -26,6 +29,10 @@ pub struct DoctorArgs {
     /// Where the check's ledger goes [default: $XDG_STATE_HOME/loopwright/doctor].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// How tools reach the model in the tool-call check: native or text [default: the
+    /// provider's tool_protocol, else native].
+    #[arg(long, value_name = "native|text", value_parser = ["native", "text"])]
+    pub tool_protocol: Option<String>,
 }
 
 pub async fn run(args: DoctorArgs) -> CmdResult {
@@ -54,12 +61,17 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: None,
             budget_includes_ledger: false,
+            tool_protocol: tool_protocol_flag(args.tool_protocol.as_deref())?,
         },
         &file,
         &env,
     )?;
     outln!("provider    {}", config.model.provider().name());
     outln!("endpoint    {}", config.provider.location());
+    let protocol = match &config.provider.connection {
+        Connection::Http { options, .. } => options.tool_protocol,
+        Connection::Replay { .. } => ToolProtocol::Native,
+    };
     if let Connection::Http { endpoint, .. } = &config.provider.connection {
         outln!(
             "key         {}",
@@ -111,24 +123,68 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         temperature: None,
     };
     let mut ignore = |_e: llm::StreamEvent| {};
-    match governor.call("doctor", request, &mut ignore).await {
-        Ok(response) => {
-            outln!("served by   {} (matches the pin)", response.served_model);
-            outln!(
-                "usage       {} in, {} out{}; cost {}",
-                response.usage.total_input(),
-                response.usage.output_tokens,
-                if response.usage.estimated {
-                    " (estimated)"
-                } else {
-                    ""
-                },
-                governor.spent()
-            );
-            outln!("answer      {}", response.text().trim());
-            outln!("ok");
-            Ok(code::OK)
+    let response = governor
+        .call("doctor", request, &mut ignore)
+        .await
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    outln!("served by   {} (matches the pin)", response.served_model);
+    outln!(
+        "usage       {} in, {} out{}; cost {}",
+        response.usage.total_input(),
+        response.usage.output_tokens,
+        if response.usage.estimated {
+            " (estimated)"
+        } else {
+            ""
+        },
+        governor.spent()
+    );
+    outln!("answer      {}", response.text().trim());
+    tool_call_check(&governor, protocol).await?;
+    outln!("ok");
+    Ok(code::OK)
+}
+
+/// Asks the model to call one tool and says whether a call came back. A model that answers in
+/// text is reported with the remedy, not as a failure: the connection itself works.
+async fn tool_call_check(governor: &Governor, protocol: ToolProtocol) -> Result<(), Failure> {
+    let request = Request {
+        model: String::new(),
+        system: "You are a connectivity check. Use the tool you are given.".into(),
+        messages: vec![Message::user_text(
+            "Call the tool `report` with the argument word set to \"ok\".",
+        )],
+        tools: vec![ToolSpec {
+            name: "report".into(),
+            description: "Report one word.".into(),
+            input_schema: serde_json::json!({
+                "type": "object",
+                "properties": {"word": {"type": "string"}},
+                "required": ["word"]
+            }),
+        }],
+        max_tokens: 256,
+        temperature: None,
+    };
+    let mut ignore = |_e: llm::StreamEvent| {};
+    let response = governor
+        .call("doctor", request, &mut ignore)
+        .await
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let called = response.tool_uses().find(|(_, name, _)| *name == "report");
+    match (called, protocol) {
+        (Some((_, _, input)), _) => {
+            outln!("tool call   ok ({protocol} protocol): report {input}")
         }
-        Err(e) => Err(Failure::new(e.exit_code(), anyhow!(e))),
+        (None, ToolProtocol::Native) => outln!(
+            "tool call   none: the model answered in text instead of calling the tool ({}); \
+             try --tool-protocol text, or tool_protocol = \"text\" under [providers.NAME]",
+            agent::events::one_line(&response.text(), 80)
+        ),
+        (None, ToolProtocol::Text) => outln!(
+            "tool call   none: the model wrote no tool call loopwright could read ({})",
+            agent::events::one_line(&response.text(), 80)
+        ),
     }
+    Ok(())
 }

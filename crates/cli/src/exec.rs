@@ -37,7 +37,7 @@ struct Settings {
     budget: Option<llm::Usd>,
     free_only: bool,
     sandbox_on: bool,
-    allow_network: bool,
+    network: setup::NetworkSettings,
     max_turns: u32,
     state_dir: PathBuf,
     file: FileConfig,
@@ -78,6 +78,7 @@ async fn run_with(
             ledger_path: settings.state_dir.join("ledger.jsonl"),
             record_to: None,
             budget_includes_ledger: false,
+            tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
         },
         &settings.file,
         env,
@@ -87,12 +88,15 @@ async fn run_with(
         &ToolboxRequest {
             project: &settings.project,
             sandbox_on: settings.sandbox_on,
-            allow_network: settings.allow_network,
+            network: &settings.network,
             protected: &["loopwright.toml"],
         },
         &settings.file,
     )?;
-    for message in setup::startup_warnings(&governor, settings.sandbox_on) {
+    for message in setup::startup_warnings(&governor, settings.sandbox_on)
+        .into_iter()
+        .chain(settings.network.warnings.iter().cloned())
+    {
         progress.emit(&Event::now(session_id, EventKind::Warning { message }));
     }
 
@@ -162,6 +166,7 @@ fn settings(
     let model = setup::model_setting(args.agent.model.as_deref(), &file)?;
     let budget = setup::budget_setting(args.agent.budget.as_deref(), &file)?;
     let sandbox_on = setup::sandbox_on(args.agent.sandbox.as_deref(), &file)?;
+    let network = setup::network_setting(&args.agent, &file)?;
     let state_dir = setup::create_state_dir(
         &project,
         args.agent
@@ -176,7 +181,7 @@ fn settings(
         budget,
         free_only: args.agent.free_only || file.free_only.unwrap_or(false),
         sandbox_on,
-        allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
+        network,
         max_turns: args.max_turns.or(file.max_turns).unwrap_or(50),
         state_dir,
         file,

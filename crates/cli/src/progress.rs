@@ -437,12 +437,44 @@ fn describe(kind: &EventKind, color: bool) -> Option<String> {
             "run {reason}: passing {passing}/{total}, spent {}",
             cents(*spent)
         ),
+        // Allowed connections are only in the JSON events; refusals are worth a line.
+        EventKind::ProxyConnection {
+            host,
+            port,
+            allowed,
+            reason,
+            ..
+        } => {
+            if *allowed || host.is_empty() {
+                return None;
+            }
+            format!("{} network: refused {host}:{port}: {reason}", mark(false, color))
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_connections_get_a_line_and_allowed_ones_do_not() {
+        let event = |host: &str, allowed: bool| EventKind::ProxyConnection {
+            host: host.into(),
+            port: 443,
+            allowed,
+            reason: format!("{host} is not on the allowlist"),
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 1,
+        };
+        assert_eq!(
+            describe(&event("evil.invalid", false), false).as_deref(),
+            Some("✗ network: refused evil.invalid:443: evil.invalid is not on the allowlist")
+        );
+        assert_eq!(describe(&event("pypi.org", true), false), None);
+        assert_eq!(describe(&event("", false), false), None);
+    }
 
     #[test]
     fn the_live_area_shows_phase_session_passing_turn_tool_time_and_cents() {

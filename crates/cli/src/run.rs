@@ -9,8 +9,8 @@ use crate::project::StateSource;
 use crate::report::cents;
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, choose_state_dir, create_state_dir,
-    model_setting, sandbox_on, startup_warnings, undo_cut_off_config_changes, watch_interrupts,
-    AgentArgs, GovernorRequest, ToolboxRequest,
+    model_setting, network_setting, sandbox_on, startup_warnings, tool_protocol_flag,
+    undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::state::RunState;
@@ -308,6 +308,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             ledger_path: state_dir.join("ledger.jsonl"),
             record_to: args.record.clone(),
             budget_includes_ledger: true,
+            tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
         },
         &file,
         &env,
@@ -322,14 +323,18 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         ));
     }
     let sandbox_on = sandbox_on(args.agent.sandbox.as_deref(), &file)?;
-    for message in startup_warnings(&governor, sandbox_on) {
+    let network = network_setting(&args.agent, &file)?;
+    for message in startup_warnings(&governor, sandbox_on)
+        .into_iter()
+        .chain(network.warnings.iter().cloned())
+    {
         progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
     let toolbox = build_toolbox(
         &ToolboxRequest {
             project: &project,
             sandbox_on,
-            allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
+            network: &network,
             protected: &PROTECTED_FILES,
         },
         &file,

@@ -7,6 +7,7 @@ use governor::{
     Connection, Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig,
 };
 use llm::Usd;
+use sandbox::NetworkMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +27,16 @@ pub struct AgentArgs {
     /// Print JSONL events on stdout instead of the human display.
     #[arg(long)]
     pub json: bool,
-    /// Let the agent's commands use the network.
-    #[arg(long)]
+    /// What the agent's commands may reach through the egress proxy: off, registries (the
+    /// package registries of pip, npm, cargo and go) or open [default: registries].
+    #[arg(long, value_name = "MODE", value_parser = ["off", "registries", "open"])]
+    pub network: Option<String>,
+    /// Also let the agent's commands reach HOST (repeatable): a host, .example.com for its
+    /// subdomains, host:port for another port than 80/443, or an IP.
+    #[arg(long = "allow-domain", value_name = "HOST")]
+    pub allow_domains: Vec<String>,
+    /// Deprecated: the same as --network open.
+    #[arg(long, hide = true, conflicts_with = "network")]
     pub allow_network: bool,
     /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
@@ -39,6 +48,16 @@ pub struct AgentArgs {
     /// The model's context window in tokens [default: by model family].
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1024..))]
     pub context_window: Option<u64>,
+    /// How tools reach the model: native (the API's tool calling) or text (described in the
+    /// prompt, calls read from the answer) [default: the provider's tool_protocol, else native].
+    #[arg(long, value_name = "native|text", value_parser = ["native", "text"])]
+    pub tool_protocol: Option<String>,
+}
+
+/// `--tool-protocol`, parsed (clap already limited it to the known names).
+pub fn tool_protocol_flag(flag: Option<&str>) -> Result<Option<llm::ToolProtocol>, Failure> {
+    flag.map(|f| f.parse().map_err(|e: String| Failure::usage(anyhow!(e))))
+        .transpose()
 }
 
 /// What the Governor needs besides the config file.
@@ -51,6 +70,9 @@ pub struct GovernorRequest<'a> {
     /// Whether earlier spend in the ledger counts against the budget (`run`: yes, so a resumed
     /// run continues its budget; `exec`, `doctor`: no, the budget is for this invocation).
     pub budget_includes_ledger: bool,
+    /// `--tool-protocol`: overrides the provider's `tool_protocol` (a replay follows its
+    /// recording).
+    pub tool_protocol: Option<llm::ToolProtocol>,
 }
 
 /// Resolves the model, provider, key and price, and opens the ledger. Errors carry the exit
@@ -193,6 +215,11 @@ pub fn resolve_governor(
         Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
     })?;
     config.budget_includes_ledger = req.budget_includes_ledger;
+    if let (Some(protocol), governor::Connection::Http { options, .. }) =
+        (req.tool_protocol, &mut config.provider.connection)
+    {
+        options.tool_protocol = protocol;
+    }
     Ok(config)
 }
 
@@ -353,11 +380,64 @@ struct PathsConfig {
     env_allow: Vec<String>,
 }
 
+/// The agent's network, resolved from flags and config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSettings {
+    pub mode: NetworkMode,
+    /// The config's `allow_domains` followed by every `--allow-domain`.
+    pub allow_domains: Vec<String>,
+    /// Deprecated settings used, settings without effect.
+    pub warnings: Vec<String>,
+}
+
+/// `--network`, else the deprecated `--allow-network` (open), else `network` in the config,
+/// else the deprecated `allow_network` key (true: open, false: off), else `registries` (for
+/// `run` and `exec` alike: installing packages is part of building, and the registries are
+/// all that is reachable). The entries are checked here, so a typo is a usage error.
+pub fn network_setting(args: &AgentArgs, file: &FileConfig) -> Result<NetworkSettings, Failure> {
+    let mut warnings = Vec::new();
+    let mode = if let Some(flag) = &args.network {
+        flag.parse::<NetworkMode>()
+            .map_err(|e| Failure::usage(anyhow!("--network: {e}")))?
+    } else if args.allow_network {
+        warnings.push("--allow-network is deprecated; use --network open".to_string());
+        NetworkMode::Open
+    } else if let Some(mode) = file.network {
+        mode
+    } else if let Some(allow) = file.allow_network {
+        let mode = if allow {
+            NetworkMode::Open
+        } else {
+            NetworkMode::Off
+        };
+        warnings.push(format!(
+            "allow_network = {allow} in the config is deprecated; write network = \"{mode}\""
+        ));
+        mode
+    } else {
+        NetworkMode::Registries
+    };
+    let mut allow_domains = file.allow_domains.clone().unwrap_or_default();
+    allow_domains.extend(args.allow_domains.iter().cloned());
+    sandbox::EgressPolicy::new(mode, &allow_domains).map_err(|e| Failure::usage(anyhow!(e)))?;
+    if mode == NetworkMode::Off && !allow_domains.is_empty() {
+        warnings.push(format!(
+            "network is \"off\", so allow_domains ({}) has no effect",
+            allow_domains.join(", ")
+        ));
+    }
+    Ok(NetworkSettings {
+        mode,
+        allow_domains,
+        warnings,
+    })
+}
+
 /// How the agent's tools are confined.
 pub struct ToolboxRequest<'a> {
     pub project: &'a Path,
     pub sandbox_on: bool,
-    pub allow_network: bool,
+    pub network: &'a NetworkSettings,
     /// Paths the file tools may not write (relative to the project).
     pub protected: &'a [&'a str],
 }
@@ -381,7 +461,12 @@ pub fn build_toolbox(
     } else {
         sandbox::SandboxMode::Off
     };
-    config.allow_network = req.allow_network;
+    // Until commands run in a network namespace of their own, the egress proxy cannot be the
+    // only way out: the socket filter then opens only for `open`, as `--allow-network` did, and
+    // `registries` means no sockets (as the default was before).
+    config.allow_network = req.network.mode == NetworkMode::Open;
+    config.network = req.network.mode;
+    config.allow_domains = req.network.allow_domains.clone();
     config.extra_read = paths.extra_read;
     config.extra_write = paths.extra_write;
     config.env_allow = paths.env_allow;
@@ -463,6 +548,73 @@ pub fn budget_setting(flag: Option<&str>, file: &FileConfig) -> Result<Option<Us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        agent: AgentArgs,
+    }
+
+    fn network(flags: &[&str], config: &str) -> Result<NetworkSettings, Failure> {
+        let args = Args::try_parse_from(std::iter::once("x").chain(flags.iter().copied()))
+            .unwrap()
+            .agent;
+        let file: FileConfig = toml::from_str(config).unwrap();
+        network_setting(&args, &file)
+    }
+
+    #[test]
+    fn network_defaults_to_registries_and_flags_beat_the_config() {
+        let n = network(&[], "").unwrap();
+        assert_eq!(
+            (n.mode, n.allow_domains.len(), n.warnings.len()),
+            (NetworkMode::Registries, 0, 0)
+        );
+        let n = network(&["--network", "off"], "network = \"open\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Off);
+        let n = network(&[], "network = \"open\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Open);
+        let n = network(
+            &["--allow-domain", "b.test", "--allow-domain", ".c.test:8443"],
+            "allow_domains = [\"a.test\"]",
+        )
+        .unwrap();
+        assert_eq!(n.allow_domains, ["a.test", "b.test", ".c.test:8443"]);
+    }
+
+    #[test]
+    fn allow_network_still_works_with_a_deprecation_warning() {
+        let n = network(&["--allow-network"], "network = \"off\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Open);
+        assert!(n.warnings[0].contains("--network open"), "{:?}", n.warnings);
+        let n = network(&[], "allow_network = true").unwrap();
+        assert_eq!(n.mode, NetworkMode::Open);
+        let n = network(&[], "allow_network = false").unwrap();
+        assert_eq!(n.mode, NetworkMode::Off);
+        assert!(
+            n.warnings[0].contains("network = \"off\""),
+            "{:?}",
+            n.warnings
+        );
+        // The new key wins over the old one.
+        let n = network(&[], "allow_network = true\nnetwork = \"registries\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Registries);
+        assert!(Args::try_parse_from(["x", "--allow-network", "--network", "off"]).is_err());
+    }
+
+    #[test]
+    fn bad_allow_entries_are_usage_errors_naming_the_entry() {
+        let err = network(&["--allow-domain", "https://example.com"], "").unwrap_err();
+        assert_eq!(err.code, crate::exit::code::USAGE);
+        assert!(
+            format!("{:#}", err.error).contains("https://example.com"),
+            "{:#}",
+            err.error
+        );
+        let n = network(&["--network", "off", "--allow-domain", "a.test"], "").unwrap();
+        assert!(n.warnings[0].contains("no effect"), "{:?}", n.warnings);
+    }
 
     #[test]
     fn project_ids_are_readable_and_distinct() {

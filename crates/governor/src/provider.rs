@@ -28,6 +28,9 @@ pub struct ProviderConfig {
     /// `base_url` points at this machine (localhost, 127.0.0.0/8, ::1).
     #[serde(default)]
     pub local: Option<bool>,
+    /// `"native"` (the API's tool calling, the default) or `"text"` (tools described in the prompt, calls read from the answer's text: for models without good native tool calling).
+    #[serde(default)]
+    pub tool_protocol: Option<llm::ToolProtocol>,
 }
 
 /// All `[providers.NAME]` tables.
@@ -286,6 +289,7 @@ pub fn resolve_provider(
         stream: true,
         prompt_caching: wire == WireFormat::Anthropic,
         openrouter_pin: provider == Provider::Openrouter,
+        tool_protocol: configured.tool_protocol.unwrap_or_default(),
     };
     Ok(ResolvedProvider {
         provider,
@@ -531,6 +535,30 @@ mod tests {
         let err =
             resolve_provider(&cfg.parse_model("x/m").unwrap(), &cfg, &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("not an http"), "{err}");
+    }
+
+    #[test]
+    fn tool_protocol_is_per_provider_and_native_by_default() {
+        let table: toml::Table = toml::from_str(
+            "[llamacpp]\nbase_url = \"http://127.0.0.1:8080/v1\"\nwire = \"openai\"\ntool_protocol = \"text\"\n\
+             [openrouter]\ntool_protocol = \"text\"\n",
+        )
+        .unwrap();
+        let cfg = ProvidersConfig::from_toml(&table).unwrap();
+        let env = env_of(&[("OPENROUTER_API_KEY", "k"), ("OPENAI_API_KEY", "k")]);
+        for (model, want) in [
+            ("llamacpp/qwen", llm::ToolProtocol::Text),
+            ("openrouter/x/y:free", llm::ToolProtocol::Text),
+            ("openai/gpt-4.1", llm::ToolProtocol::Native),
+        ] {
+            let r = resolve_provider(&cfg.parse_model(model).unwrap(), &cfg, &env).unwrap();
+            assert_eq!(endpoint(&r).1.tool_protocol, want, "{model}");
+        }
+        let bad: toml::Table = toml::from_str(
+            "[x]\nbase_url = \"http://h/v1\"\nwire = \"openai\"\ntool_protocol = \"xml\"\n",
+        )
+        .unwrap();
+        assert!(ProvidersConfig::from_toml(&bad).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::error::LlmError;
 use crate::openai;
 use crate::retry::{backoff_delay, error_from_http, parse_retry_after};
 use crate::sse::{SseEvent, SseParser};
+use crate::text_tools::{CallFilter, TextProtocol, ToolProtocol};
 use crate::types::{Request, Response, StreamEvent};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -50,6 +51,9 @@ pub struct WireOptions {
     pub prompt_caching: bool,
     /// OpenRouter: send `provider: {allow_fallbacks: false}` (and never a `models` list).
     pub openrouter_pin: bool,
+    /// How tools reach the model: the API's tool calling, or described in the prompt and read
+    /// from the answer's text ([`crate::text_tools`]).
+    pub tool_protocol: ToolProtocol,
 }
 
 impl Default for WireOptions {
@@ -58,6 +62,7 @@ impl Default for WireOptions {
             stream: true,
             prompt_caching: true,
             openrouter_pin: false,
+            tool_protocol: ToolProtocol::Native,
         }
     }
 }
@@ -267,7 +272,9 @@ impl ModelClient {
     }
 
     /// Sends `request` (retrying per policy) and returns the complete answer. `on_event` sees
-    /// text and tool calls as they stream in, and every retry (before its wait).
+    /// text and tool calls as they stream in, and every retry (before its wait). With the text
+    /// tool protocol the request goes out as [`TextProtocol::wire_request`] renders it, and the
+    /// answer (and the stream) come back with the calls read from its text.
     pub async fn send(
         &self,
         request: &Request,
@@ -277,10 +284,15 @@ impl ModelClient {
             Source::Replay(cassette) => return replay_one(cassette, request, on_event),
             Source::Http(http) => http,
         };
+        let text = (self.options.tool_protocol == ToolProtocol::Text)
+            .then(|| TextProtocol::for_request(request));
+        let wire_request = text.as_ref().map(|t| t.wire_request(request));
+        let mut events = Events::new(text.as_ref(), on_event);
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            match self.attempt(http, request, on_event).await {
+            let sent = wire_request.as_ref().unwrap_or(request);
+            match self.attempt(http, sent, &mut |e| events.event(e)).await {
                 Ok(answer) => {
                     let mut response = answer.response;
                     response.attempts = attempt;
@@ -291,9 +303,14 @@ impl ModelClient {
                             status: 200,
                             body: String::from_utf8_lossy(&answer.raw).into_owned(),
                             request_shape: request_shape(request),
+                            tool_protocol: self.options.tool_protocol,
                         })?;
                     }
-                    return Ok(response);
+                    events.finish();
+                    return Ok(match &text {
+                        Some(t) => t.parse_response(response),
+                        None => response,
+                    });
                 }
                 Err(failure) => {
                     if !failure.error.is_retryable() {
@@ -309,7 +326,7 @@ impl ModelClient {
                         Some(d) => d.min(self.retry.max_delay),
                         None => backoff_delay(&self.retry, attempt, &mut rand::thread_rng()),
                     };
-                    on_event(StreamEvent::Retry {
+                    events.event(StreamEvent::Retry {
                         attempt,
                         wait_ms: wait.as_millis() as u64,
                         reason: failure.error.to_string(),
@@ -536,14 +553,53 @@ fn replay_one(
     if !(200..300).contains(&entry.status) {
         return Err(error_from_http(entry.status, entry.body.as_bytes(), None));
     }
-    let mut sink = |e: StreamEvent| on_event(e);
+    let text =
+        (entry.tool_protocol == ToolProtocol::Text).then(|| TextProtocol::for_request(request));
+    let wire_request = text.as_ref().map(|t| t.wire_request(request));
+    let mut events = Events::new(text.as_ref(), on_event);
     let mut response = parse_response_body(
         entry.wire,
         entry.streamed,
         entry.body.as_bytes(),
-        request,
-        &mut sink,
+        wire_request.as_ref().unwrap_or(request),
+        &mut |e| events.event(e),
     )?;
+    events.finish();
     response.attempts = 1;
-    Ok(response)
+    Ok(match &text {
+        Some(t) => t.parse_response(response),
+        None => response,
+    })
+}
+
+/// Where a call's stream events go: straight to the caller, or through the text protocol's
+/// [`CallFilter`].
+struct Events<'a> {
+    out: &'a mut (dyn FnMut(StreamEvent) + Send),
+    filter: Option<CallFilter>,
+}
+
+impl<'a> Events<'a> {
+    fn new(
+        text: Option<&TextProtocol>,
+        out: &'a mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Events<'a> {
+        Events {
+            out,
+            filter: text.map(TextProtocol::stream_filter),
+        }
+    }
+
+    fn event(&mut self, event: StreamEvent) {
+        match &mut self.filter {
+            Some(filter) => filter.feed(event, &mut *self.out),
+            None => (self.out)(event),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(filter) = &mut self.filter {
+            filter.finish(&mut *self.out);
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub mod money;
 pub mod openai;
 pub mod retry;
 pub mod sse;
+pub mod text_tools;
 pub mod types;
 
 pub use atomic::atomic_write;
@@ -21,4 +22,5 @@ pub use client::{
 };
 pub use error::LlmError;
 pub use money::Usd;
+pub use text_tools::{CallFilter, TextProtocol, ToolProtocol};
 pub use types::*;

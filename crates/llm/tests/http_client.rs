@@ -517,6 +517,7 @@ async fn replay_divergence_says_what_differs() {
         status: 200,
         body: fixture("vllm_usage_choices_null.sse"),
         request_shape: request_shape(&req),
+        tool_protocol: llm::ToolProtocol::Native,
     };
     let replay = ModelClient::replay(Arc::new(CassetteReader::from_entries(vec![
         entry.clone(),

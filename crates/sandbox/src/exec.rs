@@ -25,6 +25,7 @@ use seccompiler::{
 };
 use tokio::io::AsyncReadExt;
 
+use crate::egress::NetworkMode;
 use crate::output::{CappedBuffer, ExecOutput};
 use crate::path::ProjectRoot;
 use crate::policy::{CommandPolicy, PolicyDenial};
@@ -47,8 +48,13 @@ pub struct SandboxConfig {
     /// The project directory: the working directory, and writable.
     pub project: PathBuf,
     pub mode: SandboxMode,
-    /// Allow sockets other than AF_UNIX.
+    /// Allow sockets other than AF_UNIX (the socket filter used when commands do not run in a
+    /// network namespace of their own).
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach ([`crate::egress`]).
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// More paths readable (and executable) by commands.
     pub extra_read: Vec<PathBuf>,
     /// More paths writable by commands.
@@ -63,12 +69,14 @@ pub struct SandboxConfig {
 pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
 
 impl SandboxConfig {
-    /// Sandbox on, network off, default cap, no extras.
+    /// Sandbox on, network off (no sockets, and `network = off`), default cap, no extras.
     pub fn new(project: impl Into<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             project: project.into(),
             mode: SandboxMode::On,
             allow_network: false,
+            network: NetworkMode::Off,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),

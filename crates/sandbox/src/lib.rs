@@ -1,12 +1,17 @@
 //! Confinement for everything the agent does: the shell-command policy (parse + allowlist),
 //! path confinement for file tools, and confined process execution (Landlock, seccomp,
-//! scrubbed environment, timeouts, capped output).
+//! scrubbed environment, timeouts, capped output). [`untrusted`] is the other direction: how
+//! the harness itself reads and writes the files the agent controls.
 //!
 //! Two layers, on purpose. [`CommandPolicy::check`] parses a command with a real bash parser
 //! and refuses what is not on the allowlist, with a reason the model can act on. Whatever it
 //! lets through, [`Sandbox::run`] executes under the kernel's confinement, so a command the
 //! parser misjudges still cannot write outside the project, open a network socket, or read the
 //! harness's API keys.
+//!
+//! Network egress goes through [`proxy`], an allowlisting HTTP/CONNECT proxy the harness runs
+//! outside the commands' network namespace, under the rules of [`egress`] (`network = off |
+//! registries | open`, `allow_domains`); [`proxy_env`] is what commands need to find it.
 //!
 //! The parser is [`brush_parser`], the parser of the brush shell: pure Rust (no C toolchain,
 //! unlike tree-sitter-bash), maintained, and written for *bash* (process substitution,
@@ -46,12 +51,17 @@
 //!   that the command's user owns (every system file, for a root harness) are not refused. Tool caches that must be
 //!   writable (`GOCACHE`, npm's cache, `XDG_CACHE_HOME`) point into the private temp dir.
 
+pub mod egress;
 mod exec;
 mod output;
 mod path;
 mod policy;
+pub mod proxy;
+pub mod untrusted;
 
+pub use egress::{EgressPolicy, NetworkMode};
 pub use exec::{Sandbox, SandboxConfig, SandboxError, SandboxMode};
 pub use output::ExecOutput;
 pub use path::{normalize_lexically, Access, PathError, ProjectRoot};
 pub use policy::{CommandPolicy, PolicyConfig, PolicyDenial, DEFAULT_ALLOW};
+pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits};

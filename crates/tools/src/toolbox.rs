@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode};
+use sandbox::untrusted::UntrustedDir;
+use sandbox::{
+    CommandPolicy, NetworkMode, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode,
+};
 use serde_json::Value;
 
 use crate::error::ToolError;
@@ -34,7 +37,13 @@ pub struct ToolboxConfig {
     /// The `[policy]` allow/deny lists for `bash` commands.
     pub policy: PolicyConfig,
     pub sandbox_mode: SandboxMode,
+    /// Sockets other than Unix ones (the socket filter when commands have no network
+    /// namespace of their own).
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach.
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// Extra paths `bash` commands may read / write besides the project.
     pub extra_read: Vec<PathBuf>,
     pub extra_write: Vec<PathBuf>,
@@ -62,6 +71,8 @@ impl ToolboxConfig {
             policy: PolicyConfig::default(),
             sandbox_mode: SandboxMode::On,
             allow_network: false,
+            network: sandbox_defaults.network,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
@@ -80,6 +91,8 @@ pub struct Toolbox {
 
 pub(crate) struct Inner {
     pub(crate) root: ProjectRoot,
+    /// The project held open, for reading and writing beneath it without following links.
+    pub(crate) files: UntrustedDir,
     pub(crate) policy: CommandPolicy,
     pub(crate) sandbox: Sandbox,
     pub(crate) allow_network: bool,
@@ -115,11 +128,17 @@ impl Toolbox {
         for path in &config.protected {
             root.protect(path);
         }
+        let files = UntrustedDir::open(root.path()).map_err(|e| ToolError::Project {
+            path: config.project.clone(),
+            message: e.to_string(),
+        })?;
         let policy = CommandPolicy::new(&config.policy);
         let sandbox = Sandbox::new(SandboxConfig {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
             allow_network: config.allow_network,
+            network: config.network,
+            allow_domains: config.allow_domains.clone(),
             extra_read: config.extra_read.clone(),
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
@@ -130,6 +149,7 @@ impl Toolbox {
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
+                files,
                 policy,
                 sandbox,
                 allow_network: config.allow_network,
@@ -222,13 +242,13 @@ impl Toolbox {
         let inner = Arc::clone(&self.inner);
         let input = input.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let root = &inner.root;
+            let (root, files) = (&inner.root, &inner.files);
             match tool {
-                "read_file" => crate::read::read_file(root, &input),
-                "write_file" => crate::write::write_file(root, &inner.frozen(), &input),
-                "edit_file" => crate::write::edit_file(root, &inner.frozen(), &input),
-                "list_files" => crate::list::list_files(root, &input),
-                _ => crate::search::grep(root, &input),
+                "read_file" => crate::read::read_file(root, files, &input),
+                "write_file" => crate::write::write_file(root, files, &inner.frozen(), &input),
+                "edit_file" => crate::write::edit_file(root, files, &inner.frozen(), &input),
+                "list_files" => crate::list::list_files(root, files, &input),
+                _ => crate::search::grep(root, files, &input),
             }
         })
         .await;
