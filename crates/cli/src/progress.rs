@@ -448,7 +448,10 @@ fn describe(kind: &EventKind, color: bool) -> Option<String> {
             if *allowed || host.is_empty() {
                 return None;
             }
-            format!("{} network: refused {host}:{port}: {reason}", mark(false, color))
+            format!(
+                "{} network: refused {host}:{port}: {reason}",
+                mark(false, color)
+            )
         }
     })
 }
