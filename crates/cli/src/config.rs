@@ -1,6 +1,7 @@
 //! Configuration files and their precedence: flags > environment > project `loopwright.toml` >
 //! user `~/.config/loopwright/config.toml`.
 
+use agent::run::project_files::PROJECT_CONFIG_MAX_BYTES;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -90,6 +91,44 @@ impl FileConfig {
         Ok(Some(cfg))
     }
 
+    /// The project's `loopwright.toml`. The agent can change anything in the project, and the
+    /// harness reads this file with its own rights before anything else, so it is read through
+    /// [`sandbox::untrusted`]: a link (to `/proc/self/environ`, `~/.ssh/id_rsa`...), a FIFO
+    /// (which would hang `run`, `exec` and `status`), a socket or a directory is refused with a
+    /// clear error — the CLI stops with exit 2 — and the file is capped at
+    /// [`PROJECT_CONFIG_MAX_BYTES`].
+    pub fn load_project(dir: &Path) -> Result<Option<FileConfig>> {
+        let name = Path::new("loopwright.toml");
+        let path = dir.join(name);
+        let contents = match sandbox::untrusted::read(dir, name, PROJECT_CONFIG_MAX_BYTES) {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => anyhow::bail!(
+                "cannot use the project's configuration: {e}. It must be a regular file: the \
+                 agent can change anything in the project, so loopwright reads no link and no \
+                 special file there; replace it with a regular file, or put the settings in \
+                 ~/.config/loopwright/config.toml"
+            ),
+        };
+        if contents.truncated {
+            anyhow::bail!(
+                "config file {} is {} bytes, more than the {PROJECT_CONFIG_MAX_BYTES} a \
+                 configuration file may have",
+                path.display(),
+                contents.size
+            );
+        }
+        let text = String::from_utf8(contents.bytes)
+            .map_err(|_| anyhow::anyhow!("config file {} is not UTF-8 text", path.display()))?;
+        let cfg: FileConfig = toml::from_str(&text).with_context(|| {
+            format!(
+                "config file {} is not valid loopwright configuration",
+                path.display()
+            )
+        })?;
+        Ok(Some(cfg))
+    }
+
     /// Lays `over` on top of `self`: scalar keys in `over` win; tables are merged key by key.
     pub fn overlay(mut self, over: FileConfig) -> FileConfig {
         macro_rules! take {
@@ -159,7 +198,7 @@ pub fn load_layers(
         }
     }
     if let Some(dir) = project_dir {
-        if let Some(project) = FileConfig::load(&dir.join("loopwright.toml"))? {
+        if let Some(project) = FileConfig::load_project(dir)? {
             cfg = cfg.overlay(project);
         }
     }

@@ -9,6 +9,7 @@ use crate::setup::{
     GovernorRequest,
 };
 use crate::stdout::outln;
+use crate::terminal::sanitize;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
 use llm::{Message, Request, ToolProtocol, ToolSpec};
@@ -112,7 +113,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         );
     }
     for w in governor.warnings() {
-        outln!("warning     {w}");
+        outln!("warning     {}", sanitize(w));
     }
     let request = Request {
         model: String::new(),
@@ -127,7 +128,10 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         .call("doctor", request, &mut ignore)
         .await
         .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    outln!("served by   {} (matches the pin)", response.served_model);
+    outln!(
+        "served by   {} (matches the pin)",
+        sanitize(&response.served_model)
+    );
     outln!(
         "usage       {} in, {} out{}; cost {}",
         response.usage.total_input(),
@@ -139,7 +143,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         },
         governor.spent()
     );
-    outln!("answer      {}", response.text().trim());
+    outln!("answer      {}", sanitize(response.text().trim()));
     tool_call_check(&governor, protocol).await?;
     outln!("ok");
     Ok(code::OK)
@@ -174,16 +178,19 @@ async fn tool_call_check(governor: &Governor, protocol: ToolProtocol) -> Result<
     let called = response.tool_uses().find(|(_, name, _)| *name == "report");
     match (called, protocol) {
         (Some((_, _, input)), _) => {
-            outln!("tool call   ok ({protocol} protocol): report {input}")
+            outln!(
+                "tool call   ok ({protocol} protocol): report {}",
+                sanitize(&input.to_string())
+            )
         }
         (None, ToolProtocol::Native) => outln!(
             "tool call   none: the model answered in text instead of calling the tool ({}); \
              try --tool-protocol text, or tool_protocol = \"text\" under [providers.NAME]",
-            agent::events::one_line(&response.text(), 80)
+            sanitize(&agent::events::one_line(&response.text(), 80))
         ),
         (None, ToolProtocol::Text) => outln!(
             "tool call   none: the model wrote no tool call loopwright could read ({})",
-            agent::events::one_line(&response.text(), 80)
+            sanitize(&agent::events::one_line(&response.text(), 80))
         ),
     }
     Ok(())

@@ -167,17 +167,28 @@ pub fn config_template() -> String {
     out
 }
 
-/// Writes `text` to `path` unless it exists; says which.
-fn write_new(path: &Path, text: &str, written: &mut Vec<String>) -> Result<(), Failure> {
-    if path.exists() {
-        eprintln!("kept     {} (it exists)", path.display());
-        return Ok(());
+/// Writes `text` to `rel` in `dir` unless something is there already (a dangling link
+/// included); says which. The write goes through [`sandbox::untrusted`], so a link the agent
+/// left in the project (`app_spec.txt -> ~/.bashrc`) is never written through.
+fn write_new(dir: &Path, rel: &Path, text: &str, written: &mut Vec<String>) -> Result<(), Failure> {
+    use sandbox::untrusted::{InTheWay, UntrustedDir};
+    let path = dir.join(rel);
+    let files = UntrustedDir::open(dir).map_err(|e| Failure::usage(anyhow!(e)))?;
+    match files.stat(rel) {
+        Ok(Some(_)) => {
+            eprintln!("kept     {} (it exists)", path.display());
+            return Ok(());
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Failure::usage(anyhow!(
+                "cannot write {}: {e}",
+                path.display()
+            )))
+        }
     }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", parent.display())))?;
-    }
-    std::fs::write(path, text)
+    files
+        .replace(rel, text.as_bytes(), InTheWay::Refuse)
         .map_err(|e| Failure::usage(anyhow!("cannot write {}: {e}", path.display())))?;
     eprintln!("wrote    {}", path.display());
     written.push(path.display().to_string());
@@ -189,16 +200,18 @@ pub fn run(args: &InitArgs) -> CmdResult {
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", dir.display())))?;
     let mut written = Vec::new();
-    write_new(&dir.join("app_spec.txt"), SPEC_TEMPLATE, &mut written)?;
+    write_new(&dir, Path::new("app_spec.txt"), SPEC_TEMPLATE, &mut written)?;
     write_new(
-        &dir.join("loopwright.toml"),
+        &dir,
+        Path::new("loopwright.toml"),
         &config_template(),
         &mut written,
     )?;
     if args.prompts {
         for kind in PromptKind::ALL {
             write_new(
-                &dir.join("prompts").join(kind.file_name()),
+                &dir,
+                &Path::new("prompts").join(kind.file_name()),
                 kind.default_text(),
                 &mut written,
             )?;
@@ -222,6 +235,31 @@ pub fn run(args: &InitArgs) -> CmdResult {
 mod tests {
     use super::*;
     use crate::config::FileConfig;
+
+    #[test]
+    fn init_never_writes_through_a_link_left_in_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        std::fs::create_dir(&project).unwrap();
+        // Dangling: `exists()` says no, and a plain write would create the target.
+        let target = dir.path().join("autostart.desktop");
+        std::os::unix::fs::symlink(&target, project.join("app_spec.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), project.join("prompts")).unwrap();
+        let mut written = Vec::new();
+        write_new(&project, Path::new("app_spec.txt"), "x", &mut written).unwrap();
+        assert!(!target.exists());
+        assert!(written.is_empty());
+        let e = write_new(
+            &project,
+            Path::new("prompts/building.md"),
+            "x",
+            &mut written,
+        );
+        assert!(e.is_err());
+        assert!(!dir.path().join("building.md").exists());
+        write_new(&project, Path::new("loopwright.toml"), "y", &mut written).unwrap();
+        assert_eq!(written.len(), 1);
+    }
 
     #[test]
     fn every_key_of_the_config_is_in_the_template_with_a_value_and_a_doc() {

@@ -20,6 +20,7 @@ mod setup;
 mod status;
 mod stdout;
 mod suggest;
+mod terminal;
 mod verbosity;
 
 use clap::{Parser, Subcommand};
@@ -114,7 +115,11 @@ fn main() {
     let status = match result {
         Ok(status) => status,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            // Errors quote paths and text of the agent's making.
+            eprintln!(
+                "error: {}",
+                terminal::sanitize(&format!("{:#}", failure.error))
+            );
             failure.code
         }
     };

@@ -108,13 +108,18 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
+            crate::terminal::json_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
-    let width = entries
+    // Model names come from OpenRouter's list: shown without control characters.
+    let names: Vec<String> = entries
         .iter()
-        .map(|e| e.model.len())
+        .map(|e| crate::terminal::sanitize(&e.model).replace('\n', " "))
+        .collect();
+    let width = names
+        .iter()
+        .map(|name| name.chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -126,10 +131,10 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
         "cache read",
         "cache write"
     );
-    for e in &entries {
+    for (e, name) in entries.iter().zip(&names) {
         outln!(
             "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  {}",
-            e.model,
+            name,
             per_mtok(e.price.input),
             per_mtok(e.price.output),
             per_mtok(e.price.cache_read),

@@ -8,11 +8,13 @@
 //! - **quiet** (`-q`): warnings, errors and how the run ended;
 //! - **json** (`--json`): one event per line on stdout (docs/events.md), full precision.
 //!
-//! Everything shown on a terminal passes through [`terminal_safe`] first: the model's text and
-//! the agent's file names are hostile input and must not drive the terminal.
+//! Everything shown to a person goes through [`crate::terminal`]: streamed model text through a
+//! [`StreamSanitizer`] (a control sequence split across two deltas is still removed), every
+//! other line through [`sanitize`]. JSON keeps the raw text ([`crate::terminal::json_line`]).
 
 use crate::report::cents;
 use crate::status::human_duration;
+use crate::terminal::{json_line, sanitize, StreamSanitizer};
 use agent::{Event, EventKind, EventSink};
 use llm::Usd;
 use std::io::Write;
@@ -48,25 +50,13 @@ impl Display {
     }
 }
 
-/// Text made safe to print on a terminal: control characters (escape sequences, carriage
-/// returns, backspaces...) and bidirectional overrides become `�`; newlines and tabs stay.
-/// Stateless, so it can be applied to any piece of text on its own.
-pub fn terminal_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\t' => c,
-            c if c.is_control() => '\u{fffd}',
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => '\u{fffd}',
-            c => c,
-        })
-        .collect()
-}
-
 /// The CLI's event sink.
 pub struct Progress {
     display: Display,
     view: Mutex<View>,
     bar: Option<indicatif::ProgressBar>,
+    /// Where lines go when there is no live area: stderr, or a buffer in tests.
+    out: Mutex<Box<dyn Write + Send>>,
     started: Instant,
     color: bool,
 }
@@ -83,8 +73,10 @@ struct View {
     calling: bool,
     spent: Usd,
     budget: Option<Usd>,
-    /// Streamed model text not yet ended by a newline.
+    /// Streamed model text not yet ended by a newline (already sanitised).
     partial: String,
+    /// Streamed model text, stripped of control sequences across deltas.
+    stream: StreamSanitizer,
 }
 
 impl Progress {
@@ -104,8 +96,22 @@ impl Progress {
             display,
             view: Mutex::new(View::default()),
             bar,
+            out: Mutex::new(Box::new(std::io::stderr())),
             started: Instant::now(),
             color: crate::verbosity::color_on_stderr(),
+        }
+    }
+
+    /// A sink whose human output goes to `out` instead of stderr, without a live area.
+    #[cfg(test)]
+    pub fn with_output(display: Display, out: Box<dyn Write + Send>) -> Progress {
+        Progress {
+            display,
+            view: Mutex::new(View::default()),
+            bar: None,
+            out: Mutex::new(out),
+            started: Instant::now(),
+            color: false,
         }
     }
 
@@ -125,15 +131,34 @@ impl Progress {
         }
     }
 
-    /// A line above the live area, or on stderr.
+    /// A line above the live area, or on stderr; sanitised, then its ✓/✗ mark coloured when
+    /// colour is allowed (after sanitising, which would remove the colour codes).
     fn line(&self, text: &str) {
-        let text = terminal_safe(text);
+        let clean = sanitize(text);
+        if !self.color {
+            return self.line_sanitised(&clean);
+        }
+        let body = clean.trim_start();
+        let indent = &clean[..clean.len() - body.len()];
+        let painted = match body.chars().next() {
+            Some(c @ ('✓' | '✗')) => {
+                format!("{indent}{}{}", mark(c == '✓', true), &body[c.len_utf8()..])
+            }
+            _ => clean.clone(),
+        };
+        self.line_sanitised(&painted);
+    }
+
+    fn line_sanitised(&self, text: &str) {
         match &self.bar {
             Some(bar) if !bar.is_finished() => bar.println(text),
             _ => {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{text}");
-                let _ = err.flush();
+                let mut out = match self.out.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
             }
         }
     }
@@ -142,12 +167,12 @@ impl Progress {
     fn flush_partial(&self, view: &mut View) {
         if !view.partial.is_empty() {
             let rest = std::mem::take(&mut view.partial);
-            self.line(&rest);
+            self.line_sanitised(&rest);
         }
     }
 
     fn emit_json(&self, event: &Event) {
-        if let Ok(line) = serde_json::to_string(event) {
+        if let Ok(line) = json_line(event) {
             let mut out = std::io::stdout().lock();
             if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                 // A run goes on when the reader of its events went away (`| head`).
@@ -161,6 +186,13 @@ impl Progress {
     fn emit_human(&self, event: &Event) {
         let mut view = self.lock();
         update(&mut view, event);
+        if matches!(
+            event.kind,
+            EventKind::AssistantText { .. } | EventKind::SessionCompleted { .. }
+        ) {
+            // The turn's text is complete: a sequence it left open ends with it.
+            view.stream.finish();
+        }
         if self.display == Display::Quiet
             && !matches!(
                 event.kind,
@@ -176,7 +208,7 @@ impl Progress {
             self.display == Display::Live && matches!(event.kind, EventKind::AssistantText { .. });
         self.flush_partial(&mut view);
         if !streamed_text {
-            if let Some(text) = describe(&event.kind, self.color) {
+            if let Some(text) = describe(&event.kind, false) {
                 match self.display {
                     Display::Log => {
                         let time = event.ts.get(11..19).unwrap_or("");
@@ -211,10 +243,11 @@ impl EventSink for Progress {
             return;
         }
         let mut view = self.lock();
-        view.partial.push_str(text);
+        let clean = view.stream.push(text);
+        view.partial.push_str(&clean);
         while let Some(i) = view.partial.find('\n') {
             let line: String = view.partial.drain(..=i).collect();
-            self.line(line.trim_end_matches('\n'));
+            self.line_sanitised(line.trim_end_matches('\n'));
         }
     }
 }
@@ -312,7 +345,7 @@ fn status_line(view: &View, elapsed: Duration) -> String {
     }
     parts.push(human_duration(elapsed.as_secs()));
     parts.push(money(view.spent, view.budget));
-    terminal_safe(&parts.join(" · "))
+    sanitize(&parts.join(" · "))
 }
 
 fn tokens(n: u64) -> String {
@@ -530,11 +563,89 @@ mod tests {
             .contains("\x1b[31m✗"));
     }
 
+    /// A writer the test keeps a handle on.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
     #[test]
-    fn terminal_controls_in_model_text_are_neutralised() {
+    fn streamed_text_loses_sequences_split_across_deltas() {
+        let out = Captured::default();
+        let progress = Progress::with_output(Display::Live, Box::new(out.clone()));
+        for delta in [
+            "hello \x1b]5",
+            "2;c;cHduZWQ=",
+            "\x07world \x1b",
+            "[2J\x1b[",
+            "Hagain\r\n",
+            "bell\x07\u{9b}",
+            "31m!",
+        ] {
+            progress.text_delta("s1", delta);
+        }
+        // Whole lines go out as they complete; the rest when the display ends.
+        assert_eq!(out.text(), "hello world again\n");
+        progress.finish_line();
+        assert_eq!(out.text(), "hello world again\nbell!\n");
+    }
+
+    #[test]
+    fn log_lines_of_model_text_and_tool_summaries_are_sanitised_and_timestamped() {
+        let out = Captured::default();
+        let progress = Progress::with_output(Display::Log, Box::new(out.clone()));
+        let at = |kind| Event {
+            kind,
+            ts: "2026-05-01T12:34:56.789Z".into(),
+            session: "s1".into(),
+        };
+        progress.emit(&at(EventKind::AssistantText {
+            turn: 1,
+            text: "done\x1b]52;c;cHduZWQ=\x07 \x1b[2Jreally".into(),
+        }));
+        progress.emit(&at(EventKind::ToolCompleted {
+            turn: 1,
+            id: "t".into(),
+            name: "bash".into(),
+            exit_code: Some(0),
+            is_error: false,
+            summary: "bash: ls\x1b]8;;https://evil.example\x07 → exit 0".into(),
+        }));
         assert_eq!(
-            terminal_safe("ok\x1b[2J\rgone\u{202e}x\n\tnext"),
-            "ok\u{fffd}[2J\u{fffd}gone\u{fffd}x\n\tnext"
+            out.text(),
+            "12:34:56 done really\n12:34:56   ✓ bash: ls → exit 0\n"
         );
+    }
+
+    #[test]
+    fn a_sequence_left_open_by_one_turn_does_not_swallow_the_next() {
+        let out = Captured::default();
+        let progress = Progress::with_output(Display::Live, Box::new(out.clone()));
+        progress.text_delta("s1", "first\x1b]52;c;");
+        progress.emit(&Event::now(
+            "s1",
+            EventKind::AssistantText {
+                turn: 1,
+                text: "first\x1b]52;c;".into(),
+            },
+        ));
+        progress.text_delta("s1", "second");
+        progress.finish_line();
+        assert!(out.text().contains("second"), "{:?}", out.text());
+        assert!(!out.text().contains("52;c"), "{:?}", out.text());
     }
 }

@@ -19,7 +19,8 @@
 //!
 //! Known residuals: the agent's commands can write the pointer (the project is theirs to
 //! write); a changed pointer is only followed when it names an existing state dir, and a state
-//! dir of another project is refused.
+//! dir of another project is refused. The pointer is read and written through
+//! [`sandbox::untrusted`] (no link followed, no FIFO opened).
 
 use crate::exit::Failure;
 use anyhow::anyhow;
@@ -41,51 +42,52 @@ pub enum StateSource {
     Default,
 }
 
-/// The state dir the project's pointer names, when it names an existing directory.
+/// The state dir the project's pointer names, when it names an existing directory. Read
+/// through [`sandbox::untrusted`]: never through a link, never a FIFO (which would hang the
+/// start of every command), never more than [`POINTER_MAX_BYTES`].
 pub fn read_pointer(project: &Path) -> Option<PathBuf> {
-    let path = project.join(POINTER_DIR).join(POINTER_FILE);
-    // Never through a link, never a huge or special file.
-    let meta = std::fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() || meta.len() > POINTER_MAX_BYTES {
+    let rel = Path::new(POINTER_DIR).join(POINTER_FILE);
+    let contents = sandbox::untrusted::read(project, &rel, POINTER_MAX_BYTES).ok()?;
+    if contents.truncated {
         return None;
     }
-    if std::fs::symlink_metadata(project.join(POINTER_DIR))
-        .ok()?
-        .file_type()
-        .is_symlink()
-    {
-        return None;
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
+    let text = String::from_utf8(contents.bytes).ok()?;
     let dir = PathBuf::from(text.trim());
     (dir.is_absolute() && dir.is_dir()).then_some(dir)
 }
 
-/// Makes the project point at `state_dir` (absolute).
+/// Makes the project point at `state_dir` (absolute). Written with
+/// [`sandbox::untrusted::UntrustedDir::replace`]: never through a link, and a file, link or
+/// FIFO where `.loopwright/` or its files belong is moved aside.
 pub fn write_pointer(project: &Path, state_dir: &Path) -> std::io::Result<()> {
-    let dir = project.join(POINTER_DIR);
-    if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
-        std::fs::remove_file(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    let ignore = dir.join(".gitignore");
-    if std::fs::read(&ignore).ok().as_deref() != Some(b"*\n".as_slice()) {
-        llm::atomic_write(&ignore, b"*\n")?;
-    }
+    use sandbox::untrusted::{InTheWay, UntrustedDir};
+    let files = UntrustedDir::open(project).map_err(std::io::Error::other)?;
     let text = format!("{}\n", state_dir.display());
-    if std::fs::read_to_string(dir.join(POINTER_FILE))
-        .ok()
-        .as_deref()
-        == Some(text.as_str())
-    {
-        return Ok(());
+    for (name, bytes) in [
+        (".gitignore", b"*\n".as_slice()),
+        (POINTER_FILE, text.as_bytes()),
+    ] {
+        let rel = Path::new(POINTER_DIR).join(name);
+        let current = files.read(&rel, bytes.len() as u64 + 1);
+        if current.is_ok_and(|c| c.bytes == bytes) {
+            continue;
+        }
+        files
+            .replace(&rel, bytes, InTheWay::MoveAside)
+            .map_err(std::io::Error::other)?;
     }
-    llm::atomic_write(&dir.join(POINTER_FILE), text.as_bytes())
+    Ok(())
 }
 
-/// Removes the project's pointer (after its run was archived).
+/// Removes the project's pointer (after its run was archived); a link there is removed, not
+/// followed.
 pub fn remove_pointer(project: &Path) {
-    let _ = std::fs::remove_file(project.join(POINTER_DIR).join(POINTER_FILE));
+    let _ = sandbox::untrusted::UntrustedDir::open(project).and_then(|files| {
+        files.remove(
+            &Path::new(POINTER_DIR).join(POINTER_FILE),
+            sandbox::untrusted::InTheWay::Refuse,
+        )
+    });
 }
 
 /// The lock on a project directory, held for a whole run.
@@ -168,6 +170,63 @@ pub fn confirm(question: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The agent can make `.loopwright/` and its files anything; `run` must neither hang on a
+    /// FIFO there nor write through a link.
+    #[test]
+    fn pointer_files_that_are_fifos_or_links_neither_hang_nor_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        let state = dir.path().join("s");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(project.join(POINTER_DIR)).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(&outside, "keep").unwrap();
+        let fifo = std::ffi::CString::new(
+            project
+                .join(POINTER_DIR)
+                .join(".gitignore")
+                .to_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink(&outside, project.join(POINTER_DIR).join(POINTER_FILE)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (p, s) = (project.clone(), state.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send((
+                read_pointer(&p),
+                write_pointer(&p, &s).is_ok(),
+                read_pointer(&p),
+            ));
+        });
+        let (before, written, after) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the pointer code hung on a FIFO");
+        assert_eq!(before, None);
+        assert!(written);
+        assert_eq!(after, Some(state));
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        assert_eq!(
+            std::fs::read_to_string(project.join(POINTER_DIR).join(".gitignore")).unwrap(),
+            "*\n"
+        );
+        // `.loopwright` itself a link: moved aside, not written through.
+        std::fs::remove_dir_all(project.join(POINTER_DIR)).unwrap();
+        std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), project.join(POINTER_DIR))
+            .unwrap();
+        assert_eq!(read_pointer(&project), None);
+        write_pointer(&project, &dir.path().join("s")).unwrap();
+        assert!(std::fs::read_dir(dir.path().join("elsewhere"))
+            .unwrap()
+            .next()
+            .is_none());
+        assert!(std::fs::symlink_metadata(project.join(POINTER_DIR))
+            .unwrap()
+            .is_dir());
+    }
 
     #[test]
     fn pointer_round_trips_and_ignores_links_and_missing_dirs() {

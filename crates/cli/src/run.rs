@@ -121,30 +121,28 @@ pub async fn run(args: RunArgs) -> CmdResult {
 
 /// The spec to plan from: it must exist, be text, not be `init`'s template, and leave room in
 /// the model's context window for the prompts and the work.
-fn check_spec(spec: &Path, context_window: u64) -> Result<(), Failure> {
-    let meta = std::fs::metadata(spec).map_err(|_| {
-        Failure::usage(anyhow!(
+///
+/// It is read as the run will read it ([`agent::run::project_files::read_spec_bytes`]): a spec
+/// inside the project (the default) is the agent's to change, so a link there is refused, not
+/// followed; nothing blocks on a FIFO; the size is capped.
+fn check_spec(project: &Path, spec: &Path, context_window: u64) -> Result<(), Failure> {
+    use agent::run::project_files::{read_spec_bytes, SpecError};
+    let head = read_spec_bytes(project, spec).map_err(|e| match e {
+        SpecError::NotFound => Failure::usage(anyhow!(
             "the spec {} does not exist; pass --spec FILE, or write the project's app_spec.txt (`loopwright init` makes a template)",
             spec.display()
-        ))
+        )),
+        e => Failure::usage(anyhow!("the spec {} {e}", spec.display())),
     })?;
-    if !meta.is_file() {
-        return Err(Failure::usage(anyhow!(
-            "the spec {} is not a file",
-            spec.display()
-        )));
-    }
     // About four bytes a token; half the window is left for the prompts, files and answers.
-    let tokens = meta.len() / 4;
+    let tokens = head.len() as u64 / 4;
     if tokens > context_window / 2 {
         return Err(Failure::usage(anyhow!(
             "the spec {} is {} bytes (about {tokens} tokens), more than half of the model's context window ({context_window} tokens); every session's prompt carries it whole, so shorten it (or pass --context-window if the model's window is larger)",
             spec.display(),
-            meta.len()
+            head.len()
         )));
     }
-    let head = std::fs::read(spec)
-        .map_err(|e| Failure::usage(anyhow!("the spec {}: {e}", spec.display())))?;
     if head.starts_with(crate::init::SPEC_TEMPLATE_MARKER.as_bytes()) {
         return Err(Failure::usage(anyhow!(
             "the spec {} is still the template from `loopwright init`; replace it with your application's description",
@@ -280,7 +278,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         .agent
         .context_window
         .unwrap_or_else(|| agent::default_context_window(&model));
-    check_spec(&spec, context_window)?;
+    check_spec(&project, &spec, context_window)?;
     let prompts = match &args.prompts {
         Some(dir) => Prompts::open(dir).map_err(|e| Failure::usage(anyhow!(e)))?,
         None => Prompts::default(),

@@ -5,6 +5,7 @@
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
 use crate::stdout::outln;
+use crate::terminal::{json_pretty, sanitize};
 use agent::run::state::{Phase, RunState, SessionKind, SessionRecord};
 use anyhow::anyhow;
 use governor::LedgerContents;
@@ -287,7 +288,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
+            json_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
@@ -310,7 +311,7 @@ async fn watch(project: &Path, state_dir: &Path, every: Duration) -> CmdResult {
             Ok(r) => Some(r),
             Err(e) if !state_dir.join("run.json").exists() => {
                 if last_shown.is_none() {
-                    eprintln!("{:#}; waiting for it", e.error);
+                    eprintln!("{}; waiting for it", sanitize(&format!("{:#}", e.error)));
                     last_shown = Some(String::new());
                 }
                 None
@@ -351,12 +352,12 @@ fn summary_line(r: &Report) -> String {
             .sessions
             .last()
             .filter(|s| s.end == "running")
-            .map(|s| format!(", session {} ({}) running", s.number, s.kind))
+            .map(|s| format!(", session {} ({}) running", s.number, cell(&s.kind)))
             .unwrap_or_default();
         format!("running{current}")
     } else {
         match &r.last_stop {
-            Some(stop) => format!("stopped: {}", stop.reason),
+            Some(stop) => format!("stopped: {}", cell(&stop.reason)),
             None => "not running".to_string(),
         }
     };
@@ -370,13 +371,20 @@ fn summary_line(r: &Report) -> String {
     )
 }
 
-/// The text report of `status`.
+/// One field or table cell of text of the model's or the agent's making (feature ids and
+/// descriptions, session ends, stop details, paths): on one line, without control sequences.
+fn cell(text: &str) -> String {
+    sanitize(text).replace('\n', "⏎").replace('\t', " ")
+}
+
+/// The text report of `status`. Every field that can come from the model or the project goes
+/// through [`cell`], so the report cannot carry a terminal control sequence or forge a row.
 pub fn render(r: &Report) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "project   {}", r.project);
-    let _ = writeln!(o, "state     {}", r.state_dir);
-    let _ = writeln!(o, "model     {}", r.model);
+    let _ = writeln!(o, "project   {}", cell(&r.project));
+    let _ = writeln!(o, "state     {}", cell(&r.state_dir));
+    let _ = writeln!(o, "model     {}", cell(&r.model));
     let _ = writeln!(
         o,
         "phase     {}{}",
@@ -404,15 +412,18 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "stopped   {} (exit {}) at {}: {}",
-            stop.reason, stop.exit_code, stop.time, stop.detail
+            cell(&stop.reason),
+            stop.exit_code,
+            cell(&stop.time),
+            cell(&stop.detail)
         );
     }
     let _ = writeln!(o);
     if !r.features.is_empty() {
-        let w = r
-            .features
+        let ids: Vec<String> = r.features.iter().map(|f| cell(&f.id)).collect();
+        let w = ids
             .iter()
-            .map(|f| f.id.len())
+            .map(|id| id.chars().count())
             .max()
             .unwrap_or(2)
             .max(2);
@@ -421,17 +432,17 @@ pub fn render(r: &Report) -> String {
             "{:<w$}  {:<7}  {:>8}  {:>12}  description",
             "id", "passing", "verified", "cost"
         );
-        for f in &r.features {
+        for (f, id) in r.features.iter().zip(&ids) {
             let _ = writeln!(
                 o,
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
-                f.id,
+                id,
                 if f.passes { "yes" } else { "no" },
                 f.verified_in
                     .map(|n| format!("s{n}"))
                     .unwrap_or_else(|| "-".into()),
                 f.cost.to_string(),
-                f.description
+                cell(&f.description)
             );
         }
         let _ = writeln!(o);
@@ -455,14 +466,14 @@ pub fn render(r: &Report) -> String {
                 o,
                 "{:>3}  {:<8}  {:<16}  {:>8}  {:>5}  {:>12}  {}",
                 s.number,
-                s.kind,
-                s.end,
+                cell(&s.kind),
+                cell(&s.end),
                 s.duration_secs
                     .map(human_duration)
                     .unwrap_or_else(|| "-".into()),
                 s.turns,
                 s.cost.to_string(),
-                newly
+                cell(&newly)
             );
         }
         let _ = writeln!(o);
@@ -483,6 +494,74 @@ mod tests {
             newly_passing: newly.iter().map(|s| s.to_string()).collect(),
             ..SessionRecord::started(number, kind, "")
         }
+    }
+
+    #[test]
+    fn the_text_report_carries_no_control_sequence_of_the_models_making() {
+        let report = Report {
+            project: "/p".into(),
+            state_dir: "/s".into(),
+            model: "m".into(),
+            phase: "building".into(),
+            running: false,
+            passing: 0,
+            total: 1,
+            sessions: vec![SessionRow {
+                number: 1,
+                id: "s1".into(),
+                kind: "planning".into(),
+                end: "completed\x1b]8;;https://evil.example\x07".into(),
+                turns: 1,
+                newly_passing: vec!["F1\x1b[2J".into()],
+                regressions: vec![],
+                cost: Usd::ZERO,
+                started: "t".into(),
+                ended: None,
+                duration_secs: None,
+                passing_at_end: None,
+            }],
+            features: vec![FeatureRow {
+                id: "F1\x1b]52;c;cHduZWQ=\x07".into(),
+                description: "clears\x1b[2J\x1b[H the screen\n| F9 | yes | forged row".into(),
+                passes: false,
+                verified_in: None,
+                regressions: 0,
+                cost: Usd::ZERO,
+            }],
+            spent: Usd::ZERO,
+            planning_cost: Usd::ZERO,
+            unattributed_cost: Usd::ZERO,
+            duration_secs: None,
+            last_stop: Some(agent::run::state::StopRecord {
+                time: "t".into(),
+                reason: "error".into(),
+                exit_code: 1,
+                detail: "boom\u{9b}31mred\rhidden".into(),
+            }),
+        };
+        let text = render(&report);
+        assert!(
+            text.chars().all(|c| c == '\n' || !c.is_control()),
+            "{text:?}"
+        );
+        let row = text.lines().find(|l| l.starts_with("F1 ")).unwrap();
+        assert!(
+            row.ends_with("  clears the screen⏎| F9 | yes | forged row"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("| F9")), "{text}");
+        assert!(
+            text.contains("stopped   error (exit 1) at t: boomredhidden"),
+            "{text}"
+        );
+        assert!(summary_line(&report).contains("stopped: error"));
+        // JSON keeps the raw text.
+        let json = json_pretty(&report).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back["features"][0]["description"],
+            report.features[0].description
+        );
     }
 
     #[test]

@@ -88,7 +88,10 @@ fn add_features_errors_go_back_to_the_model_and_a_corrected_batch_is_accepted() 
     let mut missing_test = feature(0);
     missing_test["test_files"] = json!(["tests/missing.py"]);
     let mut network = feature(0);
-    network["check"] = json!("curl http://x");
+    network["check"] = json!("ssh x true");
+    // A check nested 2000 deep is refused by the policy's limits, not a crash of the harness.
+    let mut deep = feature(1);
+    deep["check"] = json!(format!("{}true{}", "{ ".repeat(2000), "; }".repeat(2000)));
     let mut empty = feature(0);
     empty["check"] = json!("  ");
     let server = FakeServer::start_blocking(Script::turns(vec![
@@ -98,7 +101,7 @@ fn add_features_errors_go_back_to_the_model_and_a_corrected_batch_is_accepted() 
             json!({"features": [feature(0), feature(0)]}),
         ),
         call("add_features", json!({"features": [missing_test]})),
-        call("add_features", json!({"features": [network]})),
+        call("add_features", json!({"features": [network, deep]})),
         call("add_features", json!({"features": [empty]})),
         call(
             "add_features",
@@ -120,7 +123,8 @@ fn add_features_errors_go_back_to_the_model_and_a_corrected_batch_is_accepted() 
     let expect = [
         (2, "\"F1\" is used twice"),
         (3, "tests/missing.py\" does not exist"),
-        (4, "curl http://x` is not allowed"),
+        (4, "ssh x true` is not allowed"),
+        (4, "nests too deeply"),
         (5, "empty `check`"),
     ];
     for (i, needle) in expect {

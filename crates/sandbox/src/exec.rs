@@ -28,7 +28,7 @@ use tokio::io::AsyncReadExt;
 use crate::egress::NetworkMode;
 use crate::output::{CappedBuffer, ExecOutput};
 use crate::path::ProjectRoot;
-use crate::policy::{CommandPolicy, PolicyDenial};
+use crate::policy::{CommandPolicy, PolicyContext, PolicyDenial};
 
 /// Whether the kernel confinement is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -188,7 +188,11 @@ impl Sandbox {
         command: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, SandboxError> {
-        policy.check(command, project, self.config.allow_network)?;
+        policy.check(
+            command,
+            project,
+            &PolicyContext::new(self.config.allow_network),
+        )?;
         self.run(command, timeout).await
     }
 

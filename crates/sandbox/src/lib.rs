@@ -63,5 +63,5 @@ pub use egress::{EgressPolicy, NetworkMode};
 pub use exec::{Sandbox, SandboxConfig, SandboxError, SandboxMode};
 pub use output::ExecOutput;
 pub use path::{normalize_lexically, Access, PathError, ProjectRoot};
-pub use policy::{CommandPolicy, PolicyConfig, PolicyDenial, DEFAULT_ALLOW};
+pub use policy::{CommandPolicy, PolicyConfig, PolicyContext, PolicyDenial, DEFAULT_ALLOW};
 pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits};

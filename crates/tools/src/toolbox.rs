@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use sandbox::untrusted::UntrustedDir;
 use sandbox::{
-    CommandPolicy, NetworkMode, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode,
+    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, Sandbox, SandboxConfig,
+    SandboxMode,
 };
 use serde_json::Value;
 
@@ -94,6 +95,8 @@ pub(crate) struct Inner {
     /// The project held open, for reading and writing beneath it without following links.
     pub(crate) files: UntrustedDir,
     pub(crate) policy: CommandPolicy,
+    /// The confinement as the policy sees it (network, process scoping, temp dir).
+    pub(crate) policy_context: PolicyContext,
     pub(crate) sandbox: Sandbox,
     pub(crate) allow_network: bool,
     pub(crate) default_timeout: Duration,
@@ -146,11 +149,18 @@ impl Toolbox {
         })
         .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
+        // Processes are not scoped to the run until commands run in a pid namespace of their own.
+        let policy_context = PolicyContext {
+            allow_network: config.allow_network,
+            processes_scoped: false,
+            temp_dir: Some(sandbox.temp_dir().to_path_buf()),
+        };
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
                 files,
                 policy,
+                policy_context,
                 sandbox,
                 allow_network: config.allow_network,
                 default_timeout: config
@@ -177,6 +187,12 @@ impl Toolbox {
     /// against it).
     pub fn policy(&self) -> &CommandPolicy {
         &self.inner.policy
+    }
+
+    /// The confinement as the policy sees it; planned feature checks are checked against the
+    /// policy with it, as `bash` commands are.
+    pub fn policy_context(&self) -> &PolicyContext {
+        &self.inner.policy_context
     }
 
     /// Whether commands may use the network.

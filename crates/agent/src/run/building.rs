@@ -3,10 +3,12 @@
 
 use super::extra::BuildTools;
 use super::features::feature_table;
+use super::project_files;
 use super::prompts::PromptKind;
 use super::sessions::{session_commit_message, stop_reason_of};
-use super::state::SessionKind;
-use super::{git, tail_chars, RunContext, RunError};
+use super::state::{self, SessionKind};
+use super::{git, RunContext, RunError};
+use crate::events::EventKind;
 use crate::outcome::EndReason;
 use tokio_util::sync::CancellationToken;
 
@@ -103,9 +105,11 @@ impl RunContext<'_> {
                 last,
             )
         };
-        let progress = std::fs::read_to_string(self.cfg.project_dir.join("progress.md"))
-            .map(|p| tail_chars(&p, 8000))
-            .unwrap_or_else(|_| "(no progress.md yet)".to_string());
+        let progress = project_files::read_progress(&self.cfg.project_dir);
+        if let Some(message) = progress.warning {
+            self.emit(&state::session_id(number), EventKind::Warning { message });
+        }
+        let progress = progress.text;
         let log = git::recent_log(self.toolbox.sandbox(), 15).await;
         let log = if log.trim().is_empty() {
             "(no commits yet)".to_string()

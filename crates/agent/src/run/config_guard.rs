@@ -2,6 +2,7 @@
 //! a change a session's program made to it is undone when the session ends, or before the next
 //! start when the harness was killed mid-session).
 
+use super::project_files::{self, put_back};
 use super::resume::lock_state_dir;
 use super::state::StateError;
 use super::RunError;
@@ -24,7 +25,7 @@ const CONFIG_GUARD_FILE: &str = "config-guard.json";
 impl ConfigGuard {
     pub fn capture(project: &Path, state_dir: &Path) -> Result<ConfigGuard, RunError> {
         let path = project.join("loopwright.toml");
-        let before = std::fs::read(&path).ok();
+        let before = project_files::read_config_snapshot(project)?;
         let record = state_dir.join(CONFIG_GUARD_FILE);
         let json = serde_json::to_vec(&before).unwrap_or_default();
         llm::atomic_write(&record, &json).map_err(|source| RunError::Io {
@@ -44,22 +45,6 @@ impl ConfigGuard {
         // Once the file is as it was, the snapshot is no longer needed.
         let _ = std::fs::remove_file(&self.record);
         restored
-    }
-}
-
-/// Makes `path` hold `before` again (or not exist); returns it when something was changed.
-fn put_back(path: &Path, before: Option<&[u8]>) -> Vec<PathBuf> {
-    let now = std::fs::read(path).ok();
-    if now.as_deref() == before && !path.is_symlink() {
-        return Vec::new();
-    }
-    let result = match before {
-        Some(bytes) => llm::atomic_write(path, bytes),
-        None => std::fs::remove_file(path),
-    };
-    match result {
-        Ok(()) => vec![PathBuf::from("loopwright.toml")],
-        Err(_) => Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ mod extra;
 pub mod features;
 pub mod git;
 mod planning;
+pub mod project_files;
 pub mod prompts;
 mod resume;
 mod sessions;
@@ -187,6 +188,9 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file in the project could not be read or written safely.
+    #[error(transparent)]
+    Project(#[from] sandbox::untrusted::UntrustedError),
 }
 
 impl RunError {
@@ -280,7 +284,7 @@ pub async fn run(
     events: &dyn EventSink,
     cancel: CancellationToken,
 ) -> Result<RunReport, RunError> {
-    let spec = read_spec(&cfg.spec_path)?;
+    let spec = read_spec(&cfg.project_dir, &cfg.spec_path)?;
     let spec_hash = sha256_hex(spec.as_bytes());
     std::fs::create_dir_all(cfg.state_dir.join("transcripts")).map_err(|source| RunError::Io {
         path: cfg.state_dir.clone(),
@@ -522,7 +526,11 @@ impl<'a> RunContext<'a> {
                 .collect();
             serde_json::to_vec_pretty(&listed).unwrap_or_default()
         };
-        let path = self.cfg.project_dir.join("feature_list.json");
-        llm::atomic_write(&path, &bytes).map_err(|source| RunError::Io { path, source })
+        let written =
+            project_files::write_project_file(&self.cfg.project_dir, "feature_list.json", &bytes)?;
+        if let Some(message) = written {
+            self.emit("run", EventKind::Warning { message });
+        }
+        Ok(())
     }
 }

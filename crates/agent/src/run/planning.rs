@@ -234,7 +234,7 @@ impl<'a> RunContext<'a> {
                 if let Err(denial) =
                     self.toolbox
                         .policy()
-                        .check(&f.check, root, self.toolbox.allow_network())
+                        .check(&f.check, root, self.toolbox.policy_context())
                 {
                     problems.push(format!(
                         "feature {:?}: its check `{}` is not allowed: {denial}",

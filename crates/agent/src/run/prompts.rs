@@ -83,6 +83,9 @@ pub struct Prompts {
     dir: Option<PathBuf>,
 }
 
+/// A prompt template may be at most this big.
+pub const TEMPLATE_MAX_BYTES: u64 = 1024 * 1024;
+
 impl Prompts {
     pub fn new(dir: Option<&Path>) -> Prompts {
         Prompts {
@@ -140,14 +143,39 @@ impl Prompts {
         Ok(prompts)
     }
 
+    /// Read at every render, so the directory may well be inside the project (`init --prompts`
+    /// puts it there) where the agent could swap a template for a link to
+    /// `/proc/self/environ` or a FIFO: the file is read through [`sandbox::untrusted`] (no link
+    /// followed, no FIFO opened, at most [`TEMPLATE_MAX_BYTES`]).
     fn template(&self, kind: PromptKind) -> Result<String, PromptError> {
         if let Some(dir) = &self.dir {
             for name in std::iter::once(kind.file_name()).chain(kind.alias()) {
                 let path = dir.join(name);
-                match std::fs::read_to_string(&path) {
-                    Ok(t) => return Ok(t),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(PromptError::Io { path, source }),
+                let read = sandbox::untrusted::UntrustedDir::open(dir)
+                    .and_then(|files| files.read(Path::new(name), TEMPLATE_MAX_BYTES));
+                match read {
+                    Ok(c) if !c.truncated => {
+                        return String::from_utf8(c.bytes).map_err(|_| PromptError::Io {
+                            path,
+                            source: std::io::Error::other("not UTF-8 text"),
+                        })
+                    }
+                    Ok(c) => {
+                        return Err(PromptError::Io {
+                            path,
+                            source: std::io::Error::other(format!(
+                                "{} bytes, more than the {TEMPLATE_MAX_BYTES} a template may have",
+                                c.size
+                            )),
+                        })
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        return Err(PromptError::Io {
+                            path,
+                            source: std::io::Error::other(e.reason()),
+                        })
+                    }
                 }
             }
         }
@@ -214,6 +242,16 @@ pub const WRAPUP_VARS: [&str; 1] = ["reason"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_swapped_for_a_link_or_fifo_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Prompts::new(Some(dir.path()));
+        std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("building.md")).unwrap();
+        let e = p.render(PromptKind::Building, &[]).unwrap_err().to_string();
+        assert!(e.contains("symbolic link (to /proc/self/environ)"), "{e}");
+        assert!(!e.contains("PATH="), "{e}");
+    }
 
     #[test]
     fn defaults_render_and_substitute() {

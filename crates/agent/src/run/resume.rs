@@ -3,6 +3,7 @@
 //! a cut-off session committed, passing features re-verified).
 
 use super::features::Feature;
+use super::project_files;
 use super::sessions::session_commit_message;
 use super::state::{Phase, SessionKind, StateError};
 use super::{git, RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
@@ -11,12 +12,12 @@ use std::path::Path;
 use tools::FrozenFiles;
 
 /// Reads the spec: it must be non-empty UTF-8 text.
-pub(super) fn read_spec(path: &Path) -> Result<String, RunError> {
+pub(super) fn read_spec(project: &Path, path: &Path) -> Result<String, RunError> {
     let err = |message: String| RunError::Spec {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot be read: {e}")))?;
+    let bytes = project_files::read_spec_bytes(project, path).map_err(|e| err(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| err("is not UTF-8 text".into()))?;
     if text.trim().is_empty() {
         return Err(err("is empty; describe the application to build".into()));
@@ -71,12 +72,8 @@ impl RunContext<'_> {
         }
         git::ensure_repo(self.toolbox.sandbox(), project).await?;
         if phase == Phase::Planning {
-            let target = project.join("app_spec.txt");
-            if std::fs::read_to_string(&target).ok().as_deref() != Some(spec) {
-                llm::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
-                    path: target,
-                    source,
-                })?;
+            if let Some(message) = project_files::copy_spec(project, spec)? {
+                self.emit("run", EventKind::Warning { message });
             }
             // Planning again over a frozen plan (an extension cut off): its files stay frozen.
             if self.cfg.state_dir.join(FEATURES_FILE).exists() {

@@ -1,175 +1,147 @@
 //! Per-program argument rules: what each allowed program may be asked to do.
+//!
+//! The rules look for the classes of danger the kernel cannot judge: programs run under other
+//! names, settings that make a shell or a tool run strings, tools that execute or write by
+//! themselves, paths written outside the project, and history destroyed. Options are read the
+//! way each program reads them ([`options`]), so an abbreviation (`--in-pl`) is the option.
 
+mod archives;
 mod files;
 mod git;
 mod launchers;
+mod network;
+mod options;
+mod processes;
+mod scripts;
 mod shell;
 mod toolchains;
 
-use super::allowlist::dangerous_variable;
+use super::paths::Effect;
 use super::walk::Checker;
 use super::words::Arg;
-use super::{deny, PolicyDenial};
+use super::PolicyDenial;
+use options::{Item, Spec};
 
 impl Checker<'_> {
-    /// Argument rules for commands that launch others, write files, or reach the network.
+    /// Argument rules for the program `name` (already on the allowlist).
     pub(crate) fn arguments(&mut self, name: &str, args: &[Arg]) -> Result<(), PolicyDenial> {
         match name {
             "cd" | "pushd" => self.cd(name, args),
-            "source" | "." => {
-                let Some(file) = args.first() else {
-                    return deny(format!("`{name}` needs a file"));
-                };
-                match file.plain() {
-                    Some(f) if self.read_inside(f) => Ok(()),
-                    _ => deny(format!(
-                        "`{name} {}`: only files inside the project may be sourced",
-                        file.raw
-                    )),
-                }
-            }
-            "export" | "declare" | "typeset" | "local" | "readonly" => {
-                for a in args {
-                    let text = a.literal.as_deref().unwrap_or(&a.raw);
-                    if text.starts_with('-') && text.contains('f') && name != "local" {
-                        return deny(format!("`{name} {text}` defines or exports functions; define functions directly"));
-                    }
-                    let var = text.split(['=', '+', '[']).next().unwrap_or("");
-                    if dangerous_variable(var) {
-                        return deny(format!(
-                            "setting `{var}` changes which programs run or what they load; it is not allowed"
-                        ));
-                    }
-                }
-                Ok(())
-            }
-            "command" => {
-                let mut rest = args;
-                while let Some(first) = rest.first() {
-                    match first.plain() {
-                        Some("-v") | Some("-V") => return Ok(()),
-                        Some("-p") | Some("--") => rest = &rest[1..],
-                        _ => break,
-                    }
-                }
-                self.argv(rest)
-            }
+            "source" | "." => self.source(name, args),
+            "export" | "declare" | "typeset" | "local" | "readonly" => self.declare(name, args),
+            "read" => self.read(args),
+            "mapfile" | "readarray" => self.mapfile(name, args),
+            "printf" => self.printf(args),
+            "getopts" => self.getopts(args),
+            "wait" => self.wait(args),
+            "unset" => self.unset(args),
+            "set" => self.set(args),
+            "shopt" => self.shopt(args),
+            "hash" => self.hash(args),
+            "command" => self.command_builtin(args),
             "builtin" => self.argv(args),
-            "env" => self.env(args),
-            "nice" => self.after_options(name, args, &["-n", "--adjustment"]),
-            "nohup" => self.after_options(name, args, &[]),
-            "time" => self.after_options(name, args, &["-f", "--format", "-o", "--output"]),
-            "timeout" => {
-                let start = skip_options(args, &["-s", "--signal", "-k", "--kill-after"]);
-                // The duration, then the command.
-                let rest = args.get(start + 1..).unwrap_or(&[]);
-                self.launch(name, rest)
-            }
-            "xargs" => {
-                let start = skip_options(
-                    args,
-                    &[
-                        "-a",
-                        "--arg-file",
-                        "-d",
-                        "--delimiter",
-                        "-E",
-                        "-e",
-                        "--eof",
-                        "-I",
-                        "-i",
-                        "--replace",
-                        "-L",
-                        "--max-lines",
-                        "-n",
-                        "--max-args",
-                        "-P",
-                        "--max-procs",
-                        "-s",
-                        "--max-chars",
-                    ],
-                );
-                let rest = &args[start.min(args.len())..];
-                if rest.is_empty() {
-                    return Ok(()); // xargs runs echo
-                }
-                self.launch(name, rest)
-            }
-            "find" => self.find(args),
             "bash" | "sh" => self.shell(name, args),
-            "rm" | "rmdir" | "mkdir" | "touch" | "chmod" | "tee" | "mv" | "cp" | "ln" => {
-                self.path_args(name, args)
-            }
-            "sed" => {
-                if args.iter().any(|a| {
-                    a.plain().is_some_and(|v| {
-                        v == "-i"
-                            || v.starts_with("-i")
-                            || v.starts_with("--in-place")
-                            || (v.starts_with('-')
-                                && !v.starts_with("--")
-                                && v.contains('i')
-                                && !v.contains('e'))
-                    })
-                }) {
-                    self.path_args(name, args)
-                } else {
-                    Ok(())
-                }
-            }
+            "env" => self.env(args),
+            "nice" | "nohup" | "time" | "timeout" | "stdbuf" => self.launcher(name, args),
+            "xargs" => self.xargs(args),
+            "find" => self.find(args),
+            "rm" | "rmdir" => self.remove(name, args),
+            "mkdir" | "touch" | "chmod" | "tee" => self.write_operands(name, args),
+            "cp" | "mv" | "ln" => self.copy_move(name, args),
+            "sort" => self.sort(args),
+            "uniq" => self.uniq(args),
+            "patch" => self.patch(args),
+            "mktemp" => self.mktemp(args),
+            "xxd" => self.xxd(args),
+            "tar" => self.tar(args),
+            "zip" => self.zip(args),
+            "unzip" => self.unzip(args),
+            "gzip" | "gunzip" => self.gzip(name, args),
+            "sed" => self.sed(args),
+            "awk" | "gawk" => self.awk(name, args),
+            "sqlite3" => self.sqlite3(args),
+            "curl" => self.curl(args),
+            "wget" => self.wget(args),
             "git" => self.git(args),
-            "node" => self.node(args),
             "python" | "python3" => self.python(name, args),
             "pip" | "pip3" => self.pip(name, args),
             "npm" | "yarn" | "pnpm" => self.npm(name, args),
-            "npx" => {
-                if args
-                    .iter()
-                    .any(|a| matches!(a.plain(), Some("-c") | Some("--call")))
-                {
-                    return deny("`npx -c` runs a shell string that cannot be checked; run the command directly");
-                }
-                Ok(())
-            }
+            "npx" => self.npx(args),
             "cargo" => self.cargo(args),
-            "rustup" => {
-                let sub = first_positional(args, &["--toolchain"]);
-                match sub.as_deref() {
-                    Some("show") | Some("which") | Some("--version") | None => Ok(()),
-                    Some("component") | Some("target") | Some("toolchain") if args.iter().any(|a| matches!(a.plain(), Some("list"))) => Ok(()),
-                    _ if self.network => Ok(()),
-                    _ => deny("`rustup` may only show toolchains here; installing needs network access, which is not available in this sandbox"),
-                }
-            }
+            "rustup" => self.rustup(args),
             "go" => self.go(args),
+            "make" => self.make(args),
+            "pytest" | "py.test" => self.pytest(name, args),
+            "rg" => self.ripgrep(args),
+            "tree" => self.tree(args),
             _ => Ok(()),
         }
     }
+
+    /// Checks every operand among `items` as a path `program` writes or deletes.
+    fn operands_are(
+        &self,
+        program: &str,
+        items: &[Item<'_>],
+        effect: Effect,
+    ) -> Result<(), PolicyDenial> {
+        for arg in options::operands(items) {
+            self.check_target(program, arg, effect)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the value of every option among `items` that is `letter` or (an abbreviation of)
+    /// `long`, as a path `program` writes.
+    fn option_values_are(
+        &self,
+        program: &str,
+        items: &[Item<'_>],
+        letter: Option<char>,
+        long: Option<&str>,
+        effect: Effect,
+    ) -> Result<(), PolicyDenial> {
+        for item in items.iter().filter(|i| i.is(letter, long)) {
+            if let Some(value) = item.value_arg() {
+                self.check_target(program, &value, effect)?;
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Index of the first argument after options; `with_value` options consume the next argument.
-pub(crate) fn skip_options(args: &[Arg], with_value: &[&str]) -> usize {
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        let v = a.literal.as_deref().unwrap_or(&a.raw);
-        if v == "--" {
-            return i + 1;
-        }
-        if !v.starts_with('-') || v == "-" {
-            return i;
-        }
-        if with_value.contains(&v) {
-            i += 2;
-        } else {
-            i += 1;
+/// Whether `item` may be the long option `dangerous`: it names it, or abbreviates it without
+/// being exactly another option of `spec` (getopt_long takes an exact match first).
+pub(crate) fn means(item: &Item<'_>, dangerous: &str, spec: &Spec) -> bool {
+    let Item::Long { given, .. } = item else {
+        return false;
+    };
+    if given == dangerous {
+        return true;
+    }
+    let exact_other = spec
+        .long_values
+        .iter()
+        .chain(spec.long_optional)
+        .chain(spec.long_flags)
+        .any(|o| o == given);
+    !exact_other && options::abbreviates(given, dangerous)
+}
+
+/// The first long option among `items` that may be one of `dangerous`: (as given, the option).
+pub(crate) fn find_long(
+    items: &[Item<'_>],
+    dangerous: &[&'static str],
+    spec: &Spec,
+) -> Option<(String, &'static str)> {
+    for item in items {
+        for d in dangerous {
+            if means(item, d, spec) {
+                if let Item::Long { given, .. } = item {
+                    return Some((given.clone(), d));
+                }
+            }
         }
     }
-    i
-}
-
-/// The first argument that is not an option (nor an option's value from `with_value`).
-pub(crate) fn first_positional(args: &[Arg], with_value: &[&str]) -> Option<String> {
-    let i = skip_options(args, with_value);
-    args.get(i)
-        .map(|a| a.literal.clone().unwrap_or_else(|| a.raw.clone()))
+    None
 }
