@@ -491,7 +491,7 @@ fn an_imported_feature_list_is_checked_frozen_and_built_without_planning() {
     // Refused: a check the policy does not allow, a Python-harness entry without id and check.
     let idle = FakeServer::start_blocking(Script::turns(vec![]));
     let mut bad = features.clone();
-    bad[2]["check"] = json!("curl http://example.com");
+    bad[2]["check"] = json!("sudo true");
     let bad_list = w.home.join("bad.json");
     std::fs::write(&bad_list, serde_json::to_string(&bad).unwrap()).unwrap();
     run(&w, &idle, &["--import", bad_list.to_str().unwrap()])
