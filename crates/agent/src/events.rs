@@ -113,13 +113,17 @@ pub enum EventKind {
         wait_ms: u64,
         reason: String,
     },
-    /// The harness told the model something on its own (context wrap-up, repetition nudge,
+    /// The harness told the model something on its own (context wrap-up, a watchdog warning,
     /// cut-off answer).
     #[serde(rename = "session.notice")]
     Notice { turn: u32, notice: String },
+    /// A session ended: `end` is why (`completed`, `turn_limit`, `no_progress`,
+    /// `cut_off_answers`... see [`crate::EndReason`]) and `detail` the evidence.
     #[serde(rename = "session.completed")]
     SessionCompleted {
         end: crate::EndReason,
+        #[serde(default)]
+        detail: String,
         turns: u32,
         usage: Usage,
         /// What this session's calls cost.
@@ -134,6 +138,17 @@ pub enum EventKind {
     /// The harness put back frozen files the agent had changed.
     #[serde(rename = "frozen.restored")]
     FrozenRestored { paths: Vec<String> },
+    /// The harness put `.git` back as it accepts it (`restored`: config, hooks, attributes...)
+    /// or rebuilt a missing or rewritten history from its mirror (`history` says what was
+    /// wrong).
+    #[serde(rename = "git.restored")]
+    GitRestored {
+        restored: Vec<String>,
+        history: Option<String>,
+    },
+    /// The harness's commit left out files bigger than `max_bytes`.
+    #[serde(rename = "commit.skipped")]
+    CommitSkipped { paths: Vec<String>, max_bytes: u64 },
     /// The harness ran a feature's check (run-level; emitted by the orchestrator).
     #[serde(rename = "feature.verified")]
     FeatureVerified {
@@ -516,6 +531,7 @@ mod tests {
             },
             EventKind::SessionCompleted {
                 end: crate::EndReason::Completed,
+                detail: "d".into(),
                 turns: 1,
                 usage: Usage::default(),
                 cost: usd,
@@ -561,6 +577,14 @@ mod tests {
                 spent: usd,
                 detail: String::new(),
             },
+            EventKind::GitRestored {
+                restored: vec!["config".into()],
+                history: Some("h".into()),
+            },
+            EventKind::CommitSkipped {
+                paths: vec!["big.log".into()],
+                max_bytes: 1,
+            },
             EventKind::ProxyConnection {
                 host: "pypi.org".into(),
                 port: 443,
@@ -589,6 +613,8 @@ mod tests {
                 | EventKind::RunStarted { .. }
                 | EventKind::PlanFrozen { .. }
                 | EventKind::RunCompleted { .. }
+                | EventKind::GitRestored { .. }
+                | EventKind::CommitSkipped { .. }
                 | EventKind::ProxyConnection { .. } => {}
             }
         }

@@ -55,6 +55,9 @@ pub enum TranscriptEntry {
     End {
         ts: String,
         end: EndReason,
+        /// The evidence for the ending (empty for a plain completion).
+        #[serde(default)]
+        detail: String,
         turns: u32,
         #[serde(with = "crate::events::usd_nanos")]
         cost: Usd,

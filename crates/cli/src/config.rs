@@ -33,8 +33,22 @@ pub struct FileConfig {
     pub max_sessions: Option<u32>,
     /// The most model calls one session may make (`exec`: 50). [default: 80]
     pub max_turns: Option<u32>,
-    /// Build sessions in a row without more features passing than ever before, before `run` stops as stalled. [default: 3]
+    /// Sessions in a row without progress (more features passing than ever before) before `run` stops as stalled; a misbehaviour that repeats the previous session's counts double; kept across re-runs. [default: 3]
     pub stall_sessions: Option<u32>,
+    /// Planning sessions in a row without a plan that can be frozen before the run stops. [default: 3]
+    pub planning_attempts: Option<u32>,
+    /// The most features a plan may have. [default: 200]
+    pub max_features: Option<u32>,
+    /// Files bigger than this many MB are not committed by the harness. [default: 5]
+    pub commit_max_file_mb: Option<u64>,
+    /// Characters of one tool result the model gets (its head and tail, with a note). [default: 40000]
+    pub max_tool_result_chars: Option<u32>,
+    /// When a misbehaving session ends: no_progress_turns, tool_error_turns, repeat_limit, cut_off_streak, cut_off_cap, max_tool_calls, over_cap_answers, session_seconds (0: no limit).
+    ///     [watchdog]
+    ///     no_progress_turns = 5
+    ///     session_seconds = 3600
+    #[serde(default)]
+    pub watchdog: toml::Table,
     /// Where the run's state goes; by default $XDG_STATE_HOME/loopwright/<project id>. [example: "/var/tmp/loopwright-state"]
     pub state_dir: Option<PathBuf>,
     /// How many features planning should aim for (the planning prompt says so); by default the model decides. [example: 20]
@@ -148,8 +162,13 @@ impl FileConfig {
             state_dir,
             features,
             max_tokens,
-            notify
+            notify,
+            planning_attempts,
+            max_features,
+            commit_max_file_mb,
+            max_tool_result_chars
         );
+        merge_table(&mut self.watchdog, over.watchdog);
         merge_table(&mut self.providers, over.providers);
         merge_table(&mut self.pricing, over.pricing);
         merge_table(&mut self.policy, over.policy);
@@ -223,6 +242,58 @@ pub fn load_layers(
         ..FileConfig::default()
     };
     Ok(cfg.overlay(from_env))
+}
+
+/// `[watchdog]` in the config: the thresholds at which a misbehaving session ends. Counts of
+/// turns; 0 turns a rule off.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogSettings {
+    /// Turns in a row without progress (no new content in the project, no check newly passing).
+    pub no_progress_turns: Option<u32>,
+    /// Turns in a row in which every tool call failed.
+    pub tool_error_turns: Option<u32>,
+    /// The same call with the same result this many times earns a warning; once more ends.
+    pub repeat_limit: Option<u32>,
+    /// Answers in a row cut off at max_tokens.
+    pub cut_off_streak: Option<u32>,
+    /// Answers cut off at max_tokens in one session.
+    pub cut_off_cap: Option<u32>,
+    /// Tool calls of one answer that run; the rest are refused.
+    pub max_tool_calls: Option<u32>,
+    /// Answers over `max_tool_calls` in one session.
+    pub over_cap_answers: Option<u32>,
+    /// Seconds a session may run (0: no limit).
+    pub session_seconds: Option<u64>,
+}
+
+impl WatchdogSettings {
+    /// Reads the `[watchdog]` table.
+    pub fn from_table(table: &toml::Table) -> Result<WatchdogSettings> {
+        toml::Value::Table(table.clone())
+            .try_into()
+            .context("[watchdog] in the config")
+    }
+
+    /// The settings laid over the defaults.
+    pub fn apply(&self, mut config: agent::WatchdogConfig) -> agent::WatchdogConfig {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { config.$f = v; } )* };
+        }
+        set!(
+            no_progress_turns,
+            tool_error_turns,
+            repeat_limit,
+            cut_off_streak,
+            cut_off_cap,
+            max_tool_calls,
+            over_cap_answers
+        );
+        if let Some(secs) = self.session_seconds {
+            config.max_duration = (secs > 0).then(|| std::time::Duration::from_secs(secs));
+        }
+        config
+    }
 }
 
 /// Reads a budget given as `"5.00"`, `5`, or `5.0` in a config file or flag.
@@ -323,6 +394,20 @@ mod tests {
         std::fs::write(&user, "network = \"on\"\n").unwrap();
         let msg = format!("{:#}", load_layers(None, &e).unwrap_err());
         assert!(msg.contains("registries"), "{msg}");
+    }
+
+    #[test]
+    fn watchdog_settings_override_defaults_and_typos_are_errors() {
+        let table: toml::Table =
+            toml::from_str("no_progress_turns = 7\nsession_seconds = 0\n").unwrap();
+        let w = WatchdogSettings::from_table(&table)
+            .unwrap()
+            .apply(agent::WatchdogConfig::default());
+        assert_eq!(w.no_progress_turns, 7);
+        assert_eq!(w.max_duration, None);
+        assert_eq!(w.cut_off_streak, 2);
+        let typo: toml::Table = toml::from_str("no_progres_turns = 7\n").unwrap();
+        assert!(WatchdogSettings::from_table(&typo).is_err());
     }
 
     #[test]

@@ -103,6 +103,12 @@ async fn run_with(
     let mut config = SessionConfig::new(session_id, EXEC_SYSTEM_PROMPT, task);
     config.max_turns = settings.max_turns;
     config.context_window = args.agent.context_window;
+    config.watchdog = crate::config::WatchdogSettings::from_table(&settings.file.watchdog)
+        .map_err(Failure::usage)?
+        .apply(config.watchdog);
+    if let Some(n) = settings.file.max_tool_result_chars {
+        config.max_tool_result_chars = n as usize;
+    }
     config.transcript = Some(
         settings
             .state_dir
@@ -132,11 +138,20 @@ async fn run_with(
     }
     let outcome = outcome.map_err(|e| Failure::new(e.exit_code(), anyhow::Error::new(e)))?;
     Ok(match outcome.end {
-        EndReason::Completed => code::OK,
+        // An empty last answer after work is a quiet end of the turn; `AllPassing` does not
+        // happen outside `run`.
+        EndReason::Completed | EndReason::EmptyAnswer | EndReason::AllPassing => code::OK,
         EndReason::Cancelled => code::INTERRUPTED,
-        EndReason::TurnLimit | EndReason::ContextLimit | EndReason::RepeatedAction => {
-            code::INCOMPLETE
-        }
+        EndReason::TurnLimit
+        | EndReason::ContextLimit
+        | EndReason::ContextExhausted
+        | EndReason::RepeatedAction
+        | EndReason::Cycle
+        | EndReason::NoProgress
+        | EndReason::ToolErrors
+        | EndReason::CutOffAnswers
+        | EndReason::TooManyToolCalls
+        | EndReason::WallClock => code::INCOMPLETE,
     })
 }
 

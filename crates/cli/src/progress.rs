@@ -420,18 +420,41 @@ fn describe(kind: &EventKind, color: bool) -> Option<String> {
         }
         EventKind::Notice { notice, .. } => format!("! {}", agent::events::one_line(notice, 120)),
         EventKind::SessionCompleted {
-            end, turns, cost, ..
+            end,
+            detail,
+            turns,
+            cost,
+            ..
         } => {
-            format!(
-                "loopwright: session {end} after {turns} turns, {}",
-                cents(*cost)
-            )
+            if detail.is_empty() {
+                format!(
+                    "loopwright: session {end} after {turns} turns, {}",
+                    cents(*cost)
+                )
+            } else {
+                format!(
+                    "loopwright: session {end} after {turns} turns, {}: {}",
+                    cents(*cost),
+                    agent::events::one_line(detail, 160)
+                )
+            }
         }
         EventKind::Error { message, .. } => format!("error: {message}"),
         EventKind::Warning { message } => format!("warning: {message}"),
         EventKind::FrozenRestored { paths } => {
             format!("! restored frozen files: {}", paths.join(", "))
         }
+        EventKind::GitRestored { restored, history } => match history {
+            Some(history) => format!("! {history}; the git history was restored"),
+            None => format!(
+                "! put back git files the agent changed: {}",
+                restored.join(", ")
+            ),
+        },
+        EventKind::CommitSkipped { paths, max_bytes } => format!(
+            "! not committed (bigger than {max_bytes} bytes): {}",
+            paths.join(", ")
+        ),
         EventKind::FeatureVerified {
             id,
             passed,

@@ -2,7 +2,7 @@
 //! fresh-context sessions until every check passes, the budget is spent or progress stalls.
 //! Re-running the same command resumes.
 
-use crate::config::load_layers;
+use crate::config::{load_layers, WatchdogSettings};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::project::StateSource;
@@ -39,7 +39,7 @@ pub struct RunArgs {
     /// The most model calls one session may make [default: 80].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
-    /// Build sessions in a row without more features passing than ever before, before the run stops [default: 3].
+    /// Sessions in a row without progress (more features passing than ever before) before the run stops; a misbehaviour repeated counts double; kept across re-runs [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stall_sessions: Option<u32>,
     /// How many features planning should aim for [default: the model decides].
@@ -356,6 +356,21 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     cfg.feature_count = args.features.or(file.features);
     cfg.import = import;
     cfg.extend_plan = args.extend_plan;
+    if let Some(n) = file.planning_attempts {
+        cfg.planning_attempts = n;
+    }
+    if let Some(n) = file.max_features {
+        cfg.max_features = n as usize;
+    }
+    if let Some(mb) = file.commit_max_file_mb {
+        cfg.commit_max_file_bytes = mb.saturating_mul(1024 * 1024);
+    }
+    if let Some(n) = file.max_tool_result_chars {
+        cfg.max_tool_result_chars = n as usize;
+    }
+    cfg.watchdog = WatchdogSettings::from_table(&file.watchdog)
+        .map_err(Failure::usage)?
+        .apply(cfg.watchdog);
     cfg.prompts = prompts;
     cfg.context_window = args.agent.context_window;
     tracing::debug!(?cfg, "run configuration");
@@ -377,11 +392,14 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             let total = report.state.features.len();
             if !args.agent.json {
                 let what = match report.end {
-                    RunEnd::Complete => "complete: every feature passes",
-                    RunEnd::SessionLimit => "stopped: --max-sessions reached",
-                    RunEnd::Stalled => "stopped: no progress",
+                    RunEnd::Complete => "complete: every feature passes".to_string(),
+                    RunEnd::SessionLimit => "stopped: --max-sessions reached".to_string(),
+                    RunEnd::Stalled => format!(
+                        "stopped: no progress (stalled: {})",
+                        report.state.stall.describe()
+                    ),
                     RunEnd::Interrupted => {
-                        "interrupted: state saved; re-run the same command to resume"
+                        "interrupted: state saved; re-run the same command to resume".to_string()
                     }
                 };
                 eprintln!(

@@ -40,6 +40,8 @@ pub struct FeatureRow {
     pub id: String,
     pub description: String,
     pub passes: bool,
+    /// Its check passed but the work is not committed yet (the next run commits it first).
+    pub uncommitted: bool,
     pub verified_in: Option<u32>,
     pub regressions: u32,
     /// Spend attributed to the feature (see [`attribute_spend`]), in nano-dollars.
@@ -54,6 +56,8 @@ pub struct SessionRow {
     /// Why it ended; `running` while a run holds the state dir, `cut off` when the process
     /// died during it.
     pub end: String,
+    /// The evidence for the ending (the watchdog's line).
+    pub end_detail: String,
     pub turns: u32,
     pub newly_passing: Vec<String>,
     pub regressions: Vec<String>,
@@ -85,7 +89,19 @@ pub struct Report {
     pub unattributed_cost: Usd,
     /// From the first session's start to the last one's end (or now while running).
     pub duration_secs: Option<u64>,
+    /// Sessions in a row without progress, as the stall rule counts them.
+    pub stall: StallRow,
     pub last_stop: Option<agent::run::state::StopRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StallRow {
+    pub sessions: u32,
+    /// What is compared with `--stall-sessions` (a misbehaviour repeated counts double).
+    pub weight: u32,
+    pub endings: Vec<String>,
+    /// In words: "2 sessions in a row ended on repeated cut-off answers without progress".
+    pub description: String,
 }
 
 /// Spend by feature: each build session's cost, plus that of earlier build sessions that made no
@@ -200,6 +216,7 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
                 id: s.id.clone(),
                 kind: format!("{:?}", s.kind).to_lowercase(),
                 end,
+                end_detail: s.end_detail.clone(),
                 turns: s.turns,
                 newly_passing: s.newly_passing.clone(),
                 regressions: s.regressions.clone(),
@@ -244,7 +261,8 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
                 FeatureRow {
                     id: f.id.clone(),
                     description: f.description.clone(),
-                    passes: st.passes,
+                    passes: st.recorded_passing(),
+                    uncommitted: st.uncommitted,
                     verified_in: st.verified_in,
                     regressions: st.regressions,
                     cost: per_feature.get(&f.id).copied().unwrap_or(Usd::ZERO),
@@ -255,6 +273,16 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
         planning_cost: planning,
         unattributed_cost: unattributed,
         duration_secs,
+        stall: StallRow {
+            sessions: state.stall.sessions,
+            weight: state.stall.weight,
+            endings: state.stall.endings.clone(),
+            description: if state.stall.sessions == 0 {
+                String::new()
+            } else {
+                state.stall.describe()
+            },
+        },
         last_stop: state.last_stop.clone(),
     })
 }
@@ -418,6 +446,14 @@ pub fn render(r: &Report) -> String {
             cell(&stop.detail)
         );
     }
+    if r.stall.sessions > 0 {
+        let _ = writeln!(
+            o,
+            "stall     {} (counts {} toward --stall-sessions)",
+            cell(&r.stall.description),
+            r.stall.weight
+        );
+    }
     let _ = writeln!(o);
     if !r.features.is_empty() {
         let ids: Vec<String> = r.features.iter().map(|f| cell(&f.id)).collect();
@@ -437,7 +473,13 @@ pub fn render(r: &Report) -> String {
                 o,
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
                 id,
-                if f.passes { "yes" } else { "no" },
+                if f.passes {
+                    "yes"
+                } else if f.uncommitted {
+                    "pending"
+                } else {
+                    "no"
+                },
                 f.verified_in
                     .map(|n| format!("s{n}"))
                     .unwrap_or_else(|| "-".into()),
@@ -450,7 +492,7 @@ pub fn render(r: &Report) -> String {
     if !r.sessions.is_empty() {
         let _ = writeln!(
             o,
-            "{:>3}  {:<8}  {:<16}  {:>8}  {:>5}  {:>12}  newly passing",
+            "{:>3}  {:<8}  {:<19}  {:>8}  {:>5}  {:>12}  newly passing",
             "#", "kind", "end", "duration", "turns", "cost"
         );
         for s in &r.sessions {
@@ -464,7 +506,7 @@ pub fn render(r: &Report) -> String {
             }
             let _ = writeln!(
                 o,
-                "{:>3}  {:<8}  {:<16}  {:>8}  {:>5}  {:>12}  {}",
+                "{:>3}  {:<8}  {:<19}  {:>8}  {:>5}  {:>12}  {}",
                 s.number,
                 cell(&s.kind),
                 cell(&s.end),
@@ -475,6 +517,9 @@ pub fn render(r: &Report) -> String {
                 s.cost.to_string(),
                 cell(&newly)
             );
+            if !s.end_detail.is_empty() {
+                let _ = writeln!(o, "{:>3}  {}", "", cell(&s.end_detail));
+            }
         }
         let _ = writeln!(o);
     }
@@ -511,6 +556,7 @@ mod tests {
                 id: "s1".into(),
                 kind: "planning".into(),
                 end: "completed\x1b]8;;https://evil.example\x07".into(),
+                end_detail: "no progress\x1b[1A".into(),
                 turns: 1,
                 newly_passing: vec!["F1\x1b[2J".into()],
                 regressions: vec![],
@@ -524,6 +570,7 @@ mod tests {
                 id: "F1\x1b]52;c;cHduZWQ=\x07".into(),
                 description: "clears\x1b[2J\x1b[H the screen\n| F9 | yes | forged row".into(),
                 passes: false,
+                uncommitted: false,
                 verified_in: None,
                 regressions: 0,
                 cost: Usd::ZERO,
@@ -532,11 +579,18 @@ mod tests {
             planning_cost: Usd::ZERO,
             unattributed_cost: Usd::ZERO,
             duration_secs: None,
+            stall: StallRow {
+                sessions: 1,
+                weight: 1,
+                endings: vec!["no_progress".into()],
+                description: "1 session\x1b[2K ended".into(),
+            },
             last_stop: Some(agent::run::state::StopRecord {
                 time: "t".into(),
                 reason: "error".into(),
                 exit_code: 1,
                 detail: "boom\u{9b}31mred\rhidden".into(),
+                cause: None,
             }),
         };
         let text = render(&report);

@@ -138,7 +138,12 @@ fn a_plan_and_three_build_sessions_reach_all_passing() {
         .success()
         .stdout(predicate::str::contains(r#""type":"plan.frozen""#))
         .stdout(predicate::str::contains(r#""type":"run.completed""#));
-    assert_eq!(server.turns_left(), 0, "every scripted turn was used");
+    assert_eq!(
+        server.turns_left(),
+        2,
+        "every scripted turn was used but the last session's notes and last words: it ends as \
+         soon as every feature passes"
+    );
     assert!(server
         .requests()
         .iter()
@@ -390,7 +395,7 @@ fn kill_9_mid_session_then_the_same_command_finishes_with_nothing_lost() {
         .iter()
         .map(|s| s["end"].as_str().unwrap())
         .collect();
-    assert_eq!(ends, vec!["completed", "interrupted", "completed"]);
+    assert_eq!(ends, vec!["completed", "interrupted", "all_passing"]);
     // The ledger is intact: every line parses and nothing spent before the kill is forgotten.
     assert!(ledger_total_nanos(&w.state) >= spent_at_kill);
     let text = std::fs::read_to_string(w.state.join("ledger.jsonl")).unwrap();

@@ -459,9 +459,9 @@ fn a_feature_broken_in_a_session_that_stopped_with_an_error_is_rechecked_on_resu
                 write_script(2, "3"),
                 verify(0),
                 verify(1),
-                verify(2),
-                // Breaks F1 after it passed; then the session stops on a pin violation, before
-                // its end-of-session re-check.
+                // Breaks F1 after it passed (before every feature passes, which would end the
+                // session); then the session stops on a pin violation, before its
+                // end-of-session re-check.
                 write_script(0, "0"),
                 Turn::Reply(Reply::text("oops").with_model("claude-opus-4-1")),
             ],
@@ -473,7 +473,7 @@ fn a_feature_broken_in_a_session_that_stopped_with_an_error_is_rechecked_on_resu
     let server2 = FakeServer::start_blocking(Script::turns(vec![
         write_script(0, "1"),
         verify(0),
-        Turn::text("F1 repaired."),
+        verify(2),
     ]));
     run(&w, &server2, &[]).success();
     assert_eq!(

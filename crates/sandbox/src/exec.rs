@@ -63,6 +63,10 @@ pub struct SandboxConfig {
     pub env_allow: Vec<String>,
     /// Bytes of each stream kept (head and tail halves).
     pub output_cap_bytes: usize,
+    /// Paths inside the project that commands may read but not write (the harness passes
+    /// `.git` and the frozen files): mounted read-only in the commands' view. Not enforced yet
+    /// by this runner (the harness restores them after every command meanwhile).
+    pub read_only: Vec<PathBuf>,
 }
 
 /// The default output cap per stream.
@@ -81,6 +85,7 @@ impl SandboxConfig {
             extra_write: Vec::new(),
             env_allow: Vec::new(),
             output_cap_bytes: DEFAULT_OUTPUT_CAP,
+            read_only: Vec::new(),
         }
     }
 }

@@ -20,10 +20,11 @@
 //! which is exactly what the policy has to see. Input it cannot parse is refused.
 //!
 //! Decisions:
-//! - `python -c` is allowed (writing a file and running it is the same power, and the kernel
-//!   layer confines both); `node -e/-p`, interpreters reading code from stdin (`ls | sh`,
-//!   `echo ... | python3`), `eval`, `exec`, `trap`, aliases and computed command names are
-//!   refused. `bash -c`/`sh -c` strings are parsed and checked recursively.
+//! - Interpreters may run inline code (`python -c`, `node -e`, `python3 - <<'EOF'`): the kernel
+//!   layer confines it as it confines a script. `eval`, `exec`, `trap`, aliases, computed
+//!   command names and shells reading code from a pipe are refused; `bash -c` strings and
+//!   quoted here-documents given to a shell are checked like the command (see the policy
+//!   module's decisions).
 //! - `.git` is protected in every [`ProjectRoot`]: file tools and literal shell writes
 //!   (`> .git/hooks/x`, `cp x .git/hooks/`) are refused, and so are git settings that run
 //!   programs (`git -c`, `git config core.*/alias.*`). Landlock cannot exempt a subdirectory of

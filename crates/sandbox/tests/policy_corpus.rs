@@ -1003,6 +1003,24 @@ fn the_bypass_corpus_is_refused_and_near_misses_allowed() {
 }
 
 #[test]
+#[ignore = "prints every refusal, for reading"]
+fn print_refusals() {
+    let (_dir, root) = project();
+    let policy = CommandPolicy::default();
+    for (_, cases) in TABLES {
+        for (command, expected) in *cases {
+            if expected.is_some() {
+                let reason = policy
+                    .check(command, &root, &generous())
+                    .unwrap_err()
+                    .reason;
+                println!("{command}\n    -> {reason}");
+            }
+        }
+    }
+}
+
+#[test]
 fn every_refusal_says_what_why_and_what_instead() {
     let (_dir, root) = project();
     let policy = CommandPolicy::default();

@@ -16,8 +16,9 @@ pub const READ_DEFAULT_LIMIT: u64 = 2000;
 pub const READ_MAX_LINE_CHARS: usize = 2000;
 /// A bigger file is read only in parts (offset/limit).
 pub const READ_MAX_WHOLE_FILE_BYTES: u64 = 10 * 1024 * 1024;
-/// Output stops growing past this many bytes of text; the trailer says where to continue.
-pub const READ_MAX_OUTPUT_BYTES: usize = 256 * 1024;
+/// Output stops growing past this many bytes of text (about 8k tokens, so one read cannot
+/// flood the conversation); the trailer says where to continue.
+pub const READ_MAX_OUTPUT_BYTES: usize = 32 * 1024;
 /// Bytes looked at to tell a binary file (one with a NUL byte) from text.
 pub(crate) const BINARY_SNIFF_BYTES: usize = 8192;
 

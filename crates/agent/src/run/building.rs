@@ -5,9 +5,9 @@ use super::extra::BuildTools;
 use super::features::feature_table;
 use super::project_files;
 use super::prompts::PromptKind;
-use super::sessions::{session_commit_message, stop_reason_of};
-use super::state::{self, SessionKind};
-use super::{git, RunContext, RunError};
+use super::sessions::{session_commit_message, Ending};
+use super::state::{self, SessionKind, Stall};
+use super::{RunContext, RunError};
 use crate::events::EventKind;
 use crate::outcome::EndReason;
 use tokio_util::sync::CancellationToken;
@@ -23,11 +23,8 @@ impl RunContext<'_> {
         let before = self.passing_ids();
         let prompt = self.building_prompt(spec, number).await?;
         let config = self.session_config(&id, prompt, "Continue building the application: pick the next features that are not passing, implement them, and verify them with verify_feature.")?;
-        let tools = BuildTools {
-            ctx: self,
-            session_number: number,
-        };
-        let result = self.run_agent(&id, config, &tools, cancel).await?;
+        let tools = BuildTools::new(self, number);
+        let result = self.run_agent(number, config, &tools, cancel).await?;
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let regressions = if result.is_ok() && !cancelled {
@@ -37,24 +34,27 @@ impl RunContext<'_> {
         };
         let after = self.passing_ids();
         let newly: Vec<String> = after.difference(&before).cloned().collect();
-        let committed = git::commit_all(
-            self.toolbox.sandbox(),
-            &session_commit_message(number, "", &newly),
-        )
-        .await;
-        let (end, turns, text) = match &result {
-            Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
-            Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
-        };
-        self.end_session(number, &end, turns, &text, newly.clone(), regressions);
+        // The work is committed before its verdicts count as passing.
+        let committed = self
+            .commit(
+                &id,
+                Some(number),
+                &session_commit_message(number, "", &newly),
+            )
+            .await;
+        if committed.is_ok() {
+            self.mark_committed();
+        }
+        let ending = Ending::of(&result);
+        self.end_session(number, &ending, newly.clone(), regressions);
         {
             let mut s = self.lock();
             let passing = s.passing();
             if passing > s.best_passing {
                 s.best_passing = passing;
-                s.sessions_without_progress = 0;
+                s.stall = Stall::default();
             } else if !cancelled && result.is_ok() {
-                s.sessions_without_progress += 1;
+                s.stall.add(&ending.end);
             }
         }
         self.save()?;
@@ -75,11 +75,15 @@ impl RunContext<'_> {
                 .rev()
                 .find(|r| r.number < number)
                 .map(|r| {
+                    let ended = match (r.end.as_deref(), r.end_detail.as_str()) {
+                        (Some(end), "") => end.to_string(),
+                        (Some(end), detail) => format!("{end} ({detail})"),
+                        (None, _) => "unknown".to_string(),
+                    };
                     let mut t = format!(
-                        "Session {} ({:?}) ended: {}. Newly passing: {}.",
+                        "Session {} ({:?}) ended: {ended}. Newly passing: {}.",
                         r.number,
                         r.kind,
-                        r.end.as_deref().unwrap_or("unknown"),
                         if r.newly_passing.is_empty() {
                             "none".to_string()
                         } else {
@@ -91,6 +95,9 @@ impl RunContext<'_> {
                             " Regressed (passing before, failing at the end): {}.",
                             r.regressions.join(", ")
                         ));
+                    }
+                    for note in &r.notes {
+                        t.push_str(&format!("\n{note}"));
                     }
                     if !r.final_text.is_empty() {
                         t.push_str(&format!("\nIts last words:\n{}", r.final_text));
@@ -110,7 +117,7 @@ impl RunContext<'_> {
             self.emit(&state::session_id(number), EventKind::Warning { message });
         }
         let progress = progress.text;
-        let log = git::recent_log(self.toolbox.sandbox(), 15).await;
+        let log = self.git.recent_log(15).await;
         let log = if log.trim().is_empty() {
             "(no commits yet)".to_string()
         } else {

@@ -27,6 +27,7 @@ pub use verify::CheckResult;
 use crate::events::{rfc3339_now, Event, EventKind, EventSink};
 use crate::outcome::EndReason;
 use crate::session::SessionError;
+use crate::watchdog::WatchdogConfig;
 use features::Feature;
 use governor::Governor;
 use prompts::{PromptError, Prompts};
@@ -49,6 +50,12 @@ const FROZEN_DIR: &str = "frozen";
 const FEATURES_FILE: &str = "features.json";
 /// Characters of a check's output given back to the model.
 const CHECK_OUTPUT_CHARS: usize = 6000;
+/// Default of [`RunConfig::planning_attempts`].
+pub const DEFAULT_PLANNING_ATTEMPTS: u32 = 3;
+/// Default of [`RunConfig::max_features`].
+pub const DEFAULT_MAX_FEATURES: usize = 200;
+/// Default of [`RunConfig::commit_max_file_bytes`]: 5 MB.
+pub const DEFAULT_COMMIT_MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 
 /// How a run is set up (built by the CLI from flags and config).
 #[derive(Debug, Clone)]
@@ -63,9 +70,20 @@ pub struct RunConfig {
     /// Stop after this many sessions in all (planning included); `None`: no limit.
     pub max_sessions: Option<u32>,
     pub max_turns: u32,
-    /// Build sessions in a row without a newly passing feature before the run stops (per
-    /// invocation: a re-run gets a fresh allowance).
+    /// Sessions in a row without progress before the run stops, each counting one and one more
+    /// when it ended like the one before. Kept across re-runs of the same command.
     pub stall_limit: u32,
+    /// Planning sessions in a row that end without a plan that can be frozen before the run
+    /// stops.
+    pub planning_attempts: u32,
+    /// The most features a plan may have.
+    pub max_features: usize,
+    /// Files bigger than this are not committed by the harness.
+    pub commit_max_file_bytes: u64,
+    /// When a session ends because the model misbehaves.
+    pub watchdog: WatchdogConfig,
+    /// Characters of one tool result the model gets (head and tail).
+    pub max_tool_result_chars: usize,
     pub prompts: Prompts,
     pub check_timeout: Duration,
     pub context_window: Option<u64>,
@@ -96,6 +114,11 @@ impl RunConfig {
             max_sessions: None,
             max_turns: 80,
             stall_limit: 3,
+            planning_attempts: DEFAULT_PLANNING_ATTEMPTS,
+            max_features: DEFAULT_MAX_FEATURES,
+            commit_max_file_bytes: DEFAULT_COMMIT_MAX_FILE_BYTES,
+            watchdog: WatchdogConfig::default(),
+            max_tool_result_chars: crate::session::DEFAULT_MAX_TOOL_RESULT_CHARS,
             prompts: Prompts::default(),
             check_timeout: Duration::from_secs(300),
             context_window: None,
@@ -114,7 +137,8 @@ pub enum RunEnd {
     Complete,
     /// `--max-sessions` reached.
     SessionLimit,
-    /// No newly passing feature for `stall_limit` sessions.
+    /// Sessions in a row without progress reached the stall limit (or planning failed to
+    /// produce a plan `planning_attempts` times).
     Stalled,
     /// Ctrl-C: the current step finished and the state was saved.
     Interrupted,
@@ -206,6 +230,7 @@ impl RunError {
             | RunError::Import(_)
             | RunError::ImportOverPlan { .. }
             | RunError::NothingToExtend { .. }
+            | RunError::Git(git::GitError::NotARepository)
             | RunError::Prompt(_) => 2,
             RunError::State(StateError::Corrupt { .. }) => 2,
             RunError::Session(e) => e.exit_code(),
@@ -228,6 +253,7 @@ pub(crate) struct RunContext<'a> {
     cfg: &'a RunConfig,
     governor: &'a Governor,
     toolbox: &'a Toolbox,
+    git: git::HarnessGit,
     events: RunEvents<'a>,
     state: Mutex<RunState>,
 }
@@ -321,8 +347,15 @@ pub async fn run(
         }
         None => RunState::new(cfg.project_dir.clone(), cfg.model.clone(), spec_hash),
     };
-    state.sessions_without_progress = 0;
     state.model = cfg.model.clone();
+    let has_history = cfg.state_dir.join("history.json").exists();
+    if state.phase != Phase::Planning && !has_history && !cfg.project_dir.join(".git").is_dir() {
+        return Err(RunError::ProjectLost {
+            project: cfg.project_dir.clone(),
+            state_dir: cfg.state_dir.clone(),
+        });
+    }
+    let harness_git = git::HarnessGit::open(&cfg.project_dir, &cfg.state_dir).await?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -332,6 +365,7 @@ pub async fn run(
         cfg,
         governor,
         toolbox,
+        git: harness_git,
         events: RunEvents {
             inner: events,
             log: Mutex::new(log),
@@ -339,48 +373,63 @@ pub async fn run(
         state: Mutex::new(state),
     };
     ctx.save()?;
-    if let Err(e) = ctx.start(&spec).await {
-        // `status` shows why the run could not start (a lost project, tampered state...).
-        ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
-        return Err(e);
-    }
-    if extending {
-        if let Err(e) = ctx.open_extension(&spec) {
-            ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+    let result = ctx.drive(&spec, extending, cancel).await;
+    // The project is handed back with nothing in `.git` that the harness did not write.
+    ctx.guard_git("run", None).await;
+    result
+}
+
+impl<'a> RunContext<'a> {
+    /// Starts (or resumes), then runs sessions until a stop.
+    async fn drive(
+        &self,
+        spec: &str,
+        extending: bool,
+        cancel: CancellationToken,
+    ) -> Result<RunReport, RunError> {
+        if let Err(e) = self.start(spec).await {
+            // `status` shows why the run could not start (a lost project, tampered state...).
+            self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
             return Err(e);
         }
-    }
-    if let Some(features) = &cfg.import {
-        if let Err(e) = ctx.import_plan(features.clone()).await {
-            ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
-            return Err(e);
-        }
-    }
-    loop {
-        if let Some(end) = ctx.stop_condition() {
-            return ctx.finish(end, String::new());
-        }
-        if cancel.is_cancelled() {
-            return ctx.finish(
-                RunEnd::Interrupted,
-                "interrupted before the next session".into(),
-            );
-        }
-        let result = match ctx.phase() {
-            Phase::Planning => ctx.planning_session(&spec, cancel.clone()).await,
-            _ => ctx.build_session(&spec, cancel.clone()).await,
-        };
-        match result {
-            Ok(EndReason::Cancelled) => {
-                return ctx.finish(
-                    RunEnd::Interrupted,
-                    "interrupted during a session; its work was committed".into(),
-                )
-            }
-            Ok(_) => {}
-            Err(e) => {
-                ctx.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+        if extending {
+            if let Err(e) = self.open_extension(spec) {
+                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
                 return Err(e);
+            }
+        }
+        if let Some(features) = &self.cfg.import {
+            if let Err(e) = self.import_plan(features.clone()).await {
+                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                return Err(e);
+            }
+        }
+        loop {
+            if let Some(end) = self.stop_condition() {
+                return self.finish(end, String::new());
+            }
+            if cancel.is_cancelled() {
+                return self.finish(
+                    RunEnd::Interrupted,
+                    "interrupted before the next session".into(),
+                );
+            }
+            let result = match self.phase() {
+                Phase::Planning => self.planning_session(spec, cancel.clone()).await,
+                _ => self.build_session(spec, cancel.clone()).await,
+            };
+            match result {
+                Ok(EndReason::Cancelled) => {
+                    return self.finish(
+                        RunEnd::Interrupted,
+                        "interrupted during a session; its work was committed".into(),
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                    return Err(e);
+                }
             }
         }
     }
@@ -406,6 +455,23 @@ impl<'a> RunContext<'a> {
         (s.passing(), s.features.len())
     }
 
+    /// The work is committed: every verdict of the session is recorded as passing.
+    fn mark_committed(&self) {
+        let mut s = self.lock();
+        for st in s.status.values_mut() {
+            st.uncommitted = false;
+        }
+    }
+
+    /// Every feature's check passed when last run (committed or not yet).
+    pub(crate) fn every_feature_verified(&self) -> bool {
+        let s = self.lock();
+        !s.features.is_empty()
+            && s.features
+                .iter()
+                .all(|f| s.status.get(&f.id).is_some_and(|st| st.passes))
+    }
+
     pub(crate) fn features(&self) -> Vec<Feature> {
         self.lock().features.clone()
     }
@@ -425,6 +491,112 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// Events for what the git guard put right, and a note for the session's record (the next
+    /// prompt shows it); returns the note for the model.
+    fn report_git_repair(
+        &self,
+        session: &str,
+        number: Option<u32>,
+        repair: &git::GitRepair,
+    ) -> Option<String> {
+        if repair.is_empty() {
+            return None;
+        }
+        self.emit(
+            session,
+            EventKind::GitRestored {
+                restored: repair.restored.clone(),
+                history: repair.history.clone(),
+            },
+        );
+        let note = repair.note();
+        if let (Some(n), Some(note)) = (number, &note) {
+            self.note_session(n, note.clone());
+        }
+        note
+    }
+
+    /// Adds a harness note to a session's record (shown in the next build prompt).
+    fn note_session(&self, number: u32, note: String) {
+        let mut s = self.lock();
+        if let Some(rec) = s.sessions.iter_mut().find(|r| r.number == number) {
+            if !rec.notes.contains(&note) {
+                rec.notes.push(note);
+            }
+        }
+    }
+
+    /// Checks `.git` and the history (see [`git::HarnessGit::guard`]) and reports what was put
+    /// right; returns the note for the model. A failure is reported, not fatal: the next
+    /// harness commit fails loudly if git is really broken.
+    pub(crate) async fn guard_git(&self, session: &str, number: Option<u32>) -> Option<String> {
+        match self.git.guard().await {
+            Ok(repair) => self.report_git_repair(session, number, &repair),
+            Err(e) => {
+                let message = format!("the harness could not check the project's git: {e}");
+                self.emit(
+                    session,
+                    EventKind::Warning {
+                        message: message.clone(),
+                    },
+                );
+                Some(format!("[{message}]"))
+            }
+        }
+    }
+
+    /// Commits the working tree (guarding `.git` first); reports stale locks removed and files
+    /// left out for their size.
+    async fn commit(
+        &self,
+        session: &str,
+        number: Option<u32>,
+        message: &str,
+    ) -> Result<Option<String>, RunError> {
+        let repair = self.git.guard().await?;
+        self.report_git_repair(session, number, &repair);
+        let committed = self
+            .git
+            .commit_all(message, self.cfg.commit_max_file_bytes)
+            .await?;
+        for lock in &committed.stale_locks {
+            self.emit(
+                session,
+                EventKind::Warning {
+                    message: format!(
+                        "removed a stale {lock} left by a git process that is no longer running"
+                    ),
+                },
+            );
+        }
+        if !committed.skipped.is_empty() {
+            self.emit(
+                session,
+                EventKind::CommitSkipped {
+                    paths: committed.skipped.iter().map(|(p, _)| p.clone()).collect(),
+                    max_bytes: self.cfg.commit_max_file_bytes,
+                },
+            );
+            if let Some(n) = number {
+                let list: Vec<String> = committed
+                    .skipped
+                    .iter()
+                    .map(|(p, size)| format!("{p} ({size} bytes)"))
+                    .collect();
+                self.note_session(
+                    n,
+                    format!(
+                        "[not committed, bigger than {} bytes: {}; keep big generated files out \
+                         of the project or list them in .gitignore]",
+                        self.cfg.commit_max_file_bytes,
+                        list.join(", ")
+                    ),
+                );
+            }
+        }
+        Ok(committed.id)
+    }
+
     fn stop_condition(&self) -> Option<RunEnd> {
         let s = self.lock();
         if s.phase != Phase::Planning && s.all_passing() {
@@ -435,7 +607,10 @@ impl<'a> RunContext<'a> {
                 return Some(RunEnd::SessionLimit);
             }
         }
-        if s.sessions_without_progress >= self.cfg.stall_limit.max(1) {
+        if s.stall.weight >= self.cfg.stall_limit.max(1) {
+            return Some(RunEnd::Stalled);
+        }
+        if s.phase == Phase::Planning && s.stall.sessions >= self.cfg.planning_attempts.max(1) {
             return Some(RunEnd::Stalled);
         }
         None
@@ -444,11 +619,15 @@ impl<'a> RunContext<'a> {
     fn record_stop(&self, reason: &str, exit_code: i32, detail: String) {
         {
             let mut s = self.lock();
+            let cause = (reason == RunEnd::Stalled.as_str())
+                .then(|| s.stall.cause())
+                .flatten();
             s.last_stop = Some(StopRecord {
                 time: rfc3339_now(),
                 reason: reason.to_string(),
                 exit_code,
                 detail: detail.clone(),
+                cause,
             });
         }
         // Saving is best effort here: the error that stopped the run is the one to report.
@@ -480,15 +659,17 @@ impl<'a> RunContext<'a> {
                     s.sessions.len()
                 ),
                 RunEnd::Stalled if s.phase == Phase::Planning => format!(
-                    "planning produced no plan that could be frozen in {} sessions in a row \
+                    "planning produced no plan that could be frozen in {} sessions in a row: {} \
                      ({} features recorded so far); see the last planning session's end in \
                      its transcript, or adjust the spec or --prompts",
-                    s.sessions_without_progress,
+                    s.stall.sessions,
+                    s.stall.describe(),
                     s.features.len()
                 ),
                 RunEnd::Stalled => format!(
-                    "no feature newly passed in {} sessions in a row; {} of {} pass",
-                    s.sessions_without_progress,
+                    "{}; {} of {} features pass (re-running continues only with a higher \
+                     --stall-sessions: the count is kept)",
+                    s.stall.describe(),
                     s.passing(),
                     s.features.len()
                 ),

@@ -1,19 +1,46 @@
 //! Planning: the planning session, `add_features` batch validation, and freezing the plan
 //! (canonical copies and hashes in the state dir, `feature_list.json`, a commit).
+//!
+//! Plans are checked by running them: each feature's check runs when it is recorded and again
+//! when the plan is frozen, on the project as it stands (nothing built yet). A check that passes
+//! then cannot tell a working feature from a missing one (`true`, `echo ok`, a grep of the
+//! spec), and one that runs no tests can never mean anything: both go back to the planner
+//! with the check's output. The rule is "the check must not pass now" rather than a list of
+//! bad commands, so it holds for any check, in any language.
+//!
+//! Everything the planning session wrote is frozen, listed in `test_files` or not: every file
+//! created or changed since the first planning session started (compared with a snapshot taken
+//! then, `planning-baseline.json`), but `progress.md`, the harness's own files, caches and what
+//! `.gitignore` names.
 
 use super::extra::PlanningTools;
 use super::features::{duplicate_ids, feature_table, field_problems, Feature, FeatureStatus};
 use super::prompts::PromptKind;
-use super::sessions::stop_reason_of;
-use super::state::{Phase, SessionKind, StateError};
-use super::{git, RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
+use super::sessions::Ending;
+use super::state::{Phase, SessionKind, Stall, StateError};
+use super::{RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
 use crate::events::EventKind;
 use crate::outcome::EndReason;
 use sandbox::Access;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use tools::FrozenFiles;
+
+/// The snapshot of the project taken when planning started.
+const PLANNING_BASELINE_FILE: &str = "planning-baseline.json";
+/// Files the harness writes or the agent keeps notes in: never frozen as "written in planning".
+const NEVER_FROZEN: [&str; 4] = [
+    "progress.md",
+    "feature_list.json",
+    "app_spec.txt",
+    "loopwright.toml",
+];
+/// A file bigger than this that planning wrote is not frozen (the frozen copies are held in
+/// memory).
+const MAX_FROZEN_BYTES: u64 = 4 * 1024 * 1024;
+/// At most this many files written in planning are frozen (besides the listed test files).
+const MAX_FROZEN_WRITTEN: usize = 1000;
 
 impl<'a> RunContext<'a> {
     pub(super) async fn planning_session(
@@ -35,6 +62,7 @@ impl<'a> RunContext<'a> {
             self.note_planning_problems(&problems);
             self.save()?;
         }
+        self.save_planning_baseline()?;
         let (number, id) = self.begin_session(SessionKind::Planning)?;
         let previous = self.planning_notes();
         let prompt = self.cfg.prompts.render(
@@ -46,24 +74,21 @@ impl<'a> RunContext<'a> {
             ],
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
-        let tools = PlanningTools { ctx: self };
-        let result = self.run_agent(&id, config, &tools, cancel).await?;
-        let (end, turns, text) = match &result {
-            Ok(o) => (o.end.as_str().to_string(), o.turns, o.final_text.clone()),
-            Err(e) => (stop_reason_of(e).to_string(), 0, e.to_string()),
-        };
+        let tools = PlanningTools::new(self, number);
+        let result = self.run_agent(number, config, &tools, cancel).await?;
+        let mut ending = Ending::of(&result);
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
         let finished = result.is_ok() && !cancelled;
         let recorded = !self.features().is_empty();
-        let final_text = if finished && !recorded {
-            format!("{text}\n\n[harness] the planning session recorded no features")
-        } else {
-            text
-        };
+        if finished && !recorded {
+            ending
+                .text
+                .push_str("\n\n[harness] the planning session recorded no features");
+        }
         // The session's end is saved before freezing starts: a run killed while freezing
         // resumes by freezing, not by planning again. A session that stopped early (an error,
         // Ctrl-C) leaves its features for the next planning session to complete.
-        self.end_session(number, &end, turns, &final_text, vec![], vec![]);
+        self.end_session(number, &ending, vec![], vec![]);
         self.lock().plan_ready = finished && recorded;
         self.save()?;
         if finished && recorded {
@@ -75,9 +100,9 @@ impl<'a> RunContext<'a> {
         {
             let mut s = self.lock();
             if s.phase == Phase::Building {
-                s.sessions_without_progress = 0;
-            } else if !cancelled {
-                s.sessions_without_progress += 1;
+                s.stall = Stall::default();
+            } else if !cancelled && result.is_ok() {
+                s.stall.add(&ending.end);
             }
         }
         self.save()?;
@@ -135,11 +160,23 @@ impl<'a> RunContext<'a> {
         let frozen = FrozenFiles::snapshot(self.toolbox.project(), &paths)?;
         frozen.write_copies(&self.cfg.state_dir.join(FROZEN_DIR))?;
         self.toolbox.set_frozen(frozen)?;
+        // What the extension writes is told apart from what the build sessions wrote.
+        let baseline = self.cfg.state_dir.join(PLANNING_BASELINE_FILE);
+        match std::fs::remove_file(&baseline) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(RunError::Io {
+                    path: baseline,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+        self.save_planning_baseline()?;
         {
             let mut s = self.lock();
             s.phase = Phase::Planning;
             s.plan_ready = false;
-            s.sessions_without_progress = 0;
+            s.stall = Stall::default();
         }
         self.save()?;
         Ok(())
@@ -161,6 +198,9 @@ impl<'a> RunContext<'a> {
         if !problems.is_empty() {
             return Err(RunError::Import(problems));
         }
+        // Nothing in the project was written by a planning session: only the listed test
+        // files (and the spec) are frozen.
+        self.save_planning_baseline()?;
         self.add_planned(features)?;
         self.lock().plan_ready = true;
         self.save()?;
@@ -213,6 +253,9 @@ impl<'a> RunContext<'a> {
                      the rest of the plan is still to be recorded.\n"
                 ));
             }
+            if !last.end_detail.is_empty() {
+                out.push_str(&format!("Why it ended: {}.\n", last.end_detail));
+            }
             out.push_str(&last.final_text);
             out.push('\n');
         }
@@ -256,6 +299,101 @@ impl<'a> RunContext<'a> {
         problems
     }
 
+    /// Problems of a batch whose fields are valid, found by running it: checks that pass before
+    /// the application exists or run no tests, and a plan grown past the maximum.
+    pub(crate) async fn batch_run_problems(
+        &self,
+        existing: usize,
+        batch: &[Feature],
+    ) -> Result<Vec<String>, RunError> {
+        let mut problems = Vec::new();
+        if existing + batch.len() > self.cfg.max_features {
+            problems.push(format!(
+                "the plan would have {} features, more than the {} allowed; make each feature \
+                 bigger (a feature can need several steps) and record fewer",
+                existing + batch.len(),
+                self.cfg.max_features
+            ));
+        }
+        for f in batch {
+            if let Some(p) = self.vacuous_check(f).await? {
+                problems.push(p);
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Runs a feature's check now: a problem when it passes (before the application exists) or
+    /// runs no tests.
+    async fn vacuous_check(&self, f: &Feature) -> Result<Option<String>, RunError> {
+        let result = self.run_check("planning", f).await?;
+        let output = if result.output.trim().is_empty() {
+            "(no output)".to_string()
+        } else {
+            result.output.trim_end().to_string()
+        };
+        Ok(if result.ran_no_tests {
+            Some(format!(
+                "feature {:?}: its check `{}` ran no tests ({}), so it can never tell whether \
+                 the feature works; make it run the feature's tests (a test file with test \
+                 methods, the right module or path). Its output:\n{output}",
+                f.id,
+                f.check,
+                result.describe_exit()
+            ))
+        } else if result.passed {
+            Some(format!(
+                "feature {:?}: its check `{}` passes now, before the application is built (it \
+                 exited 0), so it cannot tell a working feature from a missing one. A check \
+                 must fail until the feature is built: write a test that exercises the feature \
+                 as the spec describes and make the check run it. Its output:\n{output}",
+                f.id, f.check
+            ))
+        } else {
+            None
+        })
+    }
+
+    /// The project's files as they were when planning started (kept in the state dir), so
+    /// freezing can tell what the planning sessions wrote.
+    fn save_planning_baseline(&self) -> Result<(), RunError> {
+        let path = self.cfg.state_dir.join(PLANNING_BASELINE_FILE);
+        if path.exists() {
+            return Ok(());
+        }
+        let hashes = crate::fingerprint::file_hashes(&self.cfg.project_dir, MAX_FROZEN_BYTES);
+        let json = serde_json::to_vec_pretty(&hashes).unwrap_or_default();
+        llm::atomic_write(&path, &json).map_err(|source| RunError::Io { path, source })
+    }
+
+    /// Files created or changed since planning started (see the module docs), relative to the
+    /// project.
+    async fn written_in_planning(&self) -> Result<Vec<String>, RunError> {
+        let path = self.cfg.state_dir.join(PLANNING_BASELINE_FILE);
+        let before: BTreeMap<String, String> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => return Err(RunError::Io { path, source }),
+        };
+        let now = crate::fingerprint::file_hashes(&self.cfg.project_dir, MAX_FROZEN_BYTES);
+        let candidates: Vec<String> = now
+            .into_iter()
+            .filter(|(rel, hash)| before.get(rel) != Some(hash))
+            .map(|(rel, _)| rel)
+            .filter(|rel| !NEVER_FROZEN.contains(&rel.as_str()))
+            .collect();
+        let ignored: BTreeSet<String> = self.git.ignored(&candidates).await.into_iter().collect();
+        let mut written: Vec<String> = candidates
+            .into_iter()
+            .filter(|rel| !ignored.contains(rel))
+            .collect();
+        written.truncate(MAX_FROZEN_WRITTEN);
+        Ok(written)
+    }
+
     /// Records a validated batch and saves the state; returns the number of features in all.
     pub(crate) fn add_planned(&self, batch: Vec<Feature>) -> Result<usize, StateError> {
         let total = {
@@ -275,10 +413,23 @@ impl<'a> RunContext<'a> {
     /// that prevented freezing (then invalid features are dropped so planning can redo them).
     pub(super) async fn try_freeze(&self) -> Result<Vec<String>, RunError> {
         let features = self.features();
+        // Features frozen before (a plan being extended) are built: their checks pass now and
+        // are not run again as if the application did not exist.
+        let already_frozen: BTreeSet<String> =
+            std::fs::read(self.cfg.state_dir.join(FEATURES_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<Feature>>(&b).ok())
+                .map(|fs| fs.into_iter().map(|f| f.id).collect())
+                .unwrap_or_default();
         let mut problems = Vec::new();
         let mut valid = Vec::new();
         for f in &features {
-            let p = self.batch_problems(&valid, std::slice::from_ref(f));
+            let mut p = self.batch_problems(&valid, std::slice::from_ref(f));
+            if p.is_empty() && !already_frozen.contains(&f.id) {
+                p = self
+                    .batch_run_problems(valid.len(), std::slice::from_ref(f))
+                    .await?;
+            }
             if p.is_empty() {
                 valid.push(f.clone());
             } else {
@@ -297,12 +448,11 @@ impl<'a> RunContext<'a> {
             return Ok(problems);
         }
         let mut paths: Vec<PathBuf> = vec![PathBuf::from("app_spec.txt")];
-        for f in &features {
-            for t in &f.test_files {
-                let p = PathBuf::from(t);
-                if !paths.contains(&p) {
-                    paths.push(p);
-                }
+        let listed = features.iter().flat_map(|f| f.test_files.iter().cloned());
+        for t in listed.chain(self.written_in_planning().await?) {
+            let p = PathBuf::from(t);
+            if !paths.contains(&p) {
+                paths.push(p);
             }
         }
         let frozen = FrozenFiles::snapshot(self.toolbox.project(), &paths)?;
@@ -321,8 +471,9 @@ impl<'a> RunContext<'a> {
         self.write_feature_list()?;
         // The commit comes before the phase is saved: a run stopped in between is still
         // planning with its plan ready, and freezes again (every step above is idempotent).
-        git::commit_all(
-            self.toolbox.sandbox(),
+        self.commit(
+            "run",
+            None,
             &format!(
                 "loopwright: plan — {} features, {} files frozen",
                 features.len(),
@@ -334,7 +485,7 @@ impl<'a> RunContext<'a> {
             let mut s = self.lock();
             s.phase = Phase::Building;
             s.plan_ready = false;
-            s.sessions_without_progress = 0;
+            s.stall = Stall::default();
         }
         self.save()?;
         self.emit(

@@ -6,7 +6,7 @@ use super::features::Feature;
 use super::project_files;
 use super::sessions::session_commit_message;
 use super::state::{Phase, SessionKind, StateError};
-use super::{git, RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
+use super::{RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
 use crate::events::EventKind;
 use std::path::Path;
 use tools::FrozenFiles;
@@ -60,17 +60,13 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, RunError> {
 }
 
 impl RunContext<'_> {
-    /// Prepares the project: a git repo, the spec in place, frozen files restored on resume.
+    /// Prepares the project: its git guarded (rebuilt from the mirror if it was lost), the spec
+    /// in place, frozen files restored and work left uncommitted committed on resume.
     pub(super) async fn start(&self, spec: &str) -> Result<(), RunError> {
         let project = &self.cfg.project_dir;
         let phase = self.phase();
-        if phase != Phase::Planning && !project.join(".git").exists() {
-            return Err(RunError::ProjectLost {
-                project: project.clone(),
-                state_dir: self.cfg.state_dir.clone(),
-            });
-        }
-        git::ensure_repo(self.toolbox.sandbox(), project).await?;
+        let repair = self.git.guard().await?;
+        self.report_git_repair("run", None, &repair);
         if phase == Phase::Planning {
             if let Some(message) = project_files::copy_spec(project, spec)? {
                 self.emit("run", EventKind::Warning { message });
@@ -95,24 +91,7 @@ impl RunContext<'_> {
             self.report_restored("run", &check.restored);
             self.check_canonical_features()?;
             self.write_feature_list()?;
-            // The work of a build session cut off by the process dying is committed now.
-            let cut_off = {
-                let s = self.lock();
-                s.sessions
-                    .iter()
-                    .max_by_key(|r| r.number)
-                    .filter(|r| {
-                        r.kind == SessionKind::Building && r.end.as_deref() == Some("interrupted")
-                    })
-                    .map(|r| (r.number, r.newly_passing.clone()))
-            };
-            if let Some((number, newly)) = cut_off {
-                git::commit_all(
-                    self.toolbox.sandbox(),
-                    &session_commit_message(number, " (cut off)", &newly),
-                )
-                .await?;
-            }
+            self.commit_left_over_work().await?;
             // Passing features are re-verified, not taken on trust: the last session may have
             // stopped before its end-of-session re-check (an error, Ctrl-C, kill -9), or the
             // project changed since. Regressions go to the last build session's record, so the
@@ -156,6 +135,43 @@ impl RunContext<'_> {
                 total,
             },
         );
+        Ok(())
+    }
+
+    /// Commits what the last session left uncommitted (it was cut off, or its commit failed),
+    /// then records its verified features as passing.
+    async fn commit_left_over_work(&self) -> Result<(), RunError> {
+        let (last, message) = {
+            let s = self.lock();
+            let pending: Vec<String> = s
+                .features
+                .iter()
+                .filter(|f| s.status.get(&f.id).is_some_and(|st| st.uncommitted))
+                .map(|f| f.id.clone())
+                .collect();
+            match s.sessions.iter().max_by_key(|r| r.number) {
+                Some(r) if r.kind == SessionKind::Building => {
+                    let note = if r.end.as_deref() == Some("interrupted") {
+                        " (cut off)"
+                    } else {
+                        " (left uncommitted)"
+                    };
+                    let newly = if r.newly_passing.is_empty() {
+                        &pending
+                    } else {
+                        &r.newly_passing
+                    };
+                    (
+                        Some(r.number),
+                        session_commit_message(r.number, note, newly),
+                    )
+                }
+                _ => (None, "loopwright: work left uncommitted".to_string()),
+            }
+        };
+        self.commit("run", last, &message).await?;
+        self.mark_committed();
+        self.save()?;
         Ok(())
     }
 

@@ -3,9 +3,10 @@
 
 use super::config_guard::ConfigGuard;
 use super::prompts::PromptKind;
-use super::state::{SessionKind, SessionRecord};
+use super::state::{self, SessionKind, SessionRecord};
 use super::{tail_chars, RunContext, RunError};
 use crate::events::rfc3339_now;
+use crate::outcome::SessionOutcome;
 use crate::session::{Session, SessionConfig, SessionError};
 use tokio_util::sync::CancellationToken;
 
@@ -27,9 +28,7 @@ impl RunContext<'_> {
     pub(super) fn end_session(
         &self,
         number: u32,
-        end: &str,
-        turns: u32,
-        final_text: &str,
+        ending: &Ending,
         newly: Vec<String>,
         regressions: Vec<String>,
     ) {
@@ -38,9 +37,10 @@ impl RunContext<'_> {
         if let Some(rec) = s.sessions.iter_mut().find(|r| r.number == number) {
             rec.passing_at_end = Some(passing);
             rec.ended = Some(rfc3339_now());
-            rec.end = Some(end.to_string());
-            rec.turns = turns;
-            rec.final_text = tail_chars(final_text.trim(), 1500);
+            rec.end = Some(ending.end.clone());
+            rec.end_detail = ending.detail.clone();
+            rec.turns = ending.turns;
+            rec.final_text = tail_chars(ending.text.trim(), 1500);
             rec.newly_passing = newly;
             rec.regressions = regressions;
         }
@@ -56,6 +56,8 @@ impl RunContext<'_> {
         config.max_turns = self.cfg.max_turns;
         config.max_tokens = self.cfg.max_tokens;
         config.context_window = self.cfg.context_window;
+        config.watchdog = self.cfg.watchdog.clone();
+        config.max_tool_result_chars = self.cfg.max_tool_result_chars;
         config.transcript = Some(
             self.cfg
                 .state_dir
@@ -77,7 +79,7 @@ impl RunContext<'_> {
     /// config snapshot could not be saved); the inner one is the session's.
     pub(super) async fn run_agent(
         &self,
-        id: &str,
+        number: u32,
         config: SessionConfig,
         tools: &dyn crate::session::ExtraTools,
         cancel: CancellationToken,
@@ -89,8 +91,10 @@ impl RunContext<'_> {
             .cancel_token(cancel)
             .run()
             .await;
-        self.report_restored(id, &self.toolbox.frozen().verify_and_restore().restored);
-        self.report_restored(id, &guard.restore());
+        let id = state::session_id(number);
+        self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
+        self.report_restored(&id, &guard.restore());
+        self.guard_git(&id, Some(number)).await;
         Ok(result)
     }
 }
@@ -107,7 +111,38 @@ pub(super) fn session_commit_message(number: u32, note: &str, newly: &[String]) 
     }
 }
 
-pub(super) fn stop_reason_of(e: &SessionError) -> &'static str {
+/// How a session ended, as the run records it.
+pub(super) struct Ending {
+    /// [`crate::EndReason::as_str`], or `budget`, `pin_violation`, `error` for a session that
+    /// stopped on an error.
+    pub(super) end: String,
+    /// The evidence (the watchdog's line, or the error).
+    pub(super) detail: String,
+    pub(super) turns: u32,
+    /// The model's last words (or the error).
+    pub(super) text: String,
+}
+
+impl Ending {
+    pub(super) fn of(result: &Result<SessionOutcome, SessionError>) -> Ending {
+        match result {
+            Ok(o) => Ending {
+                end: o.end.as_str().to_string(),
+                detail: o.end_detail.clone(),
+                turns: o.turns,
+                text: o.final_text.clone(),
+            },
+            Err(e) => Ending {
+                end: stop_reason_of(e).to_string(),
+                detail: String::new(),
+                turns: 0,
+                text: e.to_string(),
+            },
+        }
+    }
+}
+
+fn stop_reason_of(e: &SessionError) -> &'static str {
     match e.exit_code() {
         3 => "budget",
         4 => "pin_violation",

@@ -200,7 +200,7 @@ pub(crate) fn fixed_refusal(name: &str) -> Option<&'static str> {
         }
         "coproc" => "coprocesses are not supported; use a pipeline or a background job (`cmd &`)",
         "chroot" | "unshare" | "nsenter" | "mount" | "umount" | "setsid" | "strace" | "ltrace" | "gdb" => {
-            "this tool changes process isolation and is not available in the sandbox"
+            "this tool changes process isolation, which the sandbox provides itself; run the command directly"
         }
         _ => return None,
     })
@@ -429,7 +429,7 @@ pub(crate) fn variable_refusal(name: &str, value: Option<&str>) -> Option<String
         || name.starts_with("DYLD_")
     {
         return Some(format!(
-            "setting `{name}` makes a shell or another program run a string or load code that cannot be checked; it is not allowed"
+            "setting `{name}` makes a shell or another program run a string or load code that cannot be checked; give the program what it needs on its command line instead"
         ));
     }
     None

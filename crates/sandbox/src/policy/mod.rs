@@ -1,12 +1,64 @@
 //! The shell-command policy: parse the whole command with a bash parser, find every command it
 //! would run (in pipelines, lists, compound commands, functions, command and process
-//! substitutions, heredocs, `bash -c` strings, launchers like `env`/`xargs`/`find -exec`), and
-//! check each against an allowlist plus argument rules.
+//! substitutions, here-documents, `bash -c` strings, launchers like `env`/`xargs`/`find -exec`),
+//! and check each against an allowlist plus per-program argument rules.
 //!
-//! The policy is the first of two layers. It exists to give the model a clear, early refusal; the
-//! kernel layer ([`crate::Sandbox`]) is what actually holds. So where bash semantics are too
-//! dynamic to judge (a command name built from `$VAR`, `eval`, code read from stdin), the policy
-//! denies rather than guesses.
+//! The policy is the second line behind the kernel's confinement ([`crate::Sandbox`]). It
+//! refuses what is dangerous whatever the kernel allows, with a reason the model can act on:
+//! programs run under other names, settings that make a shell or a tool run strings, tools
+//! that execute by themselves, privilege and isolation tools, signalling processes outside the
+//! run, and destroying the history the harness keeps. It does not refuse what it merely cannot
+//! evaluate: a path built from `$OUT` or `$(mktemp)` is left to the kernel.
+//!
+//! Layout: [`allowlist`] (the data: default allowlist per toolchain, fixed refusals, variables
+//! and shell options that may not be set), [`limits`] (what is checked before anything is
+//! parsed), [`walk`] (the AST walk and the shell state it tracks), [`words`] and [`glob`] (what
+//! an argument's value is: fixed, known, or unknown; brace expansion and glob matching),
+//! [`paths`] (where a write lands), and `rules/` (one file per family of programs, `git` on its
+//! own).
+//!
+//! Decisions:
+//! - Interpreters run inline code like code in a file: `python -c`, `python3 - <<'EOF'`,
+//!   `node -e`, `echo … | python3` are allowed (the kernel confines them as it confines a
+//!   script). Shells are different: their code is shell code, which the policy can read, so
+//!   `bash -c STRING` and `bash <<'EOF'` are checked like the command; code a shell would read
+//!   from a pipe, or from a here-document with expansions in it, is refused.
+//! - Values the policy can evaluate are evaluated: `$PWD`, `$(pwd)`, `~+` (each directory the
+//!   shell may be in), `~`/`$HOME` (the harness's `HOME`, which commands see), `$TMPDIR` (the
+//!   context's temp dir, or "the temp dir"), brace expansion (up to 1024 words). Other
+//!   expansions are unknown: harmless as arguments, refused as command names.
+//! - Writes with a known target must land in the project (not `.git`, not a protected file) or
+//!   the temp dir; literal `/tmp/x` is outside unless it is the context's temp dir. Deleting the
+//!   project directory or a directory holding it is refused by any spelling (`.`, `./`,
+//!   `"$PWD"`, `../project`, its absolute path, `pytest --basetemp=.`), and so is any glob
+//!   that can match `.git` (`.[!.]*`, `.??*`) and any `find` that can delete under it (its
+//!   expression is evaluated on a sample of `.git`'s paths, `-prune` and depth included).
+//! - git: local subcommands; network ones need the network. Settings that name programs are
+//!   refused wherever they come from (`-c`, `--config-env`, `git config`, `clone --config`,
+//!   `GIT_*` variables); `user.*`, `color.*` and other inert keys are allowed. History the
+//!   harness owns is not rewritten: `reset --hard <rev>` (and `--soft/--keep/--merge` or a
+//!   revision), `rebase`, `commit --amend`, `checkout -B`, `branch -D/-f/-m`, `push --force`,
+//!   `reflog expire`, `gc --prune`, `update-ref`, `replace`, `filter-branch` are refused;
+//!   `git reset --hard` alone, `commit`, `checkout -b`, `stash` are allowed (the harness commits
+//!   on top, and in the run's world `.git` is read-only anyway).
+//! - Options are read as each program reads them ([`rules`]' option reader): bundles
+//!   (`-rt/etc`), attached values (`-o/etc/x`), `--opt=value`, and abbreviations of long options
+//!   (`--in-pl`, `--target=`, `--checkpoint-a=`), which getopt_long, git and npm accept.
+//! - A function is trusted (a call runs its checked body instead of the program of that name)
+//!   only when it is defined unconditionally in the current scope; functions may not take the
+//!   name of a builtin.
+//! - Process tools (`kill`, `pkill`, `ps`, `lsof`, `ss`…) need [`PolicyContext::processes_scoped`];
+//!   without it only the command's own jobs may be signalled (`kill %1`, `kill $!`).
+//!
+//! Known residuals (left to the kernel and to the harness's history mirror):
+//! - Values that flow at run time: `for d in .git; do rm -rf "$d"; done`, `xargs rm -rf`, a
+//!   function called with a dangerous argument, a script or interpreter deleting `.git`.
+//! - brush's reading of a command and bash's can differ on exotic syntax; what brush cannot
+//!   parse is refused, what it parses differently may be misjudged (the kernel still holds).
+//! - `source FILE` and scripts run unchecked code (as `bash script.sh` does); a sourced file can
+//!   change `PATH` for the rest of the command.
+//! - Environment variables naming a target (`CARGO_TARGET_DIR=. cargo clean`) are not
+//!   evaluated.
 
 mod allowlist;
 mod glob;
@@ -105,7 +157,7 @@ impl CommandPolicy {
     /// Checks a whole `bash -c` command string. Relative paths are taken from the project root
     /// (the command's working directory). Every caller (the `bash` tool, planned feature checks)
     /// goes through here: the size and nesting limits apply before anything is parsed, and the
-    /// parsing runs on a thread with a known stack (see [`limits`]).
+    /// parsing runs on a thread with a known stack (see the `limits` module).
     pub fn check(
         &self,
         command: &str,

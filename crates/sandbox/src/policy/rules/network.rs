@@ -203,7 +203,7 @@ impl Checker<'_> {
         }
         if let Some((given, _)) = find_long(&items, &["use-askpass"], &SPEC) {
             return deny(format!(
-                "`wget --{given}` makes wget run another program; it is not allowed"
+                "`wget --{given}` makes wget run another program; give credentials with --user/--password, or none"
             ));
         }
         for (letter, long) in [

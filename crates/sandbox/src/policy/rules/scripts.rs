@@ -168,7 +168,7 @@ impl Checker<'_> {
                 match effect {
                     Effectful::Runs(feature) => {
                         return deny(format!(
-                            "the awk program uses {feature}, which runs shell commands; use awk only to process text (pipe its output to other commands in the shell)"
+                            "the awk program uses {feature}, which runs programs or loads code that cannot be checked; use awk only to process text (pipe its output to other commands in the shell)"
                         ))
                     }
                     Effectful::Writes(path) => {
@@ -395,7 +395,9 @@ fn awk_effects(program: &str) -> Vec<Effectful> {
                 in_print = true;
                 depth = 0;
             }
-            AwkToken::Word(w) if w == "@load" => out.push(Effectful::Runs("`@load`")),
+            AwkToken::Word(w) if w == "@load" => {
+                out.push(Effectful::Runs("`@load` (it loads a shared library)"))
+            }
             AwkToken::Punct(p) => match p.as_str() {
                 "(" => depth += 1,
                 ")" => depth = depth.saturating_sub(1),
