@@ -41,7 +41,8 @@ pub struct AgentArgs {
     /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub sandbox: Option<String>,
-    /// Where the ledger, state and transcripts go [default: $XDG_STATE_HOME/loopwright/<project id>].
+    /// Where the ledger, state and transcripts go [default: the one the project points at
+    /// (.loopwright/state), else $XDG_STATE_HOME/loopwright/<project id>].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The model's context window in tokens [default: by model family].
