@@ -89,7 +89,8 @@ impl SessionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopRecord {
     pub time: String,
-    /// `complete`, `budget`, `pin_violation`, `session_limit`, `stalled`, `interrupted`, `error`.
+    /// `complete`, `budget`, `pin_violation`, `overbilled`, `session_limit`, `stalled`,
+    /// `interrupted`, `bad_input`, `error`.
     pub reason: String,
     pub exit_code: i32,
     pub detail: String,
