@@ -6,6 +6,11 @@ use std::sync::atomic::{AtomicI8, Ordering};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
 
+/// Whether `-q` was given: the display shows only warnings, errors and the outcome.
+pub fn quiet() -> bool {
+    LEVEL.load(Ordering::Relaxed) < 0
+}
+
 /// Whether colour may be used on stderr: it is a terminal and `NO_COLOR` is unset or empty.
 pub fn color_on_stderr() -> bool {
     use std::io::IsTerminal;

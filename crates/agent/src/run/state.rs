@@ -277,6 +277,15 @@ impl RunState {
             .count()
     }
 
+    /// Features whose last check passed, committed or not (what the live view shows as the
+    /// session goes; [`RunState::passing`] counts only what a commit backs).
+    pub fn verified_passing(&self) -> usize {
+        self.features
+            .iter()
+            .filter(|f| self.status.get(&f.id).is_some_and(|st| st.passes))
+            .count()
+    }
+
     pub fn all_passing(&self) -> bool {
         !self.features.is_empty() && self.passing() == self.features.len()
     }

@@ -94,7 +94,10 @@ impl RunContext<'_> {
         }
         self.save()?;
         self.write_feature_list()?;
-        let (passing, total) = self.tally();
+        let (passing, total) = {
+            let s = self.lock();
+            (s.verified_passing(), s.features.len())
+        };
         self.emit(
             &session_id,
             EventKind::FeatureVerified {
