@@ -94,7 +94,17 @@ impl RunContext<'_> {
         }
         self.save()?;
         self.write_feature_list()?;
-        let (passing, total) = self.tally();
+        // What the live view shows: verdicts of this session count at once, before the commit
+        // that records them.
+        let (passing, total) = {
+            let s = self.lock();
+            let verified = s
+                .features
+                .iter()
+                .filter(|f| s.status.get(&f.id).is_some_and(|st| st.passes))
+                .count();
+            (verified, s.features.len())
+        };
         self.emit(
             &session_id,
             EventKind::FeatureVerified {
