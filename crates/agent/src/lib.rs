@@ -13,6 +13,7 @@ pub mod fingerprint;
 pub mod outcome;
 pub mod run;
 pub mod session;
+pub mod stop;
 pub mod transcript;
 mod untrusted_file;
 pub mod watchdog;
@@ -23,5 +24,6 @@ pub use session::{
     default_context_window, BoxFuture, ExtraTools, Session, SessionConfig, SessionError,
     DEFAULT_MAX_TOOL_RESULT_CHARS, DEFAULT_WRAP_UP,
 };
+pub use stop::StopReason;
 pub use transcript::{Transcript, TranscriptEntry};
 pub use watchdog::WatchdogConfig;

@@ -25,7 +25,7 @@ use crate::fingerprint::ProjectStates;
 use crate::outcome::{add_usage, EndReason, SessionOutcome};
 use crate::transcript::{Transcript, TranscriptEntry};
 use crate::watchdog::{CallSeen, TurnSeen, Verdict, Watchdog, WatchdogConfig};
-use governor::{ErrorKind, Governor, GovernorError};
+use governor::{Governor, GovernorError};
 use llm::{
     ContentPart, LlmError, Message, Prompt, Response, Role, StopReason, StreamEvent, ToolSpec,
     Usage, Usd,
@@ -181,18 +181,11 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The process exit code this error maps to (DESIGN.md): the Governor's for its errors
-    /// (2 config, 3 budget, 4 pin, 1 other), 1 for the transcript.
-    pub fn exit_code(&self) -> i32 {
+    /// Why the session's error stops a run or an `exec` (the CLI maps it to the exit code).
+    pub fn stop_reason(&self) -> crate::StopReason {
         match self {
-            SessionError::Governor(e) => match e.kind() {
-                ErrorKind::BadInput => 2,
-                ErrorKind::Budget => 3,
-                ErrorKind::PinViolation | ErrorKind::Overbilled => 4,
-                ErrorKind::Cancelled => 130,
-                ErrorKind::Failure => 1,
-            },
-            SessionError::Transcript { .. } => 1,
+            SessionError::Governor(e) => e.kind().into(),
+            SessionError::Transcript { .. } => crate::StopReason::Error,
         }
     }
 }

@@ -494,7 +494,7 @@ async fn cancellation_abandons_a_model_call_in_flight_and_settles_it() {
 }
 
 #[tokio::test]
-async fn a_governor_refusal_ends_the_session_with_its_exit_code() {
+async fn a_governor_refusal_ends_the_session_with_its_stop_reason() {
     let f = fixture();
     let server = FakeServer::start(Script::turns(vec![Turn::Reply(
         Reply::text("hi").with_model("claude-3-haiku-20240307"),
@@ -506,7 +506,8 @@ async fn a_governor_refusal_ends_the_session_with_its_exit_code() {
         .run()
         .await
         .unwrap_err();
-    assert_eq!(err.exit_code(), 4, "{err}");
+    // The CLI maps it to exit 4.
+    assert_eq!(err.stop_reason(), agent::StopReason::PinViolation, "{err}");
     let entries = Transcript::read(&f.state.join("sessions").join("s1.jsonl")).unwrap();
     assert!(matches!(
         entries.last(),

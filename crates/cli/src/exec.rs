@@ -119,8 +119,8 @@ async fn run_with(
     let cancel = CancellationToken::new();
     let interrupts = setup::watch_interrupts(cancel.clone())?;
     // A program the agent runs could rewrite loopwright.toml; it is put back after the session.
-    let guard = ConfigGuard::capture(&settings.project, &settings.state_dir)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let guard =
+        ConfigGuard::capture(&settings.project, &settings.state_dir).map_err(Failure::run)?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
         .cancel_token(cancel)
@@ -136,7 +136,8 @@ async fn run_with(
             },
         ));
     }
-    let outcome = outcome.map_err(|e| Failure::new(e.exit_code(), anyhow::Error::new(e)))?;
+    let outcome = outcome
+        .map_err(|e| Failure::new(crate::exit::of_stop(e.stop_reason()), anyhow::Error::new(e)))?;
     Ok(match outcome.end {
         // An empty last answer after work is a quiet end of the turn; `AllPassing` does not
         // happen outside `run`.

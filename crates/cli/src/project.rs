@@ -122,8 +122,7 @@ pub fn lock_project(project: &Path) -> Result<ProjectLock, Failure> {
 /// Renames `state_dir` to `<state_dir>.archived-<UTC time>` (under its lock, so never while a
 /// run is live) and returns the new path.
 pub fn archive_state(state_dir: &Path) -> Result<PathBuf, Failure> {
-    let lock = agent::run::lock_state_dir(state_dir)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let lock = agent::run::lock_state_dir(state_dir).map_err(Failure::run)?;
     let now = time::OffsetDateTime::now_utc();
     let stamp = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",

@@ -14,7 +14,8 @@ use crate::setup::{
 };
 use agent::run::prompts::Prompts;
 use agent::run::state::RunState;
-use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
+use agent::run::{RunConfig, PROTECTED_FILES};
+use agent::StopReason;
 use agent::{Event, EventKind, EventSink};
 use anyhow::anyhow;
 use std::collections::BTreeMap;
@@ -338,7 +339,13 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         &file,
     )?;
 
-    let mut cfg = RunConfig::new(project.clone(), spec, state_dir.clone(), model);
+    let mut cfg = RunConfig::new(
+        project.clone(),
+        spec,
+        state_dir.clone(),
+        model,
+        crate::exit::of_stop,
+    );
     // --max-sessions counts the sessions of this invocation; the run state counts them all.
     cfg.max_sessions = args
         .max_sessions
@@ -389,15 +396,16 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             let total = report.state.features.len();
             if !args.agent.json {
                 let what = match report.end {
-                    RunEnd::Complete => "complete: every feature passes".to_string(),
-                    RunEnd::SessionLimit => "stopped: --max-sessions reached".to_string(),
-                    RunEnd::Stalled => format!(
+                    StopReason::Complete => "complete: every feature passes".to_string(),
+                    StopReason::SessionLimit => "stopped: --max-sessions reached".to_string(),
+                    StopReason::Stalled => format!(
                         "stopped: no progress (stalled: {})",
                         report.state.stall.describe()
                     ),
-                    RunEnd::Interrupted => {
+                    StopReason::Interrupted => {
                         "interrupted: state saved; re-run the same command to resume".to_string()
                     }
+                    other => format!("stopped: {other}"),
                 };
                 eprintln!(
                     "loopwright: {what} — passing {passing}/{total}, spent {}{}",
@@ -408,13 +416,10 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
                         .unwrap_or_default()
                 );
             }
-            Ok(match report.end {
-                RunEnd::Complete => code::OK,
-                other => other.exit_code(),
-            })
+            Ok(crate::exit::of_stop(report.end))
         }
         Err(e) => {
-            let code = e.exit_code();
+            let code = crate::exit::of_stop(e.stop_reason());
             let overbilled = matches!(
                 &e,
                 agent::run::RunError::Session(agent::SessionError::Governor(g))
@@ -447,7 +452,7 @@ fn stop_summary(
         "project": project.display().to_string(),
         "state_dir": state_dir.display().to_string(),
         "model": state.as_ref().map(|s| s.model.clone()),
-        "reason": stop.as_ref().map(|s| s.reason.clone()),
+        "reason": stop.as_ref().map(|s| s.reason),
         "exit_code": stop.as_ref().map(|s| s.exit_code),
         "detail": stop.as_ref().map(|s| s.detail.clone()),
         "passing": state.as_ref().map_or(0, RunState::passing),

@@ -313,7 +313,7 @@ pub fn undo_cut_off_config_changes(
     }
     for dir in dirs {
         let undone = agent::run::undo_config_changes_of_cut_off_session(&dir, project)
-            .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+            .map_err(Failure::run)?;
         if undone {
             agent::EventSink::emit(progress, &agent::Event::now(
                 "run",

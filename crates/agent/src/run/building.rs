@@ -75,7 +75,7 @@ impl RunContext<'_> {
                 .rev()
                 .find(|r| r.number < number)
                 .map(|r| {
-                    let ended = match (r.end.as_deref(), r.end_detail.as_str()) {
+                    let ended = match (&r.end, r.end_detail.as_str()) {
                         (Some(end), "") => end.to_string(),
                         (Some(end), detail) => format!("{end} ({detail})"),
                         (None, _) => "unknown".to_string(),

@@ -27,6 +27,7 @@ pub use verify::CheckResult;
 use crate::events::{rfc3339_now, Event, EventKind, EventSink};
 use crate::outcome::EndReason;
 use crate::session::SessionError;
+use crate::stop::StopReason;
 use crate::watchdog::WatchdogConfig;
 use features::Feature;
 use governor::Governor;
@@ -96,6 +97,9 @@ pub struct RunConfig {
     /// The spec changed after planning: run a planning session that adds features for what is
     /// new, the frozen ones untouched (`run --extend-plan`).
     pub extend_plan: bool,
+    /// The exit code of each stop, recorded in the stop record and the `run.completed` event
+    /// (the CLI's table: exit codes are numbers only there).
+    pub exit_code: fn(StopReason) -> i32,
 }
 
 impl RunConfig {
@@ -104,6 +108,7 @@ impl RunConfig {
         spec_path: PathBuf,
         state_dir: PathBuf,
         model: String,
+        exit_code: fn(StopReason) -> i32,
     ) -> RunConfig {
         RunConfig {
             project_dir,
@@ -124,39 +129,7 @@ impl RunConfig {
             feature_count: None,
             import: None,
             extend_plan: false,
-        }
-    }
-}
-
-/// How a run ended without an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunEnd {
-    /// Every feature's check passes.
-    Complete,
-    /// `--max-sessions` reached.
-    SessionLimit,
-    /// Sessions in a row without progress reached the stall limit (or planning failed to
-    /// produce a plan `planning_attempts` times).
-    Stalled,
-    /// Ctrl-C: the current step finished and the state was saved.
-    Interrupted,
-}
-
-impl RunEnd {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunEnd::Complete => 0,
-            RunEnd::SessionLimit | RunEnd::Stalled => 5,
-            RunEnd::Interrupted => 130,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunEnd::Complete => "complete",
-            RunEnd::SessionLimit => "session_limit",
-            RunEnd::Stalled => "stalled",
-            RunEnd::Interrupted => "interrupted",
+            exit_code,
         }
     }
 }
@@ -164,7 +137,8 @@ impl RunEnd {
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct RunReport {
-    pub end: RunEnd,
+    /// `Complete`, `SessionLimit`, `Stalled` or `Interrupted` (errors are [`RunError`]s).
+    pub end: StopReason,
     pub state: RunState,
 }
 
@@ -216,9 +190,10 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The exit code (DESIGN.md): 2 for bad input (spec, state dir, prompts), the session's for
-    /// model errors (3 budget, 4 pin...), 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// Why this error stops the run (the CLI maps it to the exit code, DESIGN.md): bad input
+    /// for the spec, the state dir, prompts; the session's for model errors (budget, pin...);
+    /// an error otherwise.
+    pub fn stop_reason(&self) -> StopReason {
         match self {
             RunError::Spec { .. }
             | RunError::OtherProject { .. }
@@ -229,22 +204,10 @@ impl RunError {
             | RunError::ImportOverPlan { .. }
             | RunError::NothingToExtend { .. }
             | RunError::Git(git::GitError::NotARepository)
-            | RunError::Prompt(_) => 2,
-            RunError::State(StateError::Corrupt { .. }) => 2,
-            RunError::Session(e) => e.exit_code(),
-            _ => 1,
-        }
-    }
-
-    fn stop_reason(&self) -> &'static str {
-        if let RunError::Session(SessionError::Governor(e)) = self {
-            return e.kind().as_str();
-        }
-        match self.exit_code() {
-            3 => "budget",
-            4 => "pin_violation",
-            2 => "bad_input",
-            _ => "error",
+            | RunError::Prompt(_)
+            | RunError::State(StateError::Corrupt { .. }) => StopReason::BadInput,
+            RunError::Session(e) => e.stop_reason(),
+            _ => StopReason::Error,
         }
     }
 }
@@ -390,18 +353,18 @@ impl<'a> RunContext<'a> {
     ) -> Result<RunReport, RunError> {
         if let Err(e) = self.start(spec).await {
             // `status` shows why the run could not start (a lost project, tampered state...).
-            self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+            self.record_stop(e.stop_reason(), e.to_string());
             return Err(e);
         }
         if extending {
             if let Err(e) = self.open_extension(spec) {
-                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                self.record_stop(e.stop_reason(), e.to_string());
                 return Err(e);
             }
         }
         if let Some(features) = &self.cfg.import {
             if let Err(e) = self.import_plan(features.clone()).await {
-                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                self.record_stop(e.stop_reason(), e.to_string());
                 return Err(e);
             }
         }
@@ -411,7 +374,7 @@ impl<'a> RunContext<'a> {
             }
             if cancel.is_cancelled() {
                 return self.finish(
-                    RunEnd::Interrupted,
+                    StopReason::Interrupted,
                     "interrupted before the next session".into(),
                 );
             }
@@ -422,13 +385,13 @@ impl<'a> RunContext<'a> {
             match result {
                 Ok(EndReason::Cancelled) => {
                     return self.finish(
-                        RunEnd::Interrupted,
+                        StopReason::Interrupted,
                         "interrupted during a session; its work was committed".into(),
                     )
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                    self.record_stop(e.stop_reason(), e.to_string());
                     return Err(e);
                 }
             }
@@ -598,34 +561,35 @@ impl<'a> RunContext<'a> {
         Ok(committed.id)
     }
 
-    fn stop_condition(&self) -> Option<RunEnd> {
+    fn stop_condition(&self) -> Option<StopReason> {
         let s = self.lock();
         if s.phase != Phase::Planning && s.all_passing() {
-            return Some(RunEnd::Complete);
+            return Some(StopReason::Complete);
         }
         if let Some(max) = self.cfg.max_sessions {
             if s.sessions.len() as u64 >= u64::from(max) {
-                return Some(RunEnd::SessionLimit);
+                return Some(StopReason::SessionLimit);
             }
         }
         if s.stall.weight >= self.cfg.stall_limit.max(1) {
-            return Some(RunEnd::Stalled);
+            return Some(StopReason::Stalled);
         }
         if s.phase == Phase::Planning && s.stall.sessions >= self.cfg.planning_attempts.max(1) {
-            return Some(RunEnd::Stalled);
+            return Some(StopReason::Stalled);
         }
         None
     }
 
-    fn record_stop(&self, reason: &str, exit_code: i32, detail: String) {
+    fn record_stop(&self, reason: StopReason, detail: String) {
+        let exit_code = (self.cfg.exit_code)(reason);
         {
             let mut s = self.lock();
-            let cause = (reason == RunEnd::Stalled.as_str())
+            let cause = (reason == StopReason::Stalled)
                 .then(|| s.stall.cause())
                 .flatten();
             s.last_stop = Some(StopRecord {
                 time: rfc3339_now(),
-                reason: reason.to_string(),
+                reason,
                 exit_code,
                 detail: detail.clone(),
                 cause,
@@ -637,7 +601,7 @@ impl<'a> RunContext<'a> {
         self.emit(
             "run",
             EventKind::RunCompleted {
-                reason: reason.to_string(),
+                reason,
                 exit_code,
                 passing,
                 total,
@@ -647,19 +611,19 @@ impl<'a> RunContext<'a> {
         );
     }
 
-    fn finish(&self, end: RunEnd, detail: String) -> Result<RunReport, RunError> {
-        if end == RunEnd::Complete {
+    fn finish(&self, end: StopReason, detail: String) -> Result<RunReport, RunError> {
+        if end == StopReason::Complete {
             self.lock().phase = Phase::Complete;
         }
         let detail = if detail.is_empty() {
             let s = self.lock();
             match end {
-                RunEnd::Complete => format!("all {} features pass", s.features.len()),
-                RunEnd::SessionLimit => format!(
+                StopReason::Complete => format!("all {} features pass", s.features.len()),
+                StopReason::SessionLimit => format!(
                     "reached the session limit (--max-sessions; {} sessions in all)",
                     s.sessions.len()
                 ),
-                RunEnd::Stalled if s.phase == Phase::Planning => format!(
+                StopReason::Stalled if s.phase == Phase::Planning => format!(
                     "planning produced no plan that could be frozen in {} sessions in a row: {} \
                      ({} features recorded so far); see the last planning session's end in \
                      its transcript, or adjust the spec or --prompts",
@@ -667,19 +631,20 @@ impl<'a> RunContext<'a> {
                     s.stall.describe(),
                     s.features.len()
                 ),
-                RunEnd::Stalled => format!(
+                StopReason::Stalled => format!(
                     "{}; {} of {} features pass (re-running continues only with a higher \
                      --stall-sessions: the count is kept)",
                     s.stall.describe(),
                     s.passing(),
                     s.features.len()
                 ),
-                RunEnd::Interrupted => "interrupted".into(),
+                StopReason::Interrupted => "interrupted".into(),
+                other => other.to_string(),
             }
         } else {
             detail
         };
-        self.record_stop(end.as_str(), end.exit_code(), detail);
+        self.record_stop(end, detail);
         self.save()?;
         Ok(RunReport {
             end,

@@ -17,7 +17,7 @@ use super::extra::PlanningTools;
 use super::features::{duplicate_ids, feature_table, field_problems, Feature, FeatureStatus};
 use super::prompts::PromptKind;
 use super::sessions::Ending;
-use super::state::{Phase, SessionKind, Stall, StateError};
+use super::state::{Phase, SessionEnd, SessionKind, Stall, StateError};
 use super::{RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
 use crate::events::EventKind;
 use crate::outcome::EndReason;
@@ -246,8 +246,9 @@ impl<'a> RunContext<'a> {
             .find(|r| r.kind == SessionKind::Planning && r.end.is_some())
         {
             out.push_str("\n# How the last planning session ended\n");
-            let end = last.end.as_deref().unwrap_or("unknown");
-            if end != "completed" {
+            let completed = SessionEnd::Ended(EndReason::Completed);
+            let end = last.end.as_ref().map_or("unknown", SessionEnd::as_str);
+            if last.end.as_ref() != Some(&completed) {
                 out.push_str(&format!(
                     "It stopped before it finished ({end}); what it recorded is listed above, \
                      the rest of the plan is still to be recorded.\n"
