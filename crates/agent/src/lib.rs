@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod fingerprint;
+pub mod interrupt;
 pub mod outcome;
 pub mod run;
 pub mod session;
@@ -19,6 +20,7 @@ mod untrusted_file;
 pub mod watchdog;
 
 pub use events::{CollectEvents, Event, EventKind, EventSink, NoEvents};
+pub use interrupt::{Interrupt, Signal};
 pub use outcome::{EndReason, SessionOutcome};
 pub use session::{
     default_context_window, BoxFuture, ExtraTools, Session, SessionConfig, SessionError,

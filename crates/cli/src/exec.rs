@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// The system prompt of an `exec` session.
 pub const EXEC_SYSTEM_PROMPT: &str = include_str!("exec_prompt.md");
@@ -70,20 +69,22 @@ async fn run_with(
 ) -> CmdResult {
     let settings = settings(&args, env, &progress)?;
     let task = read_task(args.task)?;
-    let governor = setup::build_governor(
-        &GovernorRequest {
-            model: &settings.model,
-            budget: settings.budget,
-            free_only: settings.free_only,
-            ledger_path: settings.state_dir.join("ledger.jsonl"),
-            record_to: None,
-            budget_includes_ledger: false,
-            tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
-        },
-        &settings.file,
-        env,
-    )
-    .await?;
+    let governor = Arc::new(
+        setup::build_governor(
+            &GovernorRequest {
+                model: &settings.model,
+                budget: settings.budget,
+                free_only: settings.free_only,
+                ledger_path: settings.state_dir.join("ledger.jsonl"),
+                record_to: None,
+                budget_includes_ledger: false,
+                tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+            },
+            &settings.file,
+            env,
+        )
+        .await?,
+    );
     let toolbox = setup::build_toolbox(
         &ToolboxRequest {
             project: &settings.project,
@@ -116,17 +117,17 @@ async fn run_with(
             .join(format!("{session_id}.jsonl")),
     );
 
-    let cancel = CancellationToken::new();
-    let interrupts = setup::watch_interrupts(cancel.clone())?;
+    let interrupt = Arc::new(agent::Interrupt::new());
+    let signals = setup::watch_signals(Arc::clone(&interrupt), Arc::clone(&governor))?;
     // A program the agent runs could rewrite loopwright.toml; it is put back after the session.
     let guard =
         ConfigGuard::capture(&settings.project, &settings.state_dir).map_err(Failure::run)?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
-        .cancel_token(cancel)
+        .cancel_token(interrupt.token())
         .run()
         .await;
-    interrupts.abort();
+    signals.abort();
     let restored = guard.restore();
     if !restored.is_empty() {
         progress.emit(&Event::now(

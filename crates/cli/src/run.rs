@@ -10,7 +10,7 @@ use crate::report::cents;
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, choose_state_dir, create_state_dir,
     model_setting, network_setting, sandbox_on, startup_warnings, tool_protocol_flag,
-    undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
+    undo_cut_off_config_changes, watch_signals, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::state::RunState;
@@ -21,7 +21,6 @@ use anyhow::anyhow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -216,16 +215,25 @@ fn settle_state_dir(
             }
         }
     }
-    if let Some(state) = load(&state_dir)? {
+    let state = load(&state_dir)?;
+    // What is left of a run whose run.json was lost is archived on --fresh too.
+    let leftovers = state.is_none() && agent::run::state::holds_a_run(&state_dir);
+    if state.is_some() || leftovers {
         let archive_why = if args.fresh {
-            let question = format!(
-                "Archive the run in {} ({}, passing {}/{}, {} sessions) and start over?",
-                state_dir.display(),
-                format!("{:?}", state.phase).to_lowercase(),
-                state.passing(),
-                state.features.len(),
-                state.sessions.len()
-            );
+            let question = match &state {
+                Some(state) => format!(
+                    "Archive the run in {} ({}, passing {}/{}, {} sessions) and start over?",
+                    state_dir.display(),
+                    format!("{:?}", state.phase).to_lowercase(),
+                    state.passing(),
+                    state.features.len(),
+                    state.sessions.len()
+                ),
+                None => format!(
+                    "Archive what is left of the run in {} (it has no run.json) and start over?",
+                    state_dir.display()
+                ),
+            };
             use std::io::IsTerminal;
             if !args.yes && std::io::stdin().is_terminal() && !crate::project::confirm(&question) {
                 return Err(Failure::usage(anyhow!(
@@ -234,7 +242,7 @@ fn settle_state_dir(
                 )));
             }
             Some("--fresh")
-        } else if project_was_gone {
+        } else if project_was_gone && state.is_some() {
             Some("its project was deleted (the directory was missing or empty)")
         } else {
             None
@@ -299,20 +307,24 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         .flatten()
         .map_or(0, |s| s.sessions.len());
 
-    let governor = build_governor(
-        &GovernorRequest {
-            model: &model,
-            budget,
-            free_only: args.agent.free_only || file.free_only.unwrap_or(false),
-            ledger_path: state_dir.join("ledger.jsonl"),
-            record_to: args.record.clone(),
-            budget_includes_ledger: true,
-            tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
-        },
-        &file,
-        &env,
-    )
-    .await?;
+    let governor = Arc::new(
+        build_governor(
+            &GovernorRequest {
+                model: &model,
+                budget,
+                free_only: args.agent.free_only || file.free_only.unwrap_or(false),
+                ledger_path: state_dir.join("ledger.jsonl"),
+                record_to: args.record.clone(),
+                budget_includes_ledger: true,
+                tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+            },
+            &file,
+            &env,
+        )
+        .await?,
+    );
+    let interrupt = Arc::new(agent::Interrupt::new());
+    let signals = watch_signals(Arc::clone(&interrupt), Arc::clone(&governor))?;
     if let Err(e) = crate::project::write_pointer(&project, &state_dir) {
         progress.emit(&Event::now(
             "run",
@@ -360,6 +372,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     cfg.feature_count = args.features.or(file.features);
     cfg.import = import;
     cfg.extend_plan = args.extend_plan;
+    cfg.start_over = args.fresh;
     if let Some(n) = file.planning_attempts {
         cfg.planning_attempts = n;
     }
@@ -379,10 +392,8 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     cfg.context_window = args.agent.context_window;
     tracing::debug!(?cfg, "run configuration");
 
-    let cancel = CancellationToken::new();
-    let interrupts = watch_interrupts(cancel.clone())?;
-    let result = agent::run::run(&cfg, &governor, &toolbox, progress.as_ref(), cancel).await;
-    interrupts.abort();
+    let result = agent::run::run(&cfg, &governor, &toolbox, progress.as_ref(), &interrupt).await;
+    signals.abort();
     progress.finish_line();
     if let Some(command) = &file.notify {
         let summary = stop_summary(&project, &state_dir, &governor);

@@ -611,6 +611,7 @@ mod tests {
                 exit_code: 1,
                 detail: "boom\u{9b}31mred\rhidden".into(),
                 cause: None,
+                signal: None,
             }),
         };
         let text = render(&report);

@@ -111,6 +111,8 @@ struct State {
     settled: Usd,
     /// Reservations of calls in flight.
     in_flight: Usd,
+    /// Attempts whose `reserve` line is written and whose `settle` line is not yet.
+    open_attempts: usize,
     calls: u64,
     next_call: u64,
     sessions: HashMap<String, PreviousCall>,
@@ -283,6 +285,25 @@ impl Governor {
         self.lock().calls
     }
 
+    /// Attempts reserved in the ledger and not settled yet: calls in flight.
+    pub fn attempts_in_flight(&self) -> usize {
+        self.lock().open_attempts
+    }
+
+    /// Waits until no attempt is in flight (a cancelled call settles as soon as its attempt is
+    /// abandoned), for at most `limit`; whether none is. Used before leaving the process at
+    /// once, so no reservation is left unsettled in the ledger.
+    pub async fn settled(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.attempts_in_flight() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Things the user should know (unknown price, a torn ledger line dropped).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -346,6 +367,7 @@ impl Governor {
                 st.in_flight = st.in_flight.saturating_sub(plan.reserved);
                 break Err(e);
             }
+            self.lock().open_attempts += 1;
             reserved_any = true;
             request.max_tokens = plan.max_tokens;
             let at = Attempt {
@@ -629,6 +651,7 @@ impl Governor {
         let written = self.ledger.append(entry);
         let mut st = self.lock();
         st.in_flight = st.in_flight.saturating_sub(plan.reserved);
+        st.open_attempts = st.open_attempts.saturating_sub(1);
         let counted = if written.is_ok() {
             cost
         } else {

@@ -9,6 +9,7 @@
 
 mod building;
 mod config_guard;
+mod consistency;
 mod extra;
 pub mod features;
 pub mod git;
@@ -25,6 +26,7 @@ pub use resume::{lock_state_dir, run_is_live};
 pub use verify::CheckResult;
 
 use crate::events::{rfc3339_now, Event, EventKind, EventSink};
+use crate::interrupt::{Interrupt, Signal};
 use crate::outcome::EndReason;
 use crate::session::SessionError;
 use crate::stop::StopReason;
@@ -37,7 +39,7 @@ use serde::Serialize;
 use state::{Phase, RunState, StateError, StopRecord};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tools::Toolbox;
@@ -97,6 +99,9 @@ pub struct RunConfig {
     /// The spec changed after planning: run a planning session that adds features for what is
     /// new, the frozen ones untouched (`run --extend-plan`).
     pub extend_plan: bool,
+    /// The user started over knowingly (`run --fresh`): a project that holds the harness's
+    /// commits of an earlier run but has no run state is planned anew.
+    pub start_over: bool,
     /// The exit code of each stop, recorded in the stop record and the `run.completed` event
     /// (the CLI's table: exit codes are numbers only there).
     pub exit_code: fn(StopReason) -> i32,
@@ -129,6 +134,7 @@ impl RunConfig {
             feature_count: None,
             import: None,
             extend_plan: false,
+            start_over: false,
             exit_code,
         }
     }
@@ -167,6 +173,9 @@ pub enum RunError {
     Import(Vec<String>),
     #[error("the run in {state_dir} already has a plan; --import starts a run, so add --fresh to archive this one first")]
     ImportOverPlan { state_dir: PathBuf },
+    /// The run's files do not add up (see [`consistency`]): what, and how to repair it.
+    #[error("{what}. To repair: {repair}")]
+    Inconsistent { what: String, repair: String },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -205,6 +214,7 @@ impl RunError {
             | RunError::NothingToExtend { .. }
             | RunError::Git(git::GitError::NotARepository)
             | RunError::Prompt(_)
+            | RunError::Inconsistent { .. }
             | RunError::State(StateError::Corrupt { .. }) => StopReason::BadInput,
             RunError::Session(e) => e.stop_reason(),
             _ => StopReason::Error,
@@ -219,7 +229,9 @@ pub(crate) struct RunContext<'a> {
     toolbox: &'a Toolbox,
     git: git::HarnessGit,
     events: RunEvents<'a>,
-    state: Mutex<RunState>,
+    /// Shared with the hard-stop hook (a second signal saves a stop record of it).
+    state: Arc<Mutex<RunState>>,
+    interrupt: &'a Interrupt,
 }
 
 /// The caller's event sink, plus a copy of every event in the state dir's `events.jsonl`.
@@ -266,13 +278,15 @@ fn tail_chars(text: &str, max: usize) -> String {
 }
 
 /// Runs (or resumes) the build until it ends. Governor errors (budget, pin) stop the run with
-/// the state saved and come back as [`RunError::Session`].
+/// the state saved and come back as [`RunError::Session`]. A first signal on `interrupt` ends
+/// the step under way and stops the run ([`StopReason::Interrupted`]); for a second one the
+/// run registers a hook that saves a stop record at once ([`Interrupt::on_hard_stop`]).
 pub async fn run(
     cfg: &RunConfig,
     governor: &Governor,
     toolbox: &Toolbox,
     events: &dyn EventSink,
-    cancel: CancellationToken,
+    interrupt: &Interrupt,
 ) -> Result<RunReport, RunError> {
     let spec = read_spec(&cfg.project_dir, &cfg.spec_path)?;
     let spec_hash = sha256_hex(spec.as_bytes());
@@ -283,7 +297,9 @@ pub async fn run(
     // Held until the run returns.
     let _lock = lock_state_dir(&cfg.state_dir)?;
     let mut extending = false;
-    let mut state = match RunState::load(&cfg.state_dir)? {
+    let loaded = RunState::load(&cfg.state_dir)?;
+    let resuming = loaded.is_some();
+    let mut state = match loaded {
         Some(mut s) => {
             if s.project_dir != cfg.project_dir {
                 return Err(RunError::OtherProject {
@@ -320,6 +336,9 @@ pub async fn run(
         });
     }
     let harness_git = git::HarnessGit::open(&cfg.project_dir, &cfg.state_dir).await?;
+    if !resuming {
+        consistency::check_no_lost_run(cfg, governor, &harness_git).await?;
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -334,13 +353,52 @@ pub async fn run(
             inner: events,
             log: Mutex::new(log),
         },
-        state: Mutex::new(state),
+        state: Arc::new(Mutex::new(state)),
+        interrupt,
     };
     ctx.save()?;
-    let result = ctx.drive(&spec, extending, cancel).await;
+    interrupt.on_hard_stop(hard_stop_hook(
+        Arc::clone(&ctx.state),
+        cfg.state_dir.clone(),
+        cfg.exit_code,
+    ));
+    // The run state exists now: a later loss of it is caught again.
+    let _ = std::fs::remove_file(cfg.state_dir.join(state::START_OVER_FILE));
+    let result = ctx.drive(&spec, extending, interrupt.token()).await;
     // The project is handed back with nothing in `.git` that the harness did not write.
     ctx.guard_git("run", None).await;
+    interrupt.clear_hard_stop();
     result
+}
+
+/// What a second signal does before the process leaves at once: a stop record saved with the
+/// run state as it is (a session under way stays open: the next start closes it as cut off and
+/// commits its work). Any later save of the run carries the record too.
+fn hard_stop_hook(
+    state: Arc<Mutex<RunState>>,
+    state_dir: PathBuf,
+    exit_code: fn(StopReason) -> i32,
+) -> impl FnOnce(Signal) + Send + 'static {
+    move |signal| {
+        let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let during = match s.sessions.iter().find(|r| r.end.is_none()) {
+            Some(r) => format!("during session {}", r.number),
+            None => "between sessions".to_string(),
+        };
+        s.last_stop = Some(StopRecord {
+            time: rfc3339_now(),
+            reason: StopReason::Interrupted,
+            exit_code: exit_code(StopReason::Interrupted),
+            detail: format!(
+                "stopped at once by a second signal ({}) {during}; the model call in flight was                  settled; re-running commits the session's work and goes on",
+                signal.name()
+            ),
+            cause: None,
+            signal: Some(signal),
+        });
+        // Best effort: the process is leaving.
+        let _ = s.save(&state_dir);
+    }
 }
 
 impl<'a> RunContext<'a> {
@@ -375,7 +433,7 @@ impl<'a> RunContext<'a> {
             if cancel.is_cancelled() {
                 return self.finish(
                     StopReason::Interrupted,
-                    "interrupted before the next session".into(),
+                    format!("{} before the next session", self.interrupted_by()),
                 );
             }
             let result = match self.phase() {
@@ -386,7 +444,10 @@ impl<'a> RunContext<'a> {
                 Ok(EndReason::Cancelled) => {
                     return self.finish(
                         StopReason::Interrupted,
-                        "interrupted during a session; its work was committed".into(),
+                        format!(
+                            "{} during a session; its work was committed",
+                            self.interrupted_by()
+                        ),
                     )
                 }
                 Ok(_) => {}
@@ -404,9 +465,18 @@ impl<'a> RunContext<'a> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Saves under the lock, so a save never overwrites a newer one (the hard-stop hook's
+    /// included).
     fn save(&self) -> Result<(), StateError> {
-        let state = self.lock().clone();
-        state.save(&self.cfg.state_dir)
+        self.lock().save(&self.cfg.state_dir)
+    }
+
+    /// "interrupted by SIGTERM" (or just "interrupted").
+    fn interrupted_by(&self) -> String {
+        match self.interrupt.signal() {
+            Some(signal) => format!("interrupted by {signal}"),
+            None => "interrupted".into(),
+        }
     }
 
     fn phase(&self) -> Phase {
@@ -523,6 +593,9 @@ impl<'a> RunContext<'a> {
             .git
             .commit_all(message, self.cfg.commit_max_file_bytes)
             .await?;
+        if let Some(id) = &committed.id {
+            self.lock().last_commit = Some(id.clone());
+        }
         for lock in &committed.stale_locks {
             self.emit(
                 session,
@@ -582,6 +655,7 @@ impl<'a> RunContext<'a> {
 
     fn record_stop(&self, reason: StopReason, detail: String) {
         let exit_code = (self.cfg.exit_code)(reason);
+        self.note_ledger();
         {
             let mut s = self.lock();
             let cause = (reason == StopReason::Stalled)
@@ -593,6 +667,9 @@ impl<'a> RunContext<'a> {
                 exit_code,
                 detail: detail.clone(),
                 cause,
+                signal: (reason == StopReason::Interrupted)
+                    .then(|| self.interrupt.signal())
+                    .flatten(),
             });
         }
         // Saving is best effort here: the error that stopped the run is the one to report.
@@ -638,7 +715,7 @@ impl<'a> RunContext<'a> {
                     s.passing(),
                     s.features.len()
                 ),
-                StopReason::Interrupted => "interrupted".into(),
+                StopReason::Interrupted => self.interrupted_by(),
                 other => other.to_string(),
             }
         } else {

@@ -65,8 +65,10 @@ impl RunContext<'_> {
     pub(super) async fn start(&self, spec: &str) -> Result<(), RunError> {
         let project = &self.cfg.project_dir;
         let phase = self.phase();
+        self.check_ledger()?;
         let repair = self.git.guard().await?;
         self.report_git_repair("run", None, &repair);
+        self.check_history().await?;
         if phase == Phase::Planning {
             if let Some(message) = project_files::copy_spec(project, spec)? {
                 self.emit("run", EventKind::Warning { message });

@@ -33,6 +33,7 @@ impl RunContext<'_> {
         newly: Vec<String>,
         regressions: Vec<String>,
     ) {
+        self.note_ledger();
         let mut s = self.lock();
         let passing = s.passing();
         if let Some(rec) = s.sessions.iter_mut().find(|r| r.number == number) {

@@ -119,6 +119,55 @@ pub fn session_id(number: u32) -> String {
     format!("session-{number:03}")
 }
 
+/// Whether `id` is the id of a run's session ([`session_id`]), not of an `exec` task.
+pub fn is_session_id(id: &str) -> bool {
+    id.strip_prefix("session-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What the spend ledger held when the run last saved after a session or a stop. On resume the
+/// ledger must still hold at least this: a ledger truncated, emptied or replaced since would
+/// forget spend (and with it the budget).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerMark {
+    /// Everything spent, as the ledger added it up (settled costs and open reservations).
+    pub total: llm::Usd,
+    /// Its lines (entries).
+    pub entries: u64,
+    /// The link (`prev`) of its last line: the start of the hash of the line before it. The
+    /// same line must still be there on resume, so a ledger replaced by another is caught too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_link: Option<String>,
+}
+
+/// In a state dir whose run was archived (`loopwright reset`, `run --fresh`): the next run
+/// starts over knowingly, even on a project that holds the harness's commits. Removed once
+/// that run has saved its `run.json`.
+pub const START_OVER_FILE: &str = "start-over.json";
+
+/// Leaves [`START_OVER_FILE`] in `state_dir` (created if missing) once its run was archived to
+/// `archived`.
+pub fn mark_start_over(state_dir: &Path, archived: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let json = serde_json::json!({
+        "archived_to": archived,
+        "time": crate::events::rfc3339_now(),
+    });
+    llm::atomic_write(
+        &state_dir.join(START_OVER_FILE),
+        json.to_string().as_bytes(),
+    )
+}
+
+/// Whether `state_dir` holds anything of a run (besides a [`START_OVER_FILE`]).
+pub fn holds_a_run(state_dir: &Path) -> bool {
+    std::fs::read_dir(state_dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name() != START_OVER_FILE && e.file_name() != "run.lock")
+    })
+}
+
 impl SessionRecord {
     /// A session that has just started.
     pub fn started(number: u32, kind: SessionKind, now: &str) -> SessionRecord {
@@ -151,6 +200,9 @@ pub struct StopRecord {
     /// `no_progress`, `completed`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<SessionEnd>,
+    /// For an interruption: the signal that asked for it (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<crate::Signal>,
 }
 
 /// Sessions in a row that made no progress, and how each ended. Kept in `run.json`, so
@@ -255,6 +307,12 @@ pub struct RunState {
     pub plan_ready: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_stop: Option<StopRecord>,
+    /// What the ledger held at the last save after a session or a stop (checked on resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerMark>,
+    /// The harness's last commit (on resume the project's history must contain it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_commit: Option<String>,
 }
 
 impl RunState {
@@ -272,6 +330,8 @@ impl RunState {
             best_passing: 0,
             plan_ready: false,
             last_stop: None,
+            ledger: None,
+            last_commit: None,
         }
     }
 
