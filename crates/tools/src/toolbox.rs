@@ -124,6 +124,7 @@ impl Toolbox {
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
             output_cap_bytes: config.output_cap_bytes,
+            ..SandboxConfig::new(root.path())
         })
         .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
