@@ -601,18 +601,24 @@ impl Sandbox {
             || lower.contains("eperm")
             || lower.contains("eacces");
         let world = self.confinement.namespaces;
-        if world && read_only {
+        let read_only = world && read_only;
+        if !read_only && !denied {
+            return None;
+        }
+        let mut note = String::from("[sandbox] ");
+        if read_only {
             let frozen = if self.config.read_only.is_empty() {
                 ""
             } else {
                 " (so are .git and the files the harness froze)"
             };
-            return Some(format!(
-                "[sandbox] \"read-only file system\": in loopwright's sandbox everything outside the project, /tmp and $HOME is read-only{frozen}; write inside the project or /tmp instead"
+            note.push_str(&format!(
+                "\"read-only file system\": in loopwright's sandbox everything outside the project, /tmp and $HOME is read-only{frozen}; write inside the project or /tmp instead"
             ));
-        }
-        if !denied {
-            return None;
+            if !denied {
+                return Some(note);
+            }
+            note.push_str(". ");
         }
         let network = if !self.confinement.network_namespace {
             String::new()
@@ -623,11 +629,12 @@ impl Sandbox {
         } else {
             " and the network beyond 127.0.0.1".to_string()
         };
-        Some(if world {
-            format!("[sandbox] \"permission denied\" / \"operation not permitted\" may come from loopwright's sandbox: it refuses writes outside the project, /tmp and $HOME, changes to files the command does not own, privilege and namespace changes, mounts, ptrace{network}; work within those bounds rather than retrying")
+        note.push_str(&if world {
+            format!("\"permission denied\" / \"operation not permitted\" may come from loopwright's sandbox: it refuses writes outside the project, /tmp and $HOME, changes to files the command does not own, privilege and namespace changes, mounts, ptrace{network}; work within those bounds rather than retrying")
         } else {
-            format!("[sandbox] \"permission denied\" / \"operation not permitted\" may come from loopwright's sandbox: it refuses writes outside the project and $TMPDIR, {}new sessions and process groups, privilege and namespace changes, mounts and ptrace; work within those bounds rather than retrying", if self.config.allow_network { "" } else { "network sockets (even to 127.0.0.1), " })
-        })
+            format!("\"permission denied\" / \"operation not permitted\" may come from loopwright's sandbox: it refuses writes outside the project and $TMPDIR, {}new sessions and process groups, privilege and namespace changes, mounts and ptrace; work within those bounds rather than retrying", if self.config.allow_network { "" } else { "network sockets (even to 127.0.0.1), " })
+        });
+        Some(note)
     }
 }
 

@@ -689,7 +689,10 @@ pub(crate) fn hit_notes(
         ));
     }
     if let Some(f) = limits.file_size {
-        if signal == Some(libc::SIGXFSZ) || lower.contains("file too large") {
+        if signal == Some(libc::SIGXFSZ)
+            || lower.contains("file too large")
+            || lower.contains("file size limit exceeded")
+        {
             notes.push(format!(
                 "[sandbox] a write went over the file-size limit ({}) and was refused; write smaller files",
                 human_bytes(f)

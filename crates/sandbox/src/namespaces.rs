@@ -482,6 +482,21 @@ fn start(
         _ => {}
     }
     write("gid_map", format!("{gid} {gid} 1\n"))?;
+    // Opened before the init goes on: it makes itself non-dumpable, which closes its /proc
+    // files to us. The mount namespace is empty yet; commands join it once the view is built.
+    let mut kinds = vec![("user", libc::CLONE_NEWUSER), ("mnt", libc::CLONE_NEWNS)];
+    kinds.push(("pid", libc::CLONE_NEWPID));
+    if spec.network {
+        kinds.push(("net", libc::CLONE_NEWNET));
+    }
+    kinds.push(("ipc", libc::CLONE_NEWIPC));
+    kinds.push(("uts", libc::CLONE_NEWUTS));
+    let mut namespaces = Vec::new();
+    for (name, kind) in kinds {
+        let file = std::fs::File::open(format!("{proc_dir}/ns/{name}"))
+            .map_err(|e| os_error(&format!("could not open {proc_dir}/ns/{name}"), &e))?;
+        namespaces.push((OwnedFd::from(file), kind));
+    }
     let mut sync = std::fs::File::from(sync_wr);
     std::io::Write::write_all(&mut sync, b"g")
         .map_err(|e| os_error("could not start the world's init process", &e))?;
@@ -503,19 +518,6 @@ fn start(
             std::io::Error::from_raw_os_error(errno)
         )));
     }
-    let mut kinds = vec![("user", libc::CLONE_NEWUSER), ("mnt", libc::CLONE_NEWNS)];
-    kinds.push(("pid", libc::CLONE_NEWPID));
-    if spec.network {
-        kinds.push(("net", libc::CLONE_NEWNET));
-    }
-    kinds.push(("ipc", libc::CLONE_NEWIPC));
-    kinds.push(("uts", libc::CLONE_NEWUTS));
-    let mut namespaces = Vec::new();
-    for (name, kind) in kinds {
-        let file = std::fs::File::open(format!("{proc_dir}/ns/{name}"))
-            .map_err(|e| os_error(&format!("could not open {proc_dir}/ns/{name}"), &e))?;
-        namespaces.push((OwnedFd::from(file), kind));
-    }
     Ok(namespaces)
 }
 
@@ -531,6 +533,11 @@ unsafe fn init_main(a: &InitArgs<'_>) -> ! {
         libc::_exit(1);
     }
     libc::close(a.sync_rd);
+    // The init is a copy of the harness's memory (API keys included): not dumpable, so no
+    // command can read its /proc/1/mem or environ (it also keeps capabilities the commands
+    // lack, which denies the same). Only now: a non-dumpable process's /proc files belong to
+    // root, and the keeper had to write its uid_map first.
+    libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     // Out of the harness's session: terminal signals are not for the world.
     libc::setsid();
     if let Err((step, errno)) = a.view.apply() {
