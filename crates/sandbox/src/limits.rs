@@ -41,8 +41,9 @@ pub struct ResourceLimits {
 }
 
 impl Default for ResourceLimits {
-    /// Half the machine's memory (at least 1 GiB) per run, 4096 processes per run, 16 GiB per
-    /// file; commands are bounded by the run's limits.
+    /// Half the machine's memory (at least 1 GiB) per run, 4096 processes per run, 32 GiB per
+    /// file (a runaway `yes > out.txt` stops there; sparse files up to that size still work);
+    /// commands are bounded by the run's limits.
     fn default() -> ResourceLimits {
         let half_ram = physical_memory().map_or(4 << 30, |m| (m / 2).max(1 << 30));
         ResourceLimits {
@@ -50,7 +51,7 @@ impl Default for ResourceLimits {
             memory_per_run: Some(half_ram),
             processes_per_command: None,
             processes_per_run: Some(4096),
-            file_size: Some(16 << 30),
+            file_size: Some(32 << 30),
         }
     }
 }

@@ -789,6 +789,8 @@ impl<'a> RunContext<'a> {
             .cancel_token(cancel)
             .run()
             .await;
+        // Background processes the agent started (dev servers) end with its session.
+        self.toolbox.sandbox().end_session().await;
         self.report_restored(id, &self.toolbox.frozen().verify_and_restore().restored);
         self.report_restored(id, &guard.restore());
         Ok(result)
