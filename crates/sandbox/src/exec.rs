@@ -501,6 +501,9 @@ impl Sandbox {
             tasks.push(tokio::spawn(drain(s, err_buf.clone(), discard.clone())));
         }
 
+        // If this future is dropped mid-command (the harness was interrupted), the command's
+        // whole group goes, not only the process `kill_on_drop` knows.
+        let mut guard = GroupGuard(pgid);
         let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(status) => (status.map_err(SandboxError::Wait)?, false),
             Err(_) => {
@@ -508,6 +511,7 @@ impl Sandbox {
                 (child.wait().await.map_err(SandboxError::Wait)?, true)
             }
         };
+        guard.0 = None;
         if world.is_none() {
             // No pid namespace to bound them: background processes die with the group.
             kill_group(pgid);
@@ -697,6 +701,15 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// Kills a command's process group when dropped (before the command finished).
+struct GroupGuard(Option<libc::pid_t>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 

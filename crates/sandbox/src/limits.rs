@@ -100,7 +100,7 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
     const GIB: u64 = 1 << 30;
     const MIB: u64 = 1 << 20;
     if bytes >= GIB {
-        if bytes % GIB == 0 {
+        if bytes.is_multiple_of(GIB) {
             format!("{} GiB", bytes / GIB)
         } else {
             format!("{:.1} GiB", bytes as f64 / GIB as f64)

@@ -564,10 +564,10 @@ fn check(ret: libc::c_int) -> Result<(), i32> {
 
 /// The `ST_*` mount flags of the file system at `path` (`statfs`'s `f_flags`).
 #[cfg(target_pointer_width = "64")]
-unsafe fn mount_flags(path: &CString) -> Result<u64, i32> {
+unsafe fn mount_flags(path: &CString) -> Result<libc::c_ulong, i32> {
     // The kernel's struct statfs on 64-bit targets: eleven 8-byte fields before the spare
     // words, `f_flags` the eleventh (libc does not expose it).
-    let mut buf = [0u64; 16];
+    let mut buf: [libc::c_ulong; 16] = [0; 16];
     if libc::syscall(libc::SYS_statfs, path.as_ptr(), buf.as_mut_ptr()) != 0 {
         return Err(errno());
     }
@@ -575,10 +575,10 @@ unsafe fn mount_flags(path: &CString) -> Result<u64, i32> {
 }
 
 #[cfg(not(target_pointer_width = "64"))]
-unsafe fn mount_flags(path: &CString) -> Result<u64, i32> {
+unsafe fn mount_flags(path: &CString) -> Result<libc::c_ulong, i32> {
     let mut st: libc::statvfs = std::mem::zeroed();
     check(libc::statvfs(path.as_ptr(), &mut st))?;
-    Ok(st.f_flag as u64)
+    Ok(st.f_flag)
 }
 
 /// The `MS_*` flags a read-only remount must keep (those locked by the user namespace).
@@ -593,11 +593,11 @@ unsafe fn locked_flags(path: &CString) -> Result<libc::c_ulong, i32> {
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
         (libc::ST_RELATIME, libc::MS_RELATIME),
     ] {
-        if f & st_flag as u64 != 0 {
+        if f & st_flag != 0 {
             flags |= ms_flag;
         }
     }
-    if f & (libc::ST_NOATIME | libc::ST_RELATIME) as u64 == 0 {
+    if f & (libc::ST_NOATIME | libc::ST_RELATIME) == 0 {
         flags |= libc::MS_STRICTATIME;
     }
     Ok(flags)

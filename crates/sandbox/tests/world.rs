@@ -302,12 +302,11 @@ async fn a_server_is_reachable_from_a_later_command_and_gone_after_the_session()
     let w = world();
     let m = marker(2);
     // Started in the background with no redirection, as a dev server from init.sh would be.
-    let script = format!(
-        "import http.server, sys\n\
+    // The marker is the script's argument, so the server carries it in its command line.
+    let script = "import http.server\n\
          h = http.server.HTTPServer(('127.0.0.1', 8765), http.server.SimpleHTTPRequestHandler)\n\
          print('serving', flush=True)\n\
-         h.serve_forever()\n"
-    );
+         h.serve_forever()\n";
     std::fs::write(w.project.join("server.py"), script).unwrap();
     std::fs::write(w.project.join("hello.txt"), "hello from the world\n").unwrap();
     let out = run(&w, &format!("python3 server.py {m} &")).await;
