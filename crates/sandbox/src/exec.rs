@@ -554,7 +554,7 @@ impl Sandbox {
                 notes.push(note);
             }
         }
-        let cmd_events = cmd_cgroup.as_ref().map(|c| c.events());
+        let cmd_events = cmd_cgroup.as_ref().and_then(|c| c.events());
         let run_delta = match (run_cgroup, run_before) {
             (Some(c), Some(before)) => {
                 let after = c.events();
@@ -567,6 +567,7 @@ impl Sandbox {
         };
         notes.extend(crate::limits::hit_notes(
             limits,
+            run_cgroup.is_some(),
             cmd_events,
             run_delta,
             status.signal(),

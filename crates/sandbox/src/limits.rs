@@ -4,12 +4,17 @@
 //! run's limits) holding a child cgroup per command (the command's limits), so a command's
 //! background processes stay counted against it after it returns. cgroup v2 is used when the
 //! harness's own cgroup can delegate `memory` and `pids` to children; otherwise cgroup v1
-//! `memory`, `pids` (and `cpu`, only so the whole run competes for CPU as one group, not as
-//! thousands of processes against the harness) where their directories are writable (as root).
+//! `memory` and `pids` where their directories are writable (as root).
 //! Where neither is, rlimits stand in: `RLIMIT_DATA` bounds each process's memory, and
 //! `RLIMIT_NPROC` — counted per user *namespace* since Linux 5.14, so inside a world it is the
 //! number of the run's own processes — bounds the process count (it does not bind uid 0, but a
 //! root harness has cgroups). `RLIMIT_FSIZE` bounds every file a command writes, in every mode.
+//!
+//! Joining a cgroup is a migration (the command's first process writes `cgroup.procs`), which
+//! takes the kernel's global cgroup lock: about 0.4 ms per hierarchy, 10–20 ms when an RCU
+//! grace period must pass — the largest part of a command's overhead as root (see the notes in
+//! the sandbox crate's report). A command gets a cgroup of its own only when per-command
+//! limits are set; otherwise it joins the run's.
 //!
 //! Every command's processes also get `oom_score_adj` 1000, so if the machine itself runs out
 //! of memory the kernel kills the agent's processes before the harness.
@@ -121,7 +126,6 @@ pub(crate) enum Backend {
     V1 {
         memory: Option<PathBuf>,
         pids: Option<PathBuf>,
-        cpu: Option<PathBuf>,
     },
     /// No writable cgroup: rlimits.
     Rlimits,
@@ -188,9 +192,9 @@ fn probe_backend() -> Backend {
             .dir_for(&path)?;
         writable_dir(&dir).then_some(dir)
     };
-    let (memory, pids, cpu) = (v1("memory"), v1("pids"), v1("cpu"));
+    let (memory, pids) = (v1("memory"), v1("pids"));
     if memory.is_some() || pids.is_some() {
-        return Backend::V1 { memory, pids, cpu };
+        return Backend::V1 { memory, pids };
     }
     Backend::Rlimits
 }
@@ -349,7 +353,6 @@ enum Controller {
     Unified,
     Memory,
     Pids,
-    Cpu,
 }
 
 static RUN_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -366,10 +369,9 @@ impl RunCgroup {
         let parents: Vec<(Controller, &PathBuf)> = match backend() {
             Backend::Rlimits => return Ok(None),
             Backend::V2 { base } => vec![(Controller::Unified, base)],
-            Backend::V1 { memory, pids, cpu } => [
+            Backend::V1 { memory, pids } => [
                 (Controller::Memory, memory.as_ref()),
                 (Controller::Pids, pids.as_ref()),
-                (Controller::Cpu, cpu.as_ref()),
             ]
             .into_iter()
             .filter_map(|(c, p)| p.map(|p| (c, p)))
@@ -402,8 +404,18 @@ impl RunCgroup {
         Ok(Some(run))
     }
 
-    /// A fresh cgroup for one command, with the command's limits.
+    /// Where one command runs: a fresh cgroup with the command's limits when per-command
+    /// limits are set, else the run's cgroup itself (creating and removing a cgroup v1 memory
+    /// cgroup costs milliseconds per command, for nothing when only the run is limited).
     pub(crate) fn command(&self) -> Result<CommandCgroup, std::io::Error> {
+        let own =
+            self.limits.memory_per_command.is_some() || self.limits.processes_per_command.is_some();
+        if !own {
+            return Ok(CommandCgroup {
+                dirs: Vec::new(),
+                procs: procs_files(&self.dirs)?,
+            });
+        }
         self.sweep();
         let n = self.next_command.fetch_add(1, Ordering::Relaxed);
         let mut cmd = CommandCgroup {
@@ -414,20 +426,14 @@ impl RunCgroup {
             let dir = run_dir.join(format!("cmd-{n}"));
             std::fs::create_dir(&dir)?;
             cmd.dirs.push((*controller, dir.clone()));
-            if *controller != Controller::Cpu {
-                write_limits(
-                    *controller,
-                    &dir,
-                    self.limits.memory_per_command,
-                    self.limits.processes_per_command,
-                )?;
-            }
-            let procs = dir.join("cgroup.procs");
-            cmd.procs.push(
-                CString::new(procs.as_os_str().as_bytes())
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
-            );
+            write_limits(
+                *controller,
+                &dir,
+                self.limits.memory_per_command,
+                self.limits.processes_per_command,
+            )?;
         }
+        cmd.procs = procs_files(&cmd.dirs)?;
         Ok(cmd)
     }
 
@@ -499,7 +505,6 @@ fn write_limits(
                 std::fs::write(dir.join("pids.max"), p.to_string())?;
             }
         }
-        Controller::Cpu => {}
     }
     Ok(())
 }
@@ -533,22 +538,32 @@ fn events_of(dirs: &[(Controller, PathBuf)]) -> Events {
                 ev.oom_kills += counter(&read(dir, "memory.oom_control"), "oom_kill");
             }
             Controller::Pids => ev.pids_max += counter(&read(dir, "pids.events"), "max"),
-            Controller::Cpu => {}
         }
     }
     ev
 }
 
-/// One command's cgroups.
+fn procs_files(dirs: &[(Controller, PathBuf)]) -> Result<Vec<CString>, std::io::Error> {
+    dirs.iter()
+        .map(|(_, dir)| {
+            CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        })
+        .collect()
+}
+
+/// One command's cgroups (its own, or the run's when it has none).
 #[derive(Debug)]
 pub(crate) struct CommandCgroup {
+    /// Empty when the command runs in the run's cgroups.
     dirs: Vec<(Controller, PathBuf)>,
     procs: Vec<CString>,
 }
 
 impl CommandCgroup {
-    pub(crate) fn events(&self) -> Events {
-        events_of(&self.dirs)
+    /// The command's own counters; `None` when it has no cgroup of its own.
+    pub(crate) fn events(&self) -> Option<Events> {
+        (!self.dirs.is_empty()).then(|| events_of(&self.dirs))
     }
 }
 
@@ -639,6 +654,7 @@ impl ChildLimits {
 /// Notes for the model about limits the command ran into.
 pub(crate) fn hit_notes(
     limits: &ResourceLimits,
+    cgroups: bool,
     command: Option<Events>,
     run_delta: Option<Events>,
     signal: Option<i32>,
@@ -659,7 +675,7 @@ pub(crate) fn hit_notes(
             "[sandbox] a process was killed for going over the {which} memory limit ({}); use less memory (smaller inputs, fewer parallel jobs), or ask the user to raise the limit",
             mem(limit)
         ));
-    } else if command.is_none()
+    } else if !cgroups
         && limits.command_memory().is_some()
         && (lower.contains("cannot allocate memory")
             || lower.contains("memoryerror")
@@ -680,7 +696,7 @@ pub(crate) fn hit_notes(
             "[sandbox] starting a process or thread failed: the {which} limit of {} processes and threads was reached; run fewer at once (and stop background processes you no longer need)",
             limit.map_or_else(|| "?".to_string(), |l| l.to_string())
         ));
-    } else if command.is_none()
+    } else if !cgroups
         && limits.processes_per_run.is_some()
         && (lower.contains("resource temporarily unavailable") || lower.contains("fork: retry"))
     {
@@ -730,6 +746,7 @@ mod tests {
         };
         let notes = hit_notes(
             &limits,
+            true,
             Some(Events {
                 oom_kills: 1,
                 pids_max: 0,

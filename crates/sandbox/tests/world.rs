@@ -493,6 +493,24 @@ fn background_processes_die_when_the_harness_is_sigkilled() {
 }
 
 #[tokio::test]
+async fn a_command_whose_run_is_dropped_takes_its_group_along() {
+    let w = world();
+    let m = marker(9);
+    let cmd = format!("sleep {m}; echo done");
+    let run = w.sb.run(&cmd, T);
+    tokio::select! {
+        out = run => panic!("the command ended: {out:?}"),
+        () = async {
+            while host_pids_with(&m).is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } => {}
+    }
+    // The run future is dropped here, mid-command (as when the harness is interrupted).
+    assert!(all_gone(&m), "the command outlived its dropped run");
+}
+
+#[tokio::test]
 async fn a_fork_bomb_is_contained_and_the_harness_stays_responsive() {
     let w = world_with(|c| {
         c.limits = ResourceLimits {
