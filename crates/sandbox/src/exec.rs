@@ -516,15 +516,36 @@ impl Sandbox {
             // No pid namespace to bound them: background processes die with the group.
             kill_group(pgid);
         }
-        let grace = if world.is_some() {
-            BACKGROUND_GRACE
-        } else {
-            Duration::from_secs(5)
-        };
-        let deadline = tokio::time::Instant::now() + grace;
+        // The output is complete at EOF. A background job of the command (still in its process
+        // group) may hold the pipes open for as long as it runs: then read on while output keeps
+        // coming, and stop after a short quiet spell. Without such a job, EOF is only waited for
+        // (a loaded machine may take a moment to deliver the last bytes).
+        let background = world.is_some() && group_alive(pgid);
+        let hard = tokio::time::Instant::now()
+            + if background {
+                BACKGROUND_GRACE * 10
+            } else {
+                Duration::from_secs(5)
+            };
         let mut held = false;
+        let mut seen = output_bytes(&out_buf, &err_buf);
+        let mut quiet_until = tokio::time::Instant::now() + BACKGROUND_GRACE;
         for mut task in tasks {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            loop {
+                let step = if background {
+                    quiet_until.min(hard)
+                } else {
+                    hard
+                };
+                if tokio::time::timeout_at(step, &mut task).await.is_ok() {
+                    break;
+                }
+                let now_seen = output_bytes(&out_buf, &err_buf);
+                if background && now_seen != seen && tokio::time::Instant::now() < hard {
+                    seen = now_seen;
+                    quiet_until = tokio::time::Instant::now() + BACKGROUND_GRACE;
+                    continue;
+                }
                 held = true;
                 if world.is_none() {
                     // A process that escaped the group could hold the pipe open.
@@ -532,6 +553,7 @@ impl Sandbox {
                 }
                 // In a world the task keeps draining (and discarding) until the background
                 // process exits or the session ends, so the process never dies of SIGPIPE.
+                break;
             }
         }
         discard.store(true, Ordering::Relaxed);
@@ -703,6 +725,18 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
             }
         }
     }
+}
+
+/// Whether any process is left in the group.
+fn group_alive(pgid: Option<libc::pid_t>) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks.
+    pgid.filter(|p| *p > 1)
+        .is_some_and(|p| unsafe { libc::kill(-p, 0) } == 0)
+}
+
+fn output_bytes(out: &Mutex<CappedBuffer>, err: &Mutex<CappedBuffer>) -> u64 {
+    let total = |b: &Mutex<CappedBuffer>| b.lock().map_or(0, |g| g.total());
+    total(out) + total(err)
 }
 
 /// Kills a command's process group when dropped (before the command finished).
