@@ -563,8 +563,13 @@ impl Sandbox {
         let mut notes = Vec::new();
         if self.fallback_reason.is_some() && !self.fallback_noted.swap(true, Ordering::Relaxed) {
             notes.push(format!(
-                "[sandbox] this machine does not allow the sandbox's namespaces ({}); commands run with Landlock and a socket filter only: no network sockets (not even 127.0.0.1), and background processes end with their command",
-                self.fallback_reason.as_deref().unwrap_or_default()
+                "[sandbox] this machine does not allow the sandbox's namespaces ({}); commands run with Landlock and a socket filter only: {}background processes end with their command",
+                self.fallback_reason.as_deref().unwrap_or_default(),
+                if self.config.allow_network {
+                    ""
+                } else {
+                    "no network sockets (not even 127.0.0.1), and "
+                }
             ));
         }
         if held && world.is_some() {

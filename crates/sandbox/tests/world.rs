@@ -417,38 +417,28 @@ async fn a_background_process_holding_the_output_does_not_hold_the_command() {
     assert!(all_gone(&m));
 }
 
-/// The `sigkilled_harness` example, (re)built first when this process may write the target
+/// An example binary of this crate, (re)built first when this process may write the target
 /// directory (`cargo test --test world` alone does not build examples).
-fn harness_example() -> Option<PathBuf> {
+fn example(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().unwrap();
     let examples = exe.parent()?.parent()?.join("examples");
-    let path = examples.join("sigkilled_harness");
+    let path = examples.join(name);
     let dir = std::ffi::CString::new(examples.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: access(2) on a C string.
     let writable = unsafe { libc::access(dir.as_ptr(), libc::W_OK) } == 0;
     if let (Some(cargo), true) = (std::env::var_os("CARGO"), writable) {
         let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "sandbox",
-                "--example",
-                "sigkilled_harness",
-            ])
+            .args(["build", "-q", "-p", "sandbox", "--example", name])
             .status()
             .ok()?;
-        assert!(
-            status.success(),
-            "building the sigkilled_harness example failed"
-        );
+        assert!(status.success(), "building the {name} example failed");
     }
     path.exists().then_some(path)
 }
 
 #[test]
 fn background_processes_die_when_the_harness_is_sigkilled() {
-    let Some(example) = harness_example() else {
+    let Some(example) = example("sigkilled_harness") else {
         panic!(
             "the sigkilled_harness example is not built; run `cargo build -p sandbox --examples`"
         );
@@ -723,4 +713,48 @@ async fn python_and_locale_variables_of_the_harness_do_not_reach_commands() {
     let w = world();
     let out = run(&w, "env | grep -E '^(PYTHON|LC_)' || echo none").await;
     assert_eq!(out.stdout, "none\n", "{out:?}");
+}
+
+/// Where the kernel refuses namespaces (here: a harness that itself runs inside a world, whose
+/// seccomp filter refuses `clone(CLONE_NEWUSER)`), the sandbox falls back, says why, and tells
+/// the model once.
+#[tokio::test]
+async fn without_namespaces_the_sandbox_falls_back_and_says_so() {
+    let Some(probe) = example("probe") else {
+        panic!("the probe example is not built; run `cargo build -p sandbox --examples`");
+    };
+    let examples = probe.parent().unwrap().to_path_buf();
+    let outer = world_with(|c| c.extra_read = vec![examples]);
+    let out = outer
+        .sb
+        .run(
+            &format!("'{}' 'echo first' 'echo second'", probe.display()),
+            T,
+        )
+        .await
+        .unwrap();
+    let text = all(&out);
+    assert!(text.contains("namespaces: false"), "{text}");
+    assert!(text.contains("could not create the namespaces"), "{text}");
+    assert_eq!(
+        text.matches("[sandbox] this machine does not allow the sandbox's namespaces")
+            .count(),
+        1,
+        "{text}"
+    );
+}
+
+/// `allow_network` without a proxy keeps the host's network, as before worlds.
+#[tokio::test]
+async fn allow_network_without_a_proxy_keeps_the_hosts_network() {
+    let w = world_with(|c| c.allow_network = true);
+    assert!(!w.sb.confinement().network_namespace);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = run(
+        &w,
+        &format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5); print('CONNECTED')\""),
+    )
+    .await;
+    assert!(out.stdout.contains("CONNECTED"), "{out:?}");
 }
