@@ -142,7 +142,7 @@ struct Kernel {
 
 /// Runs commands confined to one project. Create once per run; it owns a private temp dir
 /// (the commands' `/tmp`, or `$TMPDIR` in fallback mode) that is removed when the sandbox is
-/// dropped, and per session a world (see [`crate::namespaces`]) that
+/// dropped, and per session a world (its own namespaces, see [`Confinement`]) that
 /// [`Sandbox::end_session`] or dropping the sandbox ends.
 pub struct Sandbox {
     config: SandboxConfig,

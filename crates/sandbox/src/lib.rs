@@ -28,7 +28,7 @@
 //!   the timeout kills (git is told not to daemonize its gc); in a world they are allowed (the
 //!   pid namespace bounds every process). `clone3` answers ENOSYS so libc falls back to
 //!   `clone`, whose namespace flags are refused.
-//! - Commands run in a *world* per session ([`namespaces`](crate::Confinement)): their own
+//! - Commands run in a *world* per session (see [`Confinement`]): their own
 //!   user, mount, pid, network, ipc and uts namespaces, held by a small init process. The mount
 //!   view shows the system's toolchains read-only, the project read-write, the run's temp dir
 //!   at `/tmp` and an empty home with toolchain directories only, so credentials, other
