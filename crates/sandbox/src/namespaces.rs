@@ -778,11 +778,9 @@ unsafe fn relay(pid: libc::pid_t) -> ! {
     }
     if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        // Re-raised only to report it; the command already dumped core if it was going to
+        // (a non-dumpable process dumps none, not even through a core_pattern pipe).
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::signal(sig, libc::SIG_DFL);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
