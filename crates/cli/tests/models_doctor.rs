@@ -11,9 +11,14 @@ use common::loopwright;
 #[test]
 fn doctor_verifies_the_served_model_and_records_the_call() {
     let home = tempfile::tempdir().unwrap();
-    let server = FakeServer::start_blocking(Script::turns(vec![Turn::Reply(
-        Reply::text("ok").with_model("claude-sonnet-4-5-20250929"),
-    )]));
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::Reply(Reply::text("ok").with_model("claude-sonnet-4-5-20250929")),
+        Turn::Reply(
+            Reply::default()
+                .with_tool_call("report", serde_json::json!({"word": "ok"}))
+                .with_model("claude-sonnet-4-5-20250929"),
+        ),
+    ]));
     loopwright(home.path())
         .args([
             "doctor",
@@ -30,10 +35,14 @@ fn doctor_verifies_the_served_model_and_records_the_call() {
             "served by   claude-sonnet-4-5-20250929",
         ))
         .stdout(predicate::str::contains("$3.00 in / $15.00 out"))
-        .stdout(predicate::str::contains("sk-…0000"));
-    assert_eq!(server.request_count(), 1);
+        .stdout(predicate::str::contains("sk-…0000"))
+        .stdout(predicate::str::contains(
+            "tool call   ok (native protocol): report {\"word\":\"ok\"}",
+        ));
+    assert_eq!(server.request_count(), 2);
     let req = &server.requests()[0];
     assert_eq!(req.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(server.requests()[1].tool_names(), ["report"]);
     let ledger = std::fs::read_to_string(
         home.path()
             .join(".local/state/loopwright/doctor/ledger.jsonl"),
@@ -41,9 +50,54 @@ fn doctor_verifies_the_served_model_and_records_the_call() {
     .unwrap();
     assert_eq!(
         ledger.lines().count(),
-        2,
-        "a reserve and a settle entry: {ledger}"
+        4,
+        "a reserve and a settle entry per call: {ledger}"
     );
+}
+
+#[test]
+fn doctor_says_when_the_model_writes_its_call_as_text_and_reads_it_with_the_text_protocol() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("loopwright.toml");
+    let written_call = "```json\n{\"name\": \"report\", \"arguments\": {\"word\": \"ok\"}}\n```";
+    for (flag, want) in [
+        (
+            "native",
+            "tool call   none: the model answered in text instead of calling the tool",
+        ),
+        (
+            "text",
+            "tool call   ok (text protocol): report {\"word\":\"ok\"}",
+        ),
+    ] {
+        let server = FakeServer::start_blocking(Script::turns(vec![
+            Turn::text("ok"),
+            Turn::text(written_call),
+        ]));
+        std::fs::write(
+            &config,
+            format!(
+                "[providers.local]\nbase_url = \"{}\"\nwire = \"openai\"\n",
+                server.openai_base_url()
+            ),
+        )
+        .unwrap();
+        let out = loopwright(home.path())
+            .args(["doctor", "--model", "local/qwen", "--tool-protocol", flag])
+            .assert()
+            .success();
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(stdout.contains(want), "{flag}: {stdout}");
+        if flag == "native" {
+            assert!(stdout.contains("--tool-protocol text"), "{stdout}");
+        } else {
+            let sent = &server.requests()[1];
+            assert!(
+                sent.body.get("tools").is_none(),
+                "text protocol sends no tools field"
+            );
+        }
+    }
 }
 
 #[test]

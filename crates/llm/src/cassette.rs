@@ -8,6 +8,7 @@
 
 use crate::client::WireFormat;
 use crate::error::LlmError;
+use crate::text_tools::ToolProtocol;
 use crate::types::{ContentPart, Request, Role};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -84,6 +85,9 @@ pub struct CassetteEntry {
     /// The raw response text exactly as received.
     pub body: String,
     pub request_shape: RequestShape,
+    /// How tools were offered: with `text`, replay reads the calls from the body's text again.
+    #[serde(default, skip_serializing_if = "ToolProtocol::is_native")]
+    pub tool_protocol: ToolProtocol,
 }
 
 fn cassette_error(path: &Path, what: impl std::fmt::Display) -> LlmError {

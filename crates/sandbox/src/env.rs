@@ -155,22 +155,11 @@ pub(crate) fn for_world(
     env
 }
 
-/// The usual proxy variables, when a proxy listens inside the world.
+/// The proxy variables ([`crate::proxy::proxy_env`]), when a proxy listens inside the world.
 fn proxy(env: &mut Vec<(OsString, OsString)>, port: Option<u16>) {
     let Some(port) = port else { return };
-    let url = format!("http://127.0.0.1:{port}");
-    for k in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "npm_config_proxy",
-        "npm_config_https_proxy",
-    ] {
-        set(env, k, url.as_str());
-    }
-    for k in ["NO_PROXY", "no_proxy"] {
-        set(env, k, "localhost,127.0.0.1,::1");
+    for (k, v) in crate::proxy::proxy_env(port) {
+        set(env, &k, v);
     }
 }
 

@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use seccompiler::BpfProgram;
 use tokio::io::AsyncReadExt;
 
+use crate::egress::NetworkMode;
 use crate::landlock::LandlockRules;
 use crate::limits::{ChildLimits, ResourceLimits};
 use crate::namespaces::{Confinement, NamespaceMode, World, WorldEnded, WorldSpec};
 use crate::output::{CappedBuffer, ExecOutput};
 use crate::path::ProjectRoot;
-use crate::policy::{CommandPolicy, PolicyDenial};
+use crate::policy::{CommandPolicy, PolicyContext, PolicyDenial};
 use crate::seccomp::FilterKind;
 use crate::view::{ViewPlan, ViewSpec};
 
@@ -47,16 +48,23 @@ pub struct SandboxConfig {
     pub mode: SandboxMode,
     /// Whether commands run in namespaces of their session (see [`NamespaceMode`]).
     pub namespaces: NamespaceMode,
-    /// Allow network access. In a world without a proxy this keeps the host's network (no
-    /// network namespace), as before worlds existed; with `proxy_port` set, egress goes through
-    /// the proxy and the world keeps its loopback-only network.
+    /// Allow sockets other than AF_UNIX (the socket filter used when commands do not run in a
+    /// network namespace of their own). In a world without a proxy this keeps the host's
+    /// network (no network namespace), as before worlds existed; with `proxy_port` set, egress
+    /// goes through the proxy and the world keeps its loopback-only network.
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach ([`crate::egress`]).
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// More paths readable (and executable) by commands.
     pub extra_read: Vec<PathBuf>,
     /// More paths writable by commands.
     pub extra_write: Vec<PathBuf>,
-    /// Paths inside the project mounted read-only in the world (the harness passes `.git` and
-    /// the frozen files); missing ones are skipped. Ignored in fallback mode.
+    /// Paths inside the project that commands may read but not write (the harness passes
+    /// `.git` and the frozen files; relative to the project or absolute inside it): mounted
+    /// read-only in the world's view; missing ones are skipped. Not enforced in fallback mode
+    /// (the harness restores the frozen files after every command).
     pub read_only: Vec<PathBuf>,
     /// Memory, process and file-size limits.
     pub limits: ResourceLimits,
@@ -79,13 +87,16 @@ pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
 const BACKGROUND_GRACE: Duration = Duration::from_millis(300);
 
 impl SandboxConfig {
-    /// Sandbox on, namespaces when available, network off, default limits and cap, no extras.
+    /// Sandbox on, namespaces when available, network off (no sockets, and `network = off`),
+    /// default limits and cap, no extras.
     pub fn new(project: impl Into<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             project: project.into(),
             mode: SandboxMode::On,
             namespaces: NamespaceMode::Auto,
             allow_network: false,
+            network: NetworkMode::Off,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             read_only: Vec::new(),
@@ -445,8 +456,29 @@ impl Sandbox {
         command: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, SandboxError> {
-        policy.check(command, project, self.config.allow_network)?;
+        policy.check(command, project, &self.policy_context())?;
         self.run(command, timeout).await
+    }
+
+    /// The confinement as the command policy sees it: network access, whether process tools
+    /// only reach the run's own processes (a pid namespace), and the temp dir as commands name
+    /// it (`/tmp` in a world).
+    pub fn policy_context(&self) -> PolicyContext {
+        PolicyContext {
+            allow_network: self.config.allow_network
+                || (self.config.network != NetworkMode::Off && self.config.proxy_port.is_some()),
+            processes_scoped: self.confinement.pid_namespace,
+            temp_dir: Some(self.commands_temp_dir()),
+        }
+    }
+
+    /// The private temp dir as commands name it: `/tmp` in a world, the host path otherwise.
+    pub fn commands_temp_dir(&self) -> PathBuf {
+        if self.confinement.namespaces {
+            PathBuf::from("/tmp")
+        } else {
+            self.tmp.clone()
+        }
     }
 
     /// Runs `bash -c command` confined. Does not check the policy (see

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode};
+use sandbox::untrusted::UntrustedDir;
+use sandbox::{
+    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, Sandbox, SandboxConfig,
+    SandboxMode,
+};
 use serde_json::Value;
 
 use crate::error::ToolError;
@@ -34,7 +38,13 @@ pub struct ToolboxConfig {
     /// The `[policy]` allow/deny lists for `bash` commands.
     pub policy: PolicyConfig,
     pub sandbox_mode: SandboxMode,
+    /// Sockets other than Unix ones (the socket filter when commands have no network
+    /// namespace of their own).
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach.
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// Extra paths `bash` commands may read / write besides the project.
     pub extra_read: Vec<PathBuf>,
     pub extra_write: Vec<PathBuf>,
@@ -62,6 +72,8 @@ impl ToolboxConfig {
             policy: PolicyConfig::default(),
             sandbox_mode: SandboxMode::On,
             allow_network: false,
+            network: sandbox_defaults.network,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
@@ -80,7 +92,11 @@ pub struct Toolbox {
 
 pub(crate) struct Inner {
     pub(crate) root: ProjectRoot,
+    /// The project held open, for reading and writing beneath it without following links.
+    pub(crate) files: UntrustedDir,
     pub(crate) policy: CommandPolicy,
+    /// The confinement as the policy sees it (network, process scoping, temp dir).
+    pub(crate) policy_context: PolicyContext,
     pub(crate) sandbox: Sandbox,
     pub(crate) allow_network: bool,
     pub(crate) default_timeout: Duration,
@@ -115,23 +131,40 @@ impl Toolbox {
         for path in &config.protected {
             root.protect(path);
         }
+        let files = UntrustedDir::open(root.path()).map_err(|e| ToolError::Project {
+            path: config.project.clone(),
+            message: e.to_string(),
+        })?;
         let policy = CommandPolicy::new(&config.policy);
         let sandbox = Sandbox::new(SandboxConfig {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
             allow_network: config.allow_network,
+            network: config.network,
+            allow_domains: config.allow_domains.clone(),
             extra_read: config.extra_read.clone(),
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
             output_cap_bytes: config.output_cap_bytes,
+            // The harness's history; the frozen files join it from the next session on
+            // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
+            read_only: vec![root.path().join(".git")],
             ..SandboxConfig::new(root.path())
         })
         .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
+        // Process tools are scoped to the run when commands run in its pid namespace; the temp
+        // dir is named as commands see it (`/tmp` in the run's world).
+        let policy_context = PolicyContext {
+            allow_network: config.allow_network,
+            ..sandbox.policy_context()
+        };
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
+                files,
                 policy,
+                policy_context,
                 sandbox,
                 allow_network: config.allow_network,
                 default_timeout: config
@@ -148,8 +181,8 @@ impl Toolbox {
         &self.inner.root
     }
 
-    /// The confined runner `bash` uses; the harness runs its own commands (feature checks, git)
-    /// through it too, so they are confined like the agent's.
+    /// The confined runner `bash` uses; the harness runs the feature checks through it too, so
+    /// they are confined like the agent's commands.
     pub fn sandbox(&self) -> &Sandbox {
         &self.inner.sandbox
     }
@@ -158,6 +191,12 @@ impl Toolbox {
     /// against it).
     pub fn policy(&self) -> &CommandPolicy {
         &self.inner.policy
+    }
+
+    /// The confinement as the policy sees it; planned feature checks are checked against the
+    /// policy with it, as `bash` commands are.
+    pub fn policy_context(&self) -> &PolicyContext {
+        &self.inner.policy_context
     }
 
     /// Whether commands may use the network.
@@ -186,6 +225,13 @@ impl Toolbox {
                 ),
             });
         }
+        // Read-only in the commands' view from the next session (world) on.
+        let mut read_only = vec![self.inner.root.path().join(".git")];
+        read_only.extend(frozen.paths().map(|p| self.inner.root.path().join(p)));
+        self.inner
+            .sandbox
+            .set_read_only(read_only)
+            .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         *self
             .inner
             .frozen
@@ -223,13 +269,13 @@ impl Toolbox {
         let inner = Arc::clone(&self.inner);
         let input = input.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let root = &inner.root;
+            let (root, files) = (&inner.root, &inner.files);
             match tool {
-                "read_file" => crate::read::read_file(root, &input),
-                "write_file" => crate::write::write_file(root, &inner.frozen(), &input),
-                "edit_file" => crate::write::edit_file(root, &inner.frozen(), &input),
-                "list_files" => crate::list::list_files(root, &input),
-                _ => crate::search::grep(root, &input),
+                "read_file" => crate::read::read_file(root, files, &input),
+                "write_file" => crate::write::write_file(root, files, &inner.frozen(), &input),
+                "edit_file" => crate::write::edit_file(root, files, &inner.frozen(), &input),
+                "list_files" => crate::list::list_files(root, files, &input),
+                _ => crate::search::grep(root, files, &input),
             }
         })
         .await;
