@@ -758,3 +758,22 @@ async fn allow_network_without_a_proxy_keeps_the_hosts_network() {
     .await;
     assert!(out.stdout.contains("CONNECTED"), "{out:?}");
 }
+
+/// Paths made read-only while a world runs (the frozen files, after planning) are read-only
+/// from the next world on.
+#[tokio::test]
+async fn read_only_paths_set_later_apply_from_the_next_session() {
+    let w = world();
+    std::fs::write(w.project.join("frozen.txt"), "frozen\n").unwrap();
+    w.sb.set_read_only(vec![PathBuf::from("frozen.txt")])
+        .unwrap();
+    let out = run(&w, "echo same-session >> frozen.txt && echo WROTE").await;
+    assert!(out.stdout.contains("WROTE"), "{out:?}");
+    w.sb.end_session().await;
+    let out = run(&w, "echo next-session >> frozen.txt && echo WROTE").await;
+    assert!(!out.stdout.contains("WROTE"), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(w.project.join("frozen.txt")).unwrap(),
+        "frozen\nsame-session\n"
+    );
+}
