@@ -96,6 +96,7 @@ async fn run_with(
     for message in setup::startup_warnings(&governor, settings.sandbox_on)
         .into_iter()
         .chain(settings.network.warnings.iter().cloned())
+        .chain(setup::start_confinement(&toolbox, &settings.network, settings.sandbox_on).await?)
     {
         progress.emit(&Event::now(session_id, EventKind::Warning { message }));
     }

@@ -337,6 +337,9 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         },
         &file,
     )?;
+    for message in crate::setup::start_confinement(&toolbox, &network, sandbox_on).await? {
+        progress.emit(&Event::now("run", EventKind::Warning { message }));
+    }
 
     let mut cfg = RunConfig::new(project.clone(), spec, state_dir.clone(), model);
     // --max-sessions counts the sessions of this invocation; the run state counts them all.

@@ -273,16 +273,48 @@ pub fn state_dir_for(
 /// Things the user should know before a run starts: the Governor's (an unknown price, a torn
 /// ledger line) and the sandbox's (running as root, the sandbox switched off).
 pub fn startup_warnings(governor: &Governor, sandbox_on: bool) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
     let mut out = governor.warnings().to_vec();
     if !sandbox_on {
         out.push("the sandbox is off (--sandbox off): the agent's commands run unconfined, with your permissions".into());
-    } else if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        out.push(
-            "running as root: confined commands cannot write outside the project, but they can change the mode and owner of root's files anywhere; run loopwright as an ordinary user".into(),
-        );
     }
     out
+}
+
+/// Starts the egress proxy when the agent's commands run in a network namespace of their own,
+/// and returns what the user should know about the confinement this machine allows (the
+/// fallback and its reason, running as root without namespaces, `registries` without a proxy).
+pub async fn start_confinement(
+    toolbox: &tools::Toolbox,
+    network: &NetworkSettings,
+    sandbox_on: bool,
+) -> Result<Vec<String>, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    if !sandbox_on {
+        return Ok(out);
+    }
+    let sandbox = toolbox.sandbox();
+    let proxied = sandbox
+        .start_egress_proxy()
+        .await
+        .map_err(|e| Failure::usage(anyhow!("cannot start the egress proxy: {e}")))?;
+    let confinement = sandbox.confinement();
+    if let Some(reason) = sandbox.fallback_reason() {
+        out.push(format!(
+            "this machine does not allow the sandbox's namespaces ({reason}); the agent's commands run under Landlock and seccomp only: they share the host's processes and network stack, and background processes end with their command"
+        ));
+    }
+    if !confinement.namespaces && std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        out.push(
+            "running as root without the sandbox's namespaces: confined commands cannot write outside the project, but they can change the mode and owner of root's files anywhere; run loopwright as an ordinary user".into(),
+        );
+    }
+    if !proxied && network.mode == NetworkMode::Registries {
+        out.push(
+            "network = \"registries\" needs the sandbox's network namespace, which is not available here: the agent's commands get no network (use network = \"open\" for the whole network, unlogged)".into(),
+        );
+    }
+    Ok(out)
 }
 
 /// A session cut off by the harness dying (not by the agent: it cannot signal the harness) may
@@ -461,9 +493,9 @@ pub fn build_toolbox(
     } else {
         sandbox::SandboxMode::Off
     };
-    // Until commands run in a network namespace of their own, the egress proxy cannot be the
-    // only way out: the socket filter then opens only for `open`, as `--allow-network` did, and
-    // `registries` means no sockets (as the default was before).
+    // In a world the commands' network is their own loopback plus the egress proxy (started by
+    // `start_confinement`). Without one (fallback mode) the proxy cannot be the only way out:
+    // the socket filter then opens only for `open`, and `registries` means no sockets.
     config.allow_network = req.network.mode == NetworkMode::Open;
     config.network = req.network.mode;
     config.allow_domains = req.network.allow_domains.clone();

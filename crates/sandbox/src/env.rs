@@ -118,14 +118,13 @@ fn common(env: &mut Vec<(OsString, OsString)>, tmp: &Path) {
     }
 }
 
-/// Fallback mode: the private temp dir by its host path.
+/// Fallback mode: the private temp dir by its host path. No proxy variables: the egress proxy
+/// only listens inside a world's network namespace.
 pub(crate) fn for_fallback(
     mut env: Vec<(OsString, OsString)>,
     tmp: &Path,
-    proxy_port: Option<u16>,
 ) -> Vec<(OsString, OsString)> {
     common(&mut env, tmp);
-    proxy(&mut env, proxy_port);
     env
 }
 
@@ -188,11 +187,7 @@ mod tests {
             "MY_SECRET".to_string(),
             "DB_PASSWORD".to_string(),
         ];
-        let env = for_fallback(
-            allowed(parent.into_iter(), &extra),
-            Path::new("/tmp/x"),
-            None,
-        );
+        let env = for_fallback(allowed(parent.into_iter(), &extra), Path::new("/tmp/x"));
         let names = names(&env);
         assert!(names.contains(&"PATH".to_string()));
         for bad in [

@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 use seccompiler::BpfProgram;
 use tokio::io::AsyncReadExt;
 
-use crate::egress::NetworkMode;
+use crate::egress::{EgressPolicy, NetworkMode};
 use crate::landlock::LandlockRules;
 use crate::limits::{ChildLimits, ResourceLimits};
 use crate::namespaces::{Confinement, NamespaceMode, World, WorldEnded, WorldSpec};
 use crate::output::{CappedBuffer, ExecOutput};
 use crate::path::ProjectRoot;
 use crate::policy::{CommandPolicy, PolicyContext, PolicyDenial};
+use crate::proxy::{EgressProxy, ProxyEvent, ProxyLimits};
 use crate::seccomp::FilterKind;
 use crate::view::{ViewPlan, ViewSpec};
 
@@ -169,7 +170,49 @@ pub struct Sandbox {
     spec: Mutex<Option<Arc<WorldSpec>>>,
     world: tokio::sync::Mutex<Option<Arc<World>>>,
     listeners: Mutex<Vec<(u16, ListenerHandler)>>,
+    /// Connections through the egress proxy, until the harness takes them.
+    egress_log: Arc<EgressLog>,
     env: Vec<(OsString, OsString)>,
+}
+
+/// The egress proxy's connections, numbered, kept until [`Sandbox::take_proxy_events`] (at
+/// most [`EgressLog::KEPT`]; older ones are dropped first).
+#[derive(Debug, Default)]
+struct EgressLog {
+    inner: Mutex<(u64, std::collections::VecDeque<(u64, ProxyEvent)>)>,
+}
+
+impl EgressLog {
+    const KEPT: usize = 1000;
+
+    fn push(&self, event: ProxyEvent) {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.0 += 1;
+        let n = g.0;
+        if g.1.len() >= Self::KEPT {
+            g.1.pop_front();
+        }
+        g.1.push_back((n, event));
+    }
+
+    /// The number of the last connection recorded.
+    fn mark(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).0
+    }
+
+    /// Refused connections recorded after `mark`, as one line each.
+    fn refused_since(&self, mark: u64) -> Vec<String> {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.1.iter()
+            .filter(|(n, e)| *n > mark && !e.allowed)
+            .map(|(_, e)| format!("{}:{}: {}", e.host, e.port, e.reason))
+            .collect()
+    }
+
+    fn take(&self) -> Vec<ProxyEvent> {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.1.drain(..).map(|(_, e)| e).collect()
+    }
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -240,12 +283,13 @@ impl Sandbox {
             spec: Mutex::new(None),
             world: tokio::sync::Mutex::new(None),
             listeners: Mutex::new(Vec::new()),
+            egress_log: Arc::new(EgressLog::default()),
             env: Vec::new(),
             base,
             config,
         };
         if sandbox.config.mode == SandboxMode::Off {
-            sandbox.env = crate::env::for_fallback(allowed, &tmp, sandbox.config.proxy_port);
+            sandbox.env = crate::env::for_fallback(allowed, &tmp);
             return Ok(sandbox);
         }
         if crate::landlock::abi_version() < 1 {
@@ -268,7 +312,7 @@ impl Sandbox {
             }
         }
         // Fallback: Landlock and seccomp on the host.
-        let env = crate::env::for_fallback(allowed, &tmp, sandbox.config.proxy_port);
+        let env = crate::env::for_fallback(allowed, &tmp);
         let mut write = vec![project.clone(), tmp.clone(), PathBuf::from("/dev/null")];
         write.extend(
             sandbox
@@ -390,6 +434,48 @@ impl Sandbox {
             .push((port, handler));
     }
 
+    /// Starts the egress proxy in every world (now and for each new one) when commands run in a
+    /// network namespace of their own, `network` is not `off` and `proxy_port` is set; the
+    /// commands' proxy variables point at it. Its connections are kept for
+    /// [`Sandbox::take_proxy_events`], and a command's output ends with a note naming the
+    /// connections refused while it ran. Returns whether a proxy serves the commands.
+    pub async fn start_egress_proxy(&self) -> Result<bool, SandboxError> {
+        let Some(port) = self.config.proxy_port else {
+            return Ok(false);
+        };
+        if !self.confinement.network_namespace || self.config.network == NetworkMode::Off {
+            return Ok(false);
+        }
+        let policy = EgressPolicy::new(self.config.network, &self.config.allow_domains)
+            .map_err(|e| SandboxError::World(format!("allow_domains: {e}")))?;
+        let log = self.egress_log.clone();
+        self.serve_in_world(
+            port,
+            Arc::new(move |listener, ended| {
+                let log = log.clone();
+                let started = EgressProxy::start(
+                    listener,
+                    policy.clone(),
+                    ProxyLimits::default(),
+                    move |event| log.push(event),
+                );
+                if let Ok(proxy) = started {
+                    tokio::spawn(async move {
+                        ended.wait().await;
+                        drop(proxy);
+                    });
+                }
+            }),
+        )
+        .await;
+        Ok(true)
+    }
+
+    /// The egress proxy's connections since the last call (oldest first).
+    pub fn take_proxy_events(&self) -> Vec<ProxyEvent> {
+        self.egress_log.take()
+    }
+
     /// A listener on 127.0.0.1:`port` (0: any free port) inside the current world's network
     /// namespace, starting a world if none is running.
     pub async fn world_listener(
@@ -487,6 +573,7 @@ impl Sandbox {
     /// session ends; in fallback mode they die with the command.
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SandboxError> {
         let started = Instant::now();
+        let egress_mark = self.egress_log.mark();
         let world = self.ensure_world().await?;
         let limits = &self.config.limits;
         let run_cgroup = world.as_ref().and_then(|w| w.cgroup());
@@ -602,6 +689,18 @@ impl Sandbox {
                 } else {
                     "no network sockets (not even 127.0.0.1), and "
                 }
+            ));
+        }
+        let refused = self.egress_log.refused_since(egress_mark);
+        if !refused.is_empty() {
+            let more = refused.len().saturating_sub(5);
+            let mut list = refused.into_iter().take(5).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                list.push_str(&format!("; and {more} more"));
+            }
+            notes.push(format!(
+                "[sandbox] network: loopwright's egress proxy refused {list}. Commands reach only the hosts `network` and `allow_domains` in loopwright.toml allow (network = {}); work offline or ask the user to allow the host",
+                self.config.network
             ));
         }
         if held && world.is_some() {

@@ -97,4 +97,4 @@ pub use namespaces::{Confinement, NamespaceMode, WorldEnded};
 pub use output::ExecOutput;
 pub use path::{normalize_lexically, Access, PathError, ProjectRoot};
 pub use policy::{CommandPolicy, PolicyConfig, PolicyContext, PolicyDenial, DEFAULT_ALLOW};
-pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits};
+pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits, PROXY_PORT};

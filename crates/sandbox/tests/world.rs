@@ -777,3 +777,90 @@ async fn read_only_paths_set_later_apply_from_the_next_session() {
         "frozen\nsame-session\n"
     );
 }
+
+/// A stand-in registry on the host's 127.0.0.2 (127.0.0.1 is in `NO_PROXY`): answers every
+/// request with `registry says hi`.
+fn stand_in_registry() -> u16 {
+    let listener = TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let body = "registry says hi";
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+/// The egress proxy started by the sandbox: an allowed host is reached through it from
+/// inside the world, a denied one is refused with a note the model reads, every connection is
+/// kept for the harness's events, and the next session's world gets the proxy too.
+#[tokio::test]
+async fn commands_reach_allowed_hosts_only_through_the_egress_proxy() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let port = stand_in_registry();
+    let w = world_with(|c| {
+        c.network = sandbox::NetworkMode::Registries;
+        c.allow_domains = vec![format!("127.0.0.2:{port}")];
+        c.proxy_port = Some(sandbox::PROXY_PORT);
+    });
+    assert!(w.sb.start_egress_proxy().await.unwrap());
+    for round in 0..2 {
+        let out = run(&w, &format!("curl -sS http://127.0.0.2:{port}/simple/six/")).await;
+        assert_eq!(
+            out.stdout,
+            "registry says hi",
+            "round {round}: {}",
+            all(&out)
+        );
+        let out = run(
+            &w,
+            "curl -s -o /dev/null -w '%{http_code}' http://denied.invalid/x",
+        )
+        .await;
+        assert_eq!(out.stdout, "403", "round {round}: {}", all(&out));
+        assert!(
+            out.stderr
+                .contains("egress proxy refused denied.invalid:80"),
+            "round {round}: {}",
+            all(&out)
+        );
+        // Nothing goes around the proxy: a direct connection to the host's address fails.
+        let out = run(
+            &w,
+            &format!("curl -sS --noproxy '*' --max-time 5 http://127.0.0.2:{port}/"),
+        )
+        .await;
+        assert_ne!(out.exit_code, Some(0), "round {round}: {}", all(&out));
+        let events = w.sb.take_proxy_events();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.allowed && e.port == port && e.bytes_down > 0),
+            "round {round}: {events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| !e.allowed && e.host == "denied.invalid"),
+            "round {round}: {events:?}"
+        );
+        w.sb.end_session().await;
+    }
+}

@@ -149,16 +149,16 @@ impl Toolbox {
             // The harness's history; the frozen files join it from the next session on
             // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
             read_only: vec![root.path().join(".git")],
+            // In a world, the egress proxy listens there (started by the caller with
+            // `Sandbox::start_egress_proxy`); without one the port is unused.
+            proxy_port: (config.network != NetworkMode::Off).then_some(sandbox::PROXY_PORT),
             ..SandboxConfig::new(root.path())
         })
         .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
         // Process tools are scoped to the run when commands run in its pid namespace; the temp
         // dir is named as commands see it (`/tmp` in the run's world).
-        let policy_context = PolicyContext {
-            allow_network: config.allow_network,
-            ..sandbox.policy_context()
-        };
+        let policy_context = sandbox.policy_context();
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
