@@ -1,0 +1,104 @@
+//! Headless Chromium inside the confinement, as a feature's browser check runs it: a page that
+//! scripts a form and writes a verdict into its own DOM, read back through `--dump-dom`; and the
+//! same against an app served on 127.0.0.1 by a server started in the same command. Skipped,
+//! with a message, when Chromium is not installed (`.ci/run` installs Debian's `chromium`).
+//!
+//! What Chromium needs from the sandbox, found with these tests: its own sandbox off
+//! (`--no-sandbox`: it needs user namespaces or a setuid helper, which seccomp refuses); a
+//! profile in `$TMPDIR` (`--user-data-dir`); shared memory files in `$TMPDIR` rather than the
+//! host's `/dev/shm`, which is not writable in the fallback confinement
+//! (`--disable-dev-shm-usage`); AF_INET sockets on loopback for an app server (the run's own
+//! network namespace, or `network = "open"` in the fallback). Its crash reporter fails to
+//! start in the fallback (`setsid` is refused) and the browser carries on without it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sandbox::{Sandbox, SandboxConfig};
+
+/// The flags a browser check passes (as `tests/browser_check.py` of the todo-web demo does).
+const FLAGS: &str = "--headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --disable-extensions --no-proxy-server --disable-dev-shm-usage \
+    --user-data-dir=\"$(mktemp -d)\" --virtual-time-budget=5000";
+
+/// A page that types into an input, clicks a button and checks what the click did.
+const PAGE: &str = r#"<!doctype html>
+<pre id="verdict">PENDING</pre>
+<input id="name"><button id="greet" onclick="out.textContent = 'Hello, ' + document.getElementById('name').value">greet</button>
+<p id="out"></p>
+<script>
+  setTimeout(() => {
+    const name = document.getElementById("name");
+    name.value = "confined browser";
+    name.dispatchEvent(new Event("input", { bubbles: true }));
+    document.getElementById("greet").click();
+    const ok = document.getElementById("out").textContent === "Hello, confined browser";
+    document.getElementById("verdict").textContent = ok ? "PASS greeting" : "FAIL greeting";
+  }, 100);
+</script>
+"#;
+
+fn chromium() -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("chromium"))
+        .find(|p| p.is_file())
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.html"), PAGE).unwrap();
+    dir
+}
+
+fn verdict(stdout: &str) -> Option<&str> {
+    let start = stdout.find("<pre id=\"verdict\">")? + "<pre id=\"verdict\">".len();
+    let end = stdout[start..].find("</pre>")?;
+    Some(&stdout[start..start + end])
+}
+
+#[tokio::test]
+async fn chromium_runs_confined_and_scripts_a_page() {
+    let Some(_) = chromium() else {
+        eprintln!("SKIPPED: no chromium installed (apt-get install chromium)");
+        return;
+    };
+    let dir = project();
+    let sb = Sandbox::new(SandboxConfig::new(dir.path())).unwrap();
+    let out = sb
+        .run(
+            &format!("chromium {FLAGS} --dump-dom \"file://$PWD/page.html\""),
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert_eq!(verdict(&out.stdout), Some("PASS greeting"), "{out:?}");
+}
+
+#[tokio::test]
+async fn chromium_loads_an_app_served_on_loopback_in_the_same_command() {
+    let Some(_) = chromium() else {
+        eprintln!("SKIPPED: no chromium installed (apt-get install chromium)");
+        return;
+    };
+    let dir = project();
+    let mut config = SandboxConfig::new(dir.path());
+    // Without a network namespace of its own, a command gets AF_INET sockets only when the
+    // network is open.
+    config.allow_network = true;
+    let sb = Sandbox::new(config).unwrap();
+    let command = format!(
+        "python3 -u -m http.server 0 --bind 127.0.0.1 > \"$TMPDIR/server.log\" 2>&1 & \
+         server=$!; \
+         for _ in $(seq 100); do port=$(sed -n 's/.*port \\([0-9]*\\).*/\\1/p' \"$TMPDIR/server.log\"); [ -n \"$port\" ] && break; sleep 0.1; done; \
+         chromium {FLAGS} --dump-dom \"http://127.0.0.1:$port/page.html\"; status=$?; \
+         kill $server; exit $status"
+    );
+    let out = sb.run(&command, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert_eq!(verdict(&out.stdout), Some("PASS greeting"), "{out:?}");
+}
