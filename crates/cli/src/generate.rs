@@ -41,11 +41,13 @@ pub fn man(args: &ManArgs) -> CmdResult {
             crate::stdout::write(&String::from_utf8_lossy(&out));
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Failure::usage(anyhow!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", dir.display())))?;
             clap_mangen::generate_to(cmd, dir).map_err(|e| {
-                Failure::usage(anyhow!("cannot write man pages into {}: {e}", dir.display()))
+                Failure::usage(anyhow!(
+                    "cannot write man pages into {}: {e}",
+                    dir.display()
+                ))
             })?;
             eprintln!("man pages written to {}", dir.display());
         }

@@ -246,7 +246,10 @@ fn chart(r: &Report) -> String {
         }
     }
     let max_x = points.iter().map(|p| p.0).max().unwrap_or(0).max(1);
-    let max_y = r.total.max(points.iter().map(|p| p.1).max().unwrap_or(0)).max(1);
+    let max_y = r
+        .total
+        .max(points.iter().map(|p| p.1).max().unwrap_or(0))
+        .max(1);
     let x = |nanos: i64| LEFT + (nanos as f64 / max_x as f64) * (W - LEFT - RIGHT);
     let y = |n: usize| TOP + (1.0 - n as f64 / max_y as f64) * (H - TOP - BOTTOM);
     let mut o = String::new();
@@ -277,7 +280,9 @@ fn chart(r: &Report) -> String {
     }
     // Vertical grid: dollars in four steps, or each session of a free run.
     let ticks: Vec<i64> = if free {
-        (0..=max_x).step_by(usize::try_from(max_x / 8 + 1).unwrap_or(1)).collect()
+        (0..=max_x)
+            .step_by(usize::try_from(max_x / 8 + 1).unwrap_or(1))
+            .collect()
     } else {
         (0..=4).map(|i| max_x / 4 * i).collect()
     };

@@ -41,7 +41,8 @@ pub struct AgentArgs {
     /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub sandbox: Option<String>,
-    /// Where the ledger, state and transcripts go [default: $XDG_STATE_HOME/loopwright/<project id>].
+    /// Where the ledger, state and transcripts go [default: the one the project points at
+    /// (.loopwright/state), else $XDG_STATE_HOME/loopwright/<project id>].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The model's context window in tokens [default: by model family].
@@ -95,7 +96,7 @@ pub async fn build_governor(
     check_local_server(&config).await?;
     Governor::new(config).map_err(|e| {
         let hint = model_hint(&e, req.model, file, env);
-        Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
+        Failure::new(crate::exit::of_governor(e.kind()), anyhow!("{e}{hint}"))
     })
 }
 
@@ -115,14 +116,13 @@ async fn fetch_openrouter_prices(
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<(), Failure> {
-    let providers = ProvidersConfig::from_toml(&file.providers)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let providers = ProvidersConfig::from_toml(&file.providers).map_err(Failure::governor)?;
     let Some(path) = catalog_cache_path(env) else {
         return Ok(());
     };
     let lookup = |k: &str| env.get(k).cloned();
-    let client = governor::openrouter_catalog_client(&providers, &lookup)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let client =
+        governor::openrouter_catalog_client(&providers, &lookup).map_err(Failure::governor)?;
     tracing::info!(cache = %path.display(), "no price known: fetching OpenRouter's price list once");
     let catalog = governor::refresh_openrouter_catalog(&client, &path)
         .await
@@ -193,10 +193,8 @@ pub fn resolve_governor(
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<GovernorConfig, Failure> {
-    let providers = ProvidersConfig::from_toml(&file.providers)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    let pricing = PricingOverrides::from_toml(&file.pricing)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let providers = ProvidersConfig::from_toml(&file.providers).map_err(Failure::governor)?;
+    let pricing = PricingOverrides::from_toml(&file.pricing).map_err(Failure::governor)?;
     let cache = catalog_cache_path(env);
     let settings = GovernorSettings {
         model: req.model,
@@ -211,9 +209,12 @@ pub fn resolve_governor(
     let lookup = |k: &str| env.get(k).cloned();
     let mut config = GovernorConfig::resolve(&settings, &lookup).map_err(|e| {
         let hint = model_hint(&e, req.model, file, env);
-        Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
+        Failure::new(crate::exit::of_governor(e.kind()), anyhow!("{e}{hint}"))
     })?;
     config.budget_includes_ledger = req.budget_includes_ledger;
+    if let Some(max_tokens) = file.max_tokens {
+        config.max_tokens = max_tokens;
+    }
     if let (Some(protocol), governor::Connection::Http { options, .. }) =
         (req.tool_protocol, &mut config.provider.connection)
     {
@@ -491,7 +492,8 @@ pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure
     }
 }
 
-/// First Ctrl-C: cancel (the step under way finishes, state is saved). Second: leave at once.
+/// First Ctrl-C: cancel (a model call in flight is abandoned and settled in the ledger, a tool
+/// call under way finishes, state is saved). Second: leave at once.
 /// The handler is installed before this returns, so an interrupt right after start is not lost.
 pub fn watch_interrupts(
     cancel: tokio_util::sync::CancellationToken,
@@ -502,7 +504,7 @@ pub fn watch_interrupts(
         if interrupts.recv().await.is_none() {
             return;
         }
-        eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
+        eprintln!("\ninterrupted: cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (Ctrl-C again to quit now)");
         cancel.cancel();
         if interrupts.recv().await.is_some() {
             std::process::exit(crate::exit::code::INTERRUPTED);

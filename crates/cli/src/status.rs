@@ -89,6 +89,8 @@ pub struct Report {
     pub unattributed_cost: Usd,
     /// From the first session's start to the last one's end (or now while running).
     pub duration_secs: Option<u64>,
+    /// Attempts the provider billed above what they asked for (flagged in the ledger).
+    pub overbilled_attempts: u64,
     /// Sessions in a row without progress, as the stall rule counts them.
     pub stall: StallRow,
     pub last_stop: Option<agent::run::state::StopRecord>,
@@ -177,8 +179,8 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
             ))
         })?;
     let running = agent::run::run_is_live(state_dir);
-    let ledger = LedgerContents::read(&state_dir.join("ledger.jsonl"))
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let ledger =
+        LedgerContents::read(&state_dir.join("ledger.jsonl")).map_err(Failure::governor)?;
     let by_session: BTreeMap<String, Usd> = ledger
         .totals_by_session()
         .into_iter()
@@ -273,6 +275,11 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
         planning_cost: planning,
         unattributed_cost: unattributed,
         duration_secs,
+        overbilled_attempts: ledger
+            .totals_by_session()
+            .values()
+            .map(|t| t.overbilled)
+            .sum(),
         stall: StallRow {
             sessions: state.stall.sessions,
             weight: state.stall.weight,
@@ -436,6 +443,13 @@ pub fn render(r: &Report) -> String {
         "spent     {} (planning {}, not yet attributed {})",
         r.spent, r.planning_cost, r.unattributed_cost
     );
+    if r.overbilled_attempts > 0 {
+        let _ = writeln!(
+            o,
+            "billing   {} attempt(s) billed above what was asked (flagged \"overbilled\" in ledger.jsonl); check the provider's usage page",
+            r.overbilled_attempts
+        );
+    }
     if let Some(stop) = &r.last_stop {
         let _ = writeln!(
             o,
@@ -579,6 +593,7 @@ mod tests {
             planning_cost: Usd::ZERO,
             unattributed_cost: Usd::ZERO,
             duration_secs: None,
+            overbilled_attempts: 0,
             stall: StallRow {
                 sessions: 1,
                 weight: 1,

@@ -53,7 +53,11 @@ pub fn for_model_error(
             let names: Vec<&str> = governor::Provider::BUILTIN
                 .iter()
                 .copied()
-                .chain(configured.split(", ").filter(|c| !c.is_empty() && *c != "none"))
+                .chain(
+                    configured
+                        .split(", ")
+                        .filter(|c| !c.is_empty() && *c != "none"),
+                )
                 .collect();
             closest(provider, names).map(|p| {
                 let rest = model.split_once('/').map(|(_, r)| r).unwrap_or("");
@@ -85,7 +89,10 @@ mod tests {
             closest("anthropc", governor::Provider::BUILTIN),
             Some("anthropic")
         );
-        assert_eq!(closest("openruter", governor::Provider::BUILTIN), Some("openrouter"));
+        assert_eq!(
+            closest("openruter", governor::Provider::BUILTIN),
+            Some("openrouter")
+        );
         assert_eq!(closest("mistral", governor::Provider::BUILTIN), None);
         assert_eq!(
             closest(

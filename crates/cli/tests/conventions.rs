@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::three_scripts::*;
 use common::loopwright;
+use common::three_scripts::*;
 use std::io::{BufRead, BufReader};
 use testkit::{FakeServer, Script, Turn};
 
@@ -102,7 +102,10 @@ fn verbose_and_rust_log_show_diagnostics_on_stderr_and_quiet_is_exclusive() {
     assert!(!status(&[], None).contains("using the run's state dir"));
     assert!(status(&["-v"], None).contains("using the run's state dir"));
     assert!(status(&[], Some("loopwright=info")).contains("using the run's state dir"));
-    assert!(!status(&["-v"], Some("error")).contains("using"), "RUST_LOG wins");
+    assert!(
+        !status(&["-v"], Some("error")).contains("using"),
+        "RUST_LOG wins"
+    );
     loopwright(&w.home)
         .args(["-q", "-v", "status"])
         .assert()

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::three_scripts::*;
 use common::loopwright;
+use common::three_scripts::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use testkit::{FakeServer, Script, Turn};
@@ -40,10 +40,16 @@ fn finished_run() -> World {
         "add_features",
         json!({"features": [f1, feature(1), feature(2)]}),
     );
-    let turns: Vec<Turn> = [plan, build(0, true), build(1, false), build(1, true), build(2, true)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let turns: Vec<Turn> = [
+        plan,
+        build(0, true),
+        build(1, false),
+        build(1, true),
+        build(2, true),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let server = FakeServer::start_blocking(Script::turns(turns));
     run(&w, &server, &[]).success();
     w
@@ -95,7 +101,10 @@ fn the_report_holds_the_table_the_sessions_the_spend_and_the_chart_offline() {
     }
     assert!(html.contains("id=\"passing\">3/3</b>"));
     assert_eq!(html.matches("class=\"session-point\"").count(), 5);
-    assert!(html.contains("after session 3: 1 passing"), "session 3 made nothing pass");
+    assert!(
+        html.contains("after session 3: 1 passing"),
+        "session 3 made nothing pass"
+    );
     assert!(html.contains("after session 5: 3 passing"));
     assert!(html.contains("<polyline id=\"passing-line\""));
     assert!(html.contains(">dollars spent</text>"));

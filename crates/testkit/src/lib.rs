@@ -44,10 +44,10 @@ pub use catalog::{default_catalog, CatalogModel, Pricing};
 pub use error::TestkitError;
 pub use log::{LoggedRequest, Route};
 pub use script::{
-    ErrorEventFault, Fault, HttpFault, Quirks, Reply, Script, StallFault, StreamFault, ToolCall,
-    Turn, TurnHandler, Usage,
+    DelayFault, DripFault, ErrorEventFault, Fault, HttpFault, Quirks, Reply, Script, StallFault,
+    StreamFault, ToolCall, Turn, TurnHandler, Usage,
 };
-pub use server::FakeServer;
+pub use server::{refused_base_url, FakeServer};
 
 /// Reads a JSON script file (see [`Script`] for the format).
 pub fn load_script(path: &std::path::Path) -> Result<Script, TestkitError> {
