@@ -151,6 +151,7 @@ fn run_at_80_columns_leaves_no_fragment_of_the_live_area() {
         "✗ bash: python3 -c 'import sys; sys.exit(3)' → exit 3",
         "✓ feature F1 passes (passing 1/3)",
         "✓ feature F3 passes (passing 3/3)",
+        "F2 works.",
         "loopwright: complete: every feature passes — passing 3/3, spent $",
         "of $5.00",
     ] {
