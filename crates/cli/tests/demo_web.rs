@@ -57,9 +57,9 @@ fn the_todo_web_cassette_replays_to_all_passing_with_real_chromium() {
             "replay/{}",
             example("session.cassette.jsonl").display()
         ))
-        // Until commands run in a network namespace of their own, the app's server can only
-        // listen on 127.0.0.1 with the network open.
-        .args(["--network", "open", "--json"])
+        // The default network: the app's server listens on the loopback of the run's own
+        // network namespace.
+        .arg("--json")
         .output()
         .unwrap();
     let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
