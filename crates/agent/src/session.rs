@@ -639,6 +639,11 @@ impl<'a> Running<'a> {
             is_error: outcome.is_error,
             summary: one_line(&outcome.summary, 120),
         });
+        // Connections through the egress proxy (this command's, and any a background process
+        // made since the last tool call).
+        for event in self.s.toolbox.sandbox().take_proxy_events() {
+            self.emit(EventKind::proxy_connection(&event));
+        }
         Ok(outcome)
     }
 

@@ -19,6 +19,10 @@ pub struct FileConfig {
     pub model: Option<String>,
     /// The most a run may spend, in US dollars, as a decimal string or number; a resumed run counts what was spent. No budget: no limit. [example: "5.00"]
     pub budget: Option<toml::Value>,
+    /// Where spend is recorded and the budget kept: unset for ledger.jsonl in the state dir, or a PostgreSQL URL for one budget shared by many processes and machines (docs/kubernetes.md); also LOOPWRIGHT_LEDGER. The password is never shown. [example: "postgres://loopwright:PASSWORD@db.internal:5432/loopwright"]
+    pub ledger: Option<String>,
+    /// The named budget of the database ledger to spend from; `budget` (or --budget) sets its cap for every process sharing it; also LOOPWRIGHT_BUDGET_NAME. [default: "default"]
+    pub budget_name: Option<String>,
     /// Refuse any priced model, and stop if a provider ever reports a cost. [default: false]
     pub free_only: Option<bool>,
     /// "on" confines the agent's commands; "off" runs them unconfined, with your permissions. [default: "on"]
@@ -152,6 +156,8 @@ impl FileConfig {
         take!(
             model,
             budget,
+            ledger,
+            budget_name,
             free_only,
             sandbox,
             network,
@@ -236,6 +242,14 @@ pub fn load_layers(
             Some("0") | Some("false") | Some("no") => Some(false),
             _ => None,
         },
+        ledger: env
+            .get("LOOPWRIGHT_LEDGER")
+            .filter(|s| !s.is_empty())
+            .cloned(),
+        budget_name: env
+            .get("LOOPWRIGHT_BUDGET_NAME")
+            .filter(|s| !s.is_empty())
+            .cloned(),
         state_dir: env
             .get("LOOPWRIGHT_STATE_DIR")
             .filter(|s| !s.is_empty())

@@ -63,6 +63,8 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             record_to: None,
             budget_includes_ledger: false,
             tool_protocol: tool_protocol_flag(args.tool_protocol.as_deref())?,
+            budget_name: None,
+            run_id: None,
         },
         &file,
         &env,

@@ -3,6 +3,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod budget_status;
 mod config;
 mod doctor;
 mod exec;

@@ -317,6 +317,8 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
                 record_to: args.record.clone(),
                 budget_includes_ledger: true,
                 tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+                budget_name: args.agent.budget_name.as_deref(),
+                run_id: None,
             },
             &file,
             &env,
@@ -350,6 +352,9 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         },
         &file,
     )?;
+    for message in crate::setup::start_confinement(&toolbox, &network, sandbox_on).await? {
+        progress.emit(&Event::now("run", EventKind::Warning { message }));
+    }
 
     let mut cfg = RunConfig::new(
         project.clone(),

@@ -33,6 +33,10 @@ pub struct StatusArgs {
     /// Seconds between two looks with --watch.
     #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
+    /// Show the named budget of the database ledger instead (`ledger` in the user's config or
+    /// LOOPWRIGHT_LEDGER): its cap, spent, reserved and spend by run; no project needed.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["project_dir", "state_dir", "watch"])]
+    pub budget: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -320,6 +324,9 @@ pub fn locate(
 }
 
 pub async fn run(args: StatusArgs) -> CmdResult {
+    if let Some(name) = &args.budget {
+        return crate::budget_status::run(name, args.json).await;
+    }
     let (project, state_dir) = locate(args.project_dir.as_deref(), args.state_dir.clone())?;
     if args.watch {
         return watch(&project, &state_dir, Duration::from_secs(args.interval)).await;

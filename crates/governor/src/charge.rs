@@ -69,6 +69,19 @@ pub enum AttemptOutcome {
     Cancelled,
 }
 
+impl AttemptOutcome {
+    /// The name the ledger gives it (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Answered => "answered",
+            AttemptOutcome::NotSent => "not_sent",
+            AttemptOutcome::Refused => "refused",
+            AttemptOutcome::Torn => "torn",
+            AttemptOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// What the charge of a torn attempt was based on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TornBasis {

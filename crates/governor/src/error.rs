@@ -116,6 +116,17 @@ pub enum GovernorError {
 
     #[error("the price catalog cache {path} could not be used: {reason}")]
     Catalog { path: PathBuf, reason: String },
+
+    /// The ledger database (`url` without its password) could not be used: `BadInput` when
+    /// it is opened (a URL that cannot be used, a server that cannot be reached or refuses
+    /// the login, a schema of another version, totals that do not match the rows), `Failure`
+    /// when a reservation or settlement fails later.
+    #[error("the ledger database {url}: {detail}")]
+    LedgerDb {
+        url: String,
+        detail: String,
+        kind: ErrorKind,
+    },
 }
 
 impl GovernorError {
@@ -143,6 +154,7 @@ impl GovernorError {
             GovernorError::LedgerWrite { .. } | GovernorError::LedgerRead { .. } => {
                 ErrorKind::Failure
             }
+            GovernorError::LedgerDb { kind, .. } => *kind,
         }
     }
 }

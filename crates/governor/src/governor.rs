@@ -7,7 +7,9 @@
 use crate::budget::{input_upper_bound, reserve, PreviousCall, Reservation};
 use crate::charge::{self, AttemptOutcome};
 use crate::error::{ErrorKind, GovernorError};
-use crate::ledger::{EntryKind, Ledger, LedgerContents, LedgerEntry};
+use crate::ledger::{
+    BudgetView, EntryKind, FileBackend, LedgerBackend, LedgerContents, LedgerEntry, ReserveRequest,
+};
 use crate::model_ref::{ModelRef, Provider};
 use crate::pin::served_model_matches;
 use crate::pricing::{OpenRouterCatalog, Price, PriceCatalog, PricedModel, PricingOverrides};
@@ -106,23 +108,12 @@ impl GovernorConfig {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Settled costs and crash-orphaned reservations from the ledger, plus this process's
-    /// settled calls.
-    settled: Usd,
-    /// Reservations of calls in flight.
-    in_flight: Usd,
-    /// Attempts whose `reserve` line is written and whose `settle` line is not yet.
+    /// Attempts reserved and not settled yet (calls in flight).
     open_attempts: usize,
     calls: u64,
     next_call: u64,
     sessions: HashMap<String, PreviousCall>,
     stopped: Option<(String, ErrorKind)>,
-}
-
-impl State {
-    fn spent(&self) -> Usd {
-        self.settled.saturating_add(self.in_flight)
-    }
 }
 
 /// The one door to the model. Shareable (`&self` methods); `Send + Sync`.
@@ -133,9 +124,11 @@ pub struct Governor {
     client: ModelClient,
     price: Option<PricedModel>,
     catalog: PriceCatalog,
-    budget: Option<Usd>,
     free_only: bool,
-    ledger: Ledger,
+    /// Where attempts are reserved and settled; it keeps the budget's accounting.
+    backend: Arc<dyn LedgerBackend>,
+    /// The longest one attempt can take (the provider's per-call deadline).
+    attempt_deadline: std::time::Duration,
     retry: RetryPolicy,
     max_tokens: u32,
     state: Mutex<State>,
@@ -170,14 +163,15 @@ fn free_only_refusal(model: &ModelRef, price: Option<&PricedModel>) -> Option<Go
     })
 }
 
-/// Refusals decided before anything is sent or opened.
-fn preflight(config: &GovernorConfig) -> Result<(), GovernorError> {
+/// Refusals decided before anything is sent or opened. `budget`: the cap the ledger will
+/// enforce.
+fn preflight(config: &GovernorConfig, budget: Option<Usd>) -> Result<(), GovernorError> {
     if config.free_only {
         if let Some(err) = free_only_refusal(&config.model, config.price.as_ref()) {
             return Err(err);
         }
     }
-    if config.budget.is_some() && config.price.is_none() {
+    if budget.is_some() && config.price.is_none() {
         return Err(GovernorError::UnknownPrice {
             model: config.model.to_string(),
         });
@@ -187,9 +181,34 @@ fn preflight(config: &GovernorConfig) -> Result<(), GovernorError> {
 
 impl Governor {
     /// Checks free-only and the budget's need for a price before anything is sent, opens the
-    /// ledger (what it holds counts as spent) and builds the one model client.
+    /// file ledger at `config.ledger_path` (what it holds counts as spent when
+    /// `budget_includes_ledger`) and builds the one model client.
     pub fn new(config: GovernorConfig) -> Result<Governor, GovernorError> {
-        preflight(&config)?;
+        preflight(&config, config.budget)?;
+        let client = Governor::client(&config)?;
+        let backend = FileBackend::open(
+            &config.ledger_path,
+            config.budget,
+            config.budget_includes_ledger,
+        )?;
+        Ok(Governor::assemble(config, client, Arc::new(backend)))
+    }
+
+    /// A Governor that reserves and settles in `backend` (a budget shared with other
+    /// processes: [`crate::ledger::postgres::PgLedger`]). The budget is the backend's (its cap
+    /// may come from the database); `config.budget`, `config.ledger_path` and
+    /// `config.budget_includes_ledger` are not used.
+    pub fn with_backend(
+        config: GovernorConfig,
+        backend: Arc<dyn LedgerBackend>,
+    ) -> Result<Governor, GovernorError> {
+        preflight(&config, backend.budget())?;
+        let client = Governor::client(&config)?;
+        Ok(Governor::assemble(config, client, backend))
+    }
+
+    /// The one model client (recording into a cassette if asked).
+    fn client(config: &GovernorConfig) -> Result<ModelClient, GovernorError> {
         let mut client = config.provider.client()?;
         if let Some(path) = &config.record_to {
             let writer = llm::CassetteWriter::open(path).map_err(|e| {
@@ -197,12 +216,14 @@ impl Governor {
             })?;
             client = client.with_recorder(Arc::new(writer));
         }
-        Governor::with_client(config, client)
+        Ok(client)
     }
 
-    /// [`Governor::new`] once the client is built.
-    fn with_client(config: GovernorConfig, client: ModelClient) -> Result<Governor, GovernorError> {
-        let (ledger, contents) = Ledger::open(&config.ledger_path)?;
+    fn assemble(
+        config: GovernorConfig,
+        client: ModelClient,
+        backend: Arc<dyn LedgerBackend>,
+    ) -> Governor {
         let mut warnings = Vec::new();
         if config.price.is_none() {
             warnings.push(format!(
@@ -210,36 +231,23 @@ impl Governor {
                 config.model, config.model
             ));
         }
-        if let Some(tail) = &contents.torn_tail {
-            warnings.push(format!(
-                "the ledger {} ended with a line cut short by a crash ({} bytes); it was dropped (its call is counted by its reservation)",
-                config.ledger_path.display(),
-                tail.len()
-            ));
-        }
+        warnings.extend(backend.warnings());
         let started = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        Ok(Governor {
+        Governor {
             local: config.provider.local,
+            attempt_deadline: config.provider.timeouts.call,
             model: config.model,
             client,
             price: config.price,
             catalog: config.catalog,
-            budget: config.budget,
             free_only: config.free_only,
-            ledger,
+            backend,
             retry: config.retry,
             max_tokens: config.max_tokens.max(1),
-            state: Mutex::new(State {
-                settled: if config.budget_includes_ledger {
-                    contents.total_spent()
-                } else {
-                    Usd::ZERO
-                },
-                ..State::default()
-            }),
+            state: Mutex::new(State::default()),
             warnings,
             call_prefix: format!("{}-{started}", std::process::id()),
-        })
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -255,8 +263,10 @@ impl Governor {
         self.price.as_ref()
     }
 
+    /// The cap (`None`: none). For a budget shared through a database, the cap as last seen
+    /// there.
     pub fn budget(&self) -> Option<Usd> {
-        self.budget
+        self.backend.budget()
     }
 
     pub fn free_only(&self) -> bool {
@@ -269,15 +279,22 @@ impl Governor {
     }
 
     /// Everything spent against the budget: the ledger's settled costs, reservations never
-    /// settled, and attempts in flight at their reserved worst case.
+    /// settled, and attempts in flight at their reserved worst case. For a budget shared
+    /// through a database: the whole budget's, as of this process's last reservation or
+    /// settlement.
     pub fn spent(&self) -> Usd {
-        self.lock().spent()
+        self.backend.spent()
     }
 
     /// Budget left (`None`: no budget).
     pub fn remaining(&self) -> Option<Usd> {
-        self.budget
+        self.budget()
             .map(|b| b.saturating_sub(self.spent()).max(Usd::ZERO))
+    }
+
+    /// Where attempts are reserved and settled.
+    pub fn ledger_backend(&self) -> &Arc<dyn LedgerBackend> {
+        &self.backend
     }
 
     /// Calls that made at least one attempt through this Governor.
@@ -309,16 +326,29 @@ impl Governor {
         &self.warnings
     }
 
-    /// The ledger's contents as on disk (every line checked).
+    /// The ledger file's contents as on disk (every line checked). A ledger in a database is
+    /// read with its own report ([`crate::ledger::postgres::BudgetReport`]).
     pub fn ledger(&self) -> Result<LedgerContents, GovernorError> {
-        LedgerContents::read(self.ledger.path())
+        LedgerContents::read(self.ledger_file()?)
     }
 
-    /// Checks the ledger on disk (every line) and that it still accounts for at least
+    /// Checks the ledger file on disk (every line) and that it still accounts for at least
     /// `expected`, the total the caller last knew (a run keeps it in its state); returns the
     /// total it accounts for. A truncated or emptied ledger is [`GovernorError::LedgerShort`].
     pub fn verify_ledger(&self, expected: Usd) -> Result<Usd, GovernorError> {
-        self.ledger.verify(expected)
+        let path = self.ledger_file()?;
+        let contents = LedgerContents::read(path)?;
+        contents.verify_total_at_least(path, expected)?;
+        Ok(contents.total_spent())
+    }
+
+    fn ledger_file(&self) -> Result<&Path, GovernorError> {
+        self.backend.file().ok_or_else(|| {
+            GovernorError::Config(format!(
+                "the ledger is in a database ({}), not a file; `loopwright status --budget NAME` reads it",
+                self.backend.describe()
+            ))
+        })
     }
 
     /// Sends `prompt` to the pinned model and returns the answer with what it cost. Each
@@ -354,19 +384,13 @@ impl Governor {
             if cancel.is_cancelled() {
                 break Err(GovernorError::Cancelled { charged });
             }
-            let plan = match self.reserve(session, prompt, wire_extra) {
+            let plan = match self
+                .reserve(&call, attempt, session, prompt, wire_extra)
+                .await
+            {
                 Ok(plan) => plan,
                 Err(e) => break Err(e),
             };
-            let mut reserve_entry = self.entry(EntryKind::Reserve, &call, attempt, session);
-            reserve_entry.input_tokens = plan.input_bound;
-            reserve_entry.output_tokens = u64::from(plan.max_tokens);
-            reserve_entry.reserved = plan.reserved;
-            if let Err(e) = self.ledger.append(reserve_entry) {
-                let mut st = self.lock();
-                st.in_flight = st.in_flight.saturating_sub(plan.reserved);
-                break Err(e);
-            }
             self.lock().open_attempts += 1;
             reserved_any = true;
             request.max_tokens = plan.max_tokens;
@@ -379,11 +403,11 @@ impl Governor {
             let failure = match self.client.send(&request, cancel, on_event).await {
                 Ok(mut response) => {
                     response.attempts = attempt;
-                    break self.settle_answer(&at, prompt, response, charged);
+                    break self.settle_answer(&at, prompt, response, charged).await;
                 }
                 Err(failure) => failure,
             };
-            let cost = match self.settle_failure(&at, &failure) {
+            let cost = match self.settle_failure(&at, &failure).await {
                 Ok(cost) => cost,
                 Err(e) => break Err(e),
             };
@@ -433,7 +457,7 @@ impl Governor {
 
     /// Settles an attempt that brought an answer, and checks it: the served model, over-billing,
     /// free-only. `charged` is what the call's earlier attempts cost.
-    fn settle_answer(
+    async fn settle_answer(
         &self,
         at: &Attempt<'_>,
         prompt: &Prompt,
@@ -481,7 +505,8 @@ impl Governor {
         entry.note = (!notes.is_empty()).then(|| notes.join("; "));
         let remember = (pinned && !u.estimated && overbilled.is_none())
             .then(|| PreviousCall::new(prompt, u.total_input(), u.output_tokens));
-        self.settle(entry, at.plan, remember.map(|p| (at.session, p)))?;
+        self.settle(entry, remember.map(|p| (at.session, p)))
+            .await?;
 
         if !pinned {
             let err = GovernorError::PinViolation {
@@ -514,7 +539,7 @@ impl Governor {
 
     /// Settles a failed attempt by the charging rule and returns its cost; usage above what it
     /// asked for stops the Governor ([`GovernorError::Overbilled`]).
-    fn settle_failure(
+    async fn settle_failure(
         &self,
         at: &Attempt<'_>,
         failure: &AttemptError,
@@ -572,7 +597,7 @@ impl Governor {
             None => note,
         });
         entry.overbilled = overbilled.is_some();
-        self.settle(entry, at.plan, None)?;
+        self.settle(entry, None).await?;
         if let Some(why) = overbilled {
             return Err(self.stop(GovernorError::Overbilled {
                 detail: format!("{why} (call {} attempt {})", at.call, at.number),
@@ -593,73 +618,72 @@ impl Governor {
         format!("{}-{}", self.call_prefix, st.next_call)
     }
 
-    /// Plans an attempt under the state lock and counts its reservation as in flight.
-    /// `wire_extra`: bytes the wire format adds to the prompt's text.
-    fn reserve(
+    /// Plans attempt `attempt` of `call` against what the budget has left and reserves it in
+    /// the ledger, as one step of the backend (concurrent calls never plan against the same
+    /// remainder). `wire_extra`: bytes the wire format adds to the prompt's text.
+    async fn reserve(
         &self,
+        call: &str,
+        attempt: u32,
         session: &str,
         prompt: &Prompt,
         wire_extra: u64,
     ) -> Result<Reservation, GovernorError> {
-        let mut st = self.lock();
-        if let Some((reason, kind)) = &st.stopped {
-            return Err(GovernorError::Stopped {
-                reason: reason.clone(),
-                kind: *kind,
-            });
-        }
-        let bound = input_upper_bound(st.sessions.get(session), prompt).saturating_add(wire_extra);
+        let bound = {
+            let st = self.lock();
+            if let Some((reason, kind)) = &st.stopped {
+                return Err(GovernorError::Stopped {
+                    reason: reason.clone(),
+                    kind: *kind,
+                });
+            }
+            input_upper_bound(st.sessions.get(session), prompt).saturating_add(wire_extra)
+        };
         let max_tokens = prompt
             .max_tokens_cap
             .map_or(self.max_tokens, |cap| cap.clamp(1, self.max_tokens));
-        let plan = match (&self.price, self.budget) {
-            (Some(p), budget) => {
-                let remaining = budget.map(|b| b.saturating_sub(st.spent()));
-                reserve(&p.price, bound, max_tokens, remaining).map_err(|s| {
-                    GovernorError::BudgetExhausted {
-                        spent: st.spent(),
-                        limit: budget.unwrap_or(Usd::ZERO),
-                        needed: s.needed,
-                    }
-                })?
-            }
-            (None, None) => Reservation {
+        let price = self.pinned_price();
+        let model = &self.model;
+        let plan = move |budget: Option<BudgetView>| match (price, budget) {
+            (Some(p), budget) => reserve(&p, bound, max_tokens, budget.map(|b| b.remaining()))
+                .map_err(|s| GovernorError::BudgetExhausted {
+                    spent: budget.map_or(Usd::ZERO, |b| b.spent),
+                    limit: budget.map_or(Usd::ZERO, |b| b.limit),
+                    needed: s.needed,
+                }),
+            (None, None) => Ok(Reservation {
                 input_bound: bound,
                 max_tokens,
                 reserved: Usd::ZERO,
-            },
-            (None, Some(_)) => {
-                return Err(GovernorError::UnknownPrice {
-                    model: self.model.to_string(),
-                })
-            }
+            }),
+            (None, Some(_)) => Err(GovernorError::UnknownPrice {
+                model: model.to_string(),
+            }),
         };
-        st.in_flight = st.in_flight.saturating_add(plan.reserved);
-        Ok(plan)
+        self.backend
+            .reserve(ReserveRequest {
+                entry: self.entry(EntryKind::Reserve, call, attempt, session),
+                plan: &plan,
+                deadline: self.attempt_deadline,
+            })
+            .await
     }
 
-    /// Writes the settle entry and moves the attempt from in flight to settled. If the entry
-    /// cannot be written, the ledger still holds the reservation, so the reservation is what
-    /// counts.
-    fn settle(
+    /// Writes the settle entry (the backend moves the attempt from reserved to settled; an
+    /// entry it cannot write leaves the reservation counting) and remembers the session's
+    /// call for the next input bound.
+    async fn settle(
         &self,
         entry: LedgerEntry,
-        plan: &Reservation,
         remember: Option<(&str, PreviousCall)>,
     ) -> Result<(), GovernorError> {
-        let cost = entry.cost;
-        let written = self.ledger.append(entry);
-        let mut st = self.lock();
-        st.in_flight = st.in_flight.saturating_sub(plan.reserved);
-        st.open_attempts = st.open_attempts.saturating_sub(1);
-        let counted = if written.is_ok() {
-            cost
-        } else {
-            cost.max(plan.reserved)
-        };
-        st.settled = st.settled.saturating_add(counted);
+        let written = self.backend.settle(entry).await;
+        {
+            let mut st = self.lock();
+            st.open_attempts = st.open_attempts.saturating_sub(1);
+        }
         if let Some((session, prev)) = remember {
-            st.sessions.insert(session.to_string(), prev);
+            self.lock().sessions.insert(session.to_string(), prev);
         }
         written
     }

@@ -146,19 +146,19 @@ impl Toolbox {
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
             output_cap_bytes: config.output_cap_bytes,
-            // The harness's history. The frozen files join it once the sandbox can change its
-            // view between sessions (rebuilding the sandbox here would change its temp dir
-            // under the policy); until then they are restored after every command.
+            // The harness's history; the frozen files join it from the next session on
+            // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
             read_only: vec![root.path().join(".git")],
+            // In a world, the egress proxy listens there (started by the caller with
+            // `Sandbox::start_egress_proxy`); without one the port is unused.
+            proxy_port: (config.network != NetworkMode::Off).then_some(sandbox::PROXY_PORT),
+            ..SandboxConfig::new(root.path())
         })
         .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
-        // Processes are not scoped to the run until commands run in a pid namespace of their own.
-        let policy_context = PolicyContext {
-            allow_network: config.allow_network,
-            processes_scoped: false,
-            temp_dir: Some(sandbox.temp_dir().to_path_buf()),
-        };
+        // Process tools are scoped to the run when commands run in its pid namespace; the temp
+        // dir is named as commands see it (`/tmp` in the run's world).
+        let policy_context = sandbox.policy_context();
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
@@ -225,6 +225,13 @@ impl Toolbox {
                 ),
             });
         }
+        // Read-only in the commands' view from the next session (world) on.
+        let mut read_only = vec![self.inner.root.path().join(".git")];
+        read_only.extend(frozen.paths().map(|p| self.inner.root.path().join(p)));
+        self.inner
+            .sandbox
+            .set_read_only(read_only)
+            .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         *self
             .inner
             .frozen

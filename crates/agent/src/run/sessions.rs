@@ -92,6 +92,8 @@ impl RunContext<'_> {
             .cancel_token(cancel)
             .run()
             .await;
+        // Background processes the agent started (dev servers) end with its session.
+        self.toolbox.sandbox().end_session().await;
         let id = state::session_id(number);
         self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
         self.report_restored(&id, &guard.restore());

@@ -22,8 +22,11 @@
 //! one with them is corruption. A last line cut short by a crash is dropped (and reported), as
 //! before: its call still counts by its reservation.
 
+mod backend;
 mod contents;
+pub mod postgres;
 
+pub use backend::{BoxFuture, BudgetView, FileBackend, LedgerBackend, PlanFn, ReserveRequest};
 pub use contents::{LedgerContents, SessionTotals};
 
 use crate::charge::AttemptOutcome;
