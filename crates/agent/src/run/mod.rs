@@ -390,7 +390,8 @@ fn hard_stop_hook(
             reason: StopReason::Interrupted,
             exit_code: exit_code(StopReason::Interrupted),
             detail: format!(
-                "stopped at once by a second signal ({}) {during}; the model call in flight was                  settled; re-running commits the session's work and goes on",
+                "stopped at once by a second signal ({}) {during}; re-running closes the session, \
+                 commits its work and goes on",
                 signal.name()
             ),
             cause: None,
