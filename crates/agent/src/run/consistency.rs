@@ -18,7 +18,9 @@
 //! Decisions: the ledger mark in `run.json` only ever rises (a stop recorded after a mismatch
 //! keeps the old mark, so re-running cannot launder a short ledger); sessions with no model
 //! call (cancelled or refused before the first) need no ledger line; the check of the history
-//! runs only on commits the harness made, never on the user's own.
+//! runs only on commits the harness made, never on the user's own; a ledger in a database (a
+//! budget shared between processes, `--budget-name`) is not cross-checked against the run's
+//! mark — other processes add to it, and the database keeps its own totals.
 
 use super::state::{is_session_id, LedgerMark, START_OVER_FILE};
 use super::{RunConfig, RunContext, RunError, FEATURES_FILE};
@@ -33,6 +35,16 @@ run --fresh`): the old run is archived, nothing is deleted, and a new plan and b
 
 fn ledger_error(e: GovernorError) -> RunError {
     RunError::Session(SessionError::Governor(e))
+}
+
+/// The ledger file's contents, every line checked; `None` when the ledger is in a database (a
+/// budget shared between processes: its totals are the database's, and other processes add to
+/// them, so a run's own mark says nothing about it).
+fn file_ledger(governor: &Governor) -> Result<Option<LedgerContents>, RunError> {
+    if governor.ledger_backend().file().is_none() {
+        return Ok(None);
+    }
+    governor.ledger().map(Some).map_err(ledger_error)
 }
 
 /// The ledger as the mark records it.
@@ -87,7 +99,7 @@ pub(super) async fn check_no_lost_run(
     if cfg.state_dir.join(FEATURES_FILE).exists() {
         in_state_dir.push("the plan frozen in features.json".to_string());
     }
-    let ledger = governor.ledger().map_err(ledger_error)?;
+    let ledger = file_ledger(governor)?.unwrap_or_default();
     let sessions: BTreeSet<&str> = ledger
         .entries
         .iter()
@@ -136,6 +148,14 @@ impl RunContext<'_> {
     /// The ledger holds at least what `run.json` recorded, and a line for every session that
     /// made a model call.
     pub(super) fn check_ledger(&self) -> Result<(), RunError> {
+        let Some(path) = self
+            .governor
+            .ledger_backend()
+            .file()
+            .map(|p| p.to_path_buf())
+        else {
+            return Ok(());
+        };
         let (mark, sessions) = {
             let s = self.lock();
             let called: Vec<(u32, String, u32)> = s
@@ -149,7 +169,7 @@ impl RunContext<'_> {
         let inconsistent = |what: String| RunError::Inconsistent {
             what: format!(
                 "the spend ledger {} does not hold what run.json recorded: {what}",
-                self.cfg.state_dir.join("ledger.jsonl").display()
+                path.display()
             ),
             repair: LEDGER_REPAIR.into(),
         };
@@ -215,7 +235,7 @@ impl RunContext<'_> {
     /// Records what the ledger holds now in the run state (saved with it). The mark only
     /// rises: a ledger that no longer holds the old mark leaves it as it was.
     pub(super) fn note_ledger(&self) {
-        let Ok(contents) = self.governor.ledger() else {
+        let Ok(Some(contents)) = file_ledger(self.governor) else {
             return;
         };
         let mut s = self.lock();
