@@ -13,7 +13,7 @@
 //! then, `planning-baseline.json`), but `progress.md`, the harness's own files, caches and what
 //! `.gitignore` names.
 
-use super::extra::PlanningTools;
+use super::extra::AddFeatures;
 use super::features::{duplicate_ids, feature_table, field_problems, Feature, FeatureStatus};
 use super::prompts::PromptKind;
 use super::sessions::Ending;
@@ -74,7 +74,7 @@ impl<'a> RunContext<'a> {
             ],
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
-        let tools = PlanningTools::new(self, number);
+        let tools = AddFeatures::new(self, number);
         let result = self.run_agent(number, config, &tools, cancel).await?;
         let mut ending = Ending::of(&result);
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);

@@ -82,12 +82,13 @@ impl RunContext<'_> {
         &self,
         number: u32,
         config: SessionConfig,
-        tools: &dyn crate::session::ExtraTools,
+        tool: &(impl tools::Tool + crate::session::SessionHooks),
         cancel: CancellationToken,
     ) -> Result<Result<crate::outcome::SessionOutcome, SessionError>, RunError> {
         let guard = ConfigGuard::capture(&self.cfg.project_dir, &self.cfg.state_dir)?;
         let result = Session::new(self.governor, self.toolbox, config)
-            .extra_tools(tools)
+            .tool(tool)
+            .hooks(tool)
             .events(&self.events)
             .cancel_token(cancel)
             .run()
