@@ -616,6 +616,9 @@ pub struct ToolboxRequest<'a> {
     pub network: &'a NetworkSettings,
     /// Paths the file tools may not write (relative to the project).
     pub protected: &'a [&'a str],
+    /// Paths inside the project neither the file tools nor commands may write (the user's
+    /// prompt templates when they live there).
+    pub read_only: &'a [PathBuf],
 }
 
 /// The toolbox from the `[policy]` and `[paths]` config tables. A kernel without Landlock is a
@@ -651,6 +654,7 @@ pub fn build_toolbox(
     config.env_allow = paths.env_allow;
     config.limits = limits.resolve();
     config.protected = req.protected.iter().map(PathBuf::from).collect();
+    config.read_only = req.read_only.to_vec();
     tools::Toolbox::new(config).map_err(|e| {
         let hint = if req.sandbox_on {
             " (to run without Landlock and seccomp, pass --sandbox off)"
