@@ -253,7 +253,10 @@ async fn the_state_pointer_and_the_users_prompts_are_read_only_for_the_agent() {
     )
     .await;
     assert_eq!(read(dir.path(), ".loopwright/state"), "/var/tmp/state\n");
-    assert_eq!(read(dir.path(), "prompts/building.md"), "build {{features}}\n");
+    assert_eq!(
+        read(dir.path(), "prompts/building.md"),
+        "build {{features}}\n"
+    );
     // Other files stay writable.
     let out = bash(&tb, "echo ok > notes.txt").await;
     assert_ok(&out);
