@@ -189,15 +189,7 @@ pub fn kept_run_id(dir: &Path) -> Result<String, Failure> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let id = format!(
-        "run-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{tag}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let id = format!("run-{}-{tag}", crate::project::utc_stamp(now));
     std::fs::create_dir_all(dir)
         .and_then(|()| llm::atomic_write(&path, format!("{id}\n").as_bytes()))
         .map_err(|e| Failure::usage(anyhow!("cannot write {}: {e}", path.display())))?;
