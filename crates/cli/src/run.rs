@@ -349,6 +349,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             sandbox_on,
             network: &network,
             protected: &PROTECTED_FILES,
+            read_only: &prompts_in_project(args.prompts.as_deref(), &project),
         },
         &file,
     )?;
@@ -477,4 +478,16 @@ fn stop_summary(
         "spent": governor.spent().nanos(),
         "budget": governor.budget().map(|b| b.nanos()),
     })
+}
+
+/// The `--prompts` directory when it lies inside the project (`init --prompts` puts it there):
+/// the templates are read at every session, so the agent must not be able to rewrite them.
+fn prompts_in_project(dir: Option<&Path>, project: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Ok(project)) = (dir, project.canonicalize()) else {
+        return Vec::new();
+    };
+    match dir.canonicalize() {
+        Ok(real) if real.starts_with(&project) && real != project => vec![real],
+        _ => Vec::new(),
+    }
 }

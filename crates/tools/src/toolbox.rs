@@ -1,14 +1,14 @@
 //! [`Toolbox`]: the six tools, each a [`Tool`], with what they share (the project, the
 //! sandbox, the command policy, the frozen files), and their configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sandbox::untrusted::UntrustedDir;
 use sandbox::{
-    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, Sandbox, SandboxConfig,
-    SandboxMode,
+    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, ResourceLimits, Sandbox,
+    SandboxConfig, SandboxMode,
 };
 use serde_json::Value;
 
@@ -48,6 +48,8 @@ pub struct ToolboxConfig {
     pub extra_write: Vec<PathBuf>,
     /// Environment variables passed through to commands (the rest is scrubbed).
     pub env_allow: Vec<String>,
+    /// Memory, process and file-size limits of commands.
+    pub limits: ResourceLimits,
     /// Timeout of a `bash` command that gives no `timeout_secs`.
     pub default_timeout: Duration,
     /// Upper bound on `timeout_secs`.
@@ -57,6 +59,10 @@ pub struct ToolboxConfig {
     /// Paths (relative to the project, or absolute inside it) the file tools may not write,
     /// such as the harness's `feature_list.json`. `.git` is always protected.
     pub protected: Vec<PathBuf>,
+    /// Paths inside the project (relative, or absolute inside it) that neither the file tools
+    /// nor commands may write, such as the user's prompt templates; `.git` and `.loopwright`
+    /// always are.
+    pub read_only: Vec<PathBuf>,
 }
 
 impl ToolboxConfig {
@@ -75,10 +81,12 @@ impl ToolboxConfig {
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
+            limits: sandbox_defaults.limits,
             default_timeout: DEFAULT_TIMEOUT,
             max_timeout: MAX_TIMEOUT,
             output_cap_bytes: sandbox_defaults.output_cap_bytes,
             protected: Vec::new(),
+            read_only: Vec::new(),
         }
     }
 }
@@ -91,6 +99,9 @@ pub struct Toolbox {
     policy_context: PolicyContext,
     sandbox: Arc<Sandbox>,
     allow_network: bool,
+    /// What commands see read-only besides the frozen files (`.git`, `.loopwright`, the
+    /// configured paths), absolute.
+    read_only: Vec<PathBuf>,
     frozen: FrozenSlot,
     /// `bash`, `read_file`, `write_file`, `edit_file`, `list_files`, `grep`: the order the
     /// model sees them in.
@@ -112,7 +123,7 @@ impl Toolbox {
             path: config.project.clone(),
             message: e.to_string(),
         })?;
-        for path in &config.protected {
+        for path in config.protected.iter().chain(&config.read_only) {
             root.protect(path);
         }
         let files = UntrustedDir::open(root.path()).map_err(|e| ToolError::Project {
@@ -120,6 +131,11 @@ impl Toolbox {
             message: e.to_string(),
         })?;
         let policy = CommandPolicy::new(&config.policy);
+        let read_only: Vec<PathBuf> = [Path::new(".git"), Path::new(".loopwright")]
+            .into_iter()
+            .chain(config.read_only.iter().map(PathBuf::as_path))
+            .map(|p| root.path().join(p))
+            .collect();
         let sandbox = Sandbox::new(SandboxConfig {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
@@ -129,10 +145,12 @@ impl Toolbox {
             extra_read: config.extra_read.clone(),
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
+            limits: config.limits,
             output_cap_bytes: config.output_cap_bytes,
-            // The harness's history; the frozen files join it from the next session on
-            // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
-            read_only: vec![root.path().join(".git")],
+            // The harness's history, its state pointer and the configured paths; the frozen
+            // files join them from the next session on ([`Toolbox::set_frozen`]), and are
+            // restored after every command meanwhile.
+            read_only: read_only.clone(),
             // In a world, the egress proxy listens there (started by the caller with
             // `Sandbox::start_egress_proxy`); without one the port is unused.
             proxy_port: (config.network != NetworkMode::Off).then_some(sandbox::PROXY_PORT),
@@ -178,6 +196,7 @@ impl Toolbox {
             policy_context,
             sandbox,
             allow_network: config.allow_network,
+            read_only,
             frozen,
             tools,
         })
@@ -244,7 +263,7 @@ impl Toolbox {
             });
         }
         // Read-only in the commands' view from the next session (world) on.
-        let mut read_only = vec![self.root.path().join(".git")];
+        let mut read_only = self.read_only.clone();
         read_only.extend(frozen.paths().map(|p| self.root.path().join(p)));
         self.sandbox
             .set_read_only(read_only)
