@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
-    /// The model ended its turn without calling a tool.
+    /// The model ended its turn without calling a tool, after calling tools earlier.
     Completed,
+    /// The model ended its turn without ever calling a tool: nothing was done (a model that
+    /// writes its tool calls as text the harness does not read ends this way).
+    NoAction,
     /// The session reached its maximum number of turns.
     TurnLimit,
     /// The conversation neared the model's context window; the model was asked to wrap up and
@@ -24,10 +27,23 @@ impl EndReason {
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Completed => "completed",
+            EndReason::NoAction => "no_action",
             EndReason::TurnLimit => "turn_limit",
             EndReason::ContextLimit => "context_limit",
             EndReason::RepeatedAction => "repeated_action",
             EndReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl EndReason {
+    /// A sentence for the user when the end needs one.
+    pub fn explanation(self) -> Option<&'static str> {
+        match self {
+            EndReason::NoAction => {
+                Some("the model answered without using any tool; nothing was changed")
+            }
+            _ => None,
         }
     }
 }

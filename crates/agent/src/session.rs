@@ -1,5 +1,6 @@
 //! One agent session: system prompt + task, then model turn → tool calls → results, until the
-//! model ends its turn without calling a tool or a limit hits.
+//! model ends its turn without calling a tool or a limit hits. A session whose model never
+//! called a tool ends as [`EndReason::NoAction`], not `Completed`: nothing was done.
 //!
 //! Limits, each ending the session with its [`EndReason`]:
 //! - **turns**: at most [`SessionConfig::max_turns`] model calls;
@@ -223,6 +224,8 @@ struct Running<'a> {
     context_window: u64,
     wrap_up_sent: bool,
     repeats: RepeatDetector,
+    /// Tool calls the model made in this session (run or not).
+    calls_made: usize,
 }
 
 impl<'a> Running<'a> {
@@ -259,6 +262,7 @@ impl<'a> Running<'a> {
             context_window,
             wrap_up_sent: false,
             repeats: RepeatDetector::new(s.config.repeat_limit),
+            calls_made: 0,
             tools,
             s,
         };
@@ -288,9 +292,12 @@ impl<'a> Running<'a> {
             let calls = tool_calls(&response);
             let cut_off = response.stop_reason == StopReason::MaxTokens;
             let wrap_up_turn = self.wrap_up_sent;
+            self.calls_made += calls.len();
             if calls.is_empty() && !cut_off {
                 return Ok(if wrap_up_turn {
                     EndReason::ContextLimit
+                } else if self.calls_made == 0 {
+                    EndReason::NoAction
                 } else {
                     EndReason::Completed
                 });

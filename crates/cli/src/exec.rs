@@ -70,7 +70,7 @@ async fn run_with(
 ) -> CmdResult {
     let settings = settings(&args, env, &progress)?;
     let task = read_task(args.task)?;
-    let governor = setup::build_governor(
+    let governor_config = setup::resolve_governor(
         &GovernorRequest {
             model: &settings.model,
             budget: settings.budget,
@@ -83,6 +83,9 @@ async fn run_with(
         &settings.file,
         env,
     )?;
+    let protocol = setup::tool_protocol_of(&governor_config);
+    let governor = governor::Governor::new(governor_config)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
     let toolbox = setup::build_toolbox(
         &ToolboxRequest {
             project: &settings.project,
@@ -127,12 +130,21 @@ async fn run_with(
         ));
     }
     let outcome = outcome.map_err(|e| Failure::new(e.exit_code(), anyhow::Error::new(e)))?;
+    if outcome.end == EndReason::NoAction && protocol == Some(llm::ToolProtocol::Native) {
+        progress.emit(&Event::now(
+            session_id,
+            EventKind::Warning {
+                message: "the model answered without using any tool; nothing was changed. If it wrote its tool calls as text, run with --tool-protocol text (or set tool_protocol = \"text\" under [providers.NAME])".into(),
+            },
+        ));
+    }
     Ok(match outcome.end {
         EndReason::Completed => code::OK,
         EndReason::Cancelled => code::INTERRUPTED,
-        EndReason::TurnLimit | EndReason::ContextLimit | EndReason::RepeatedAction => {
-            code::INCOMPLETE
-        }
+        EndReason::NoAction
+        | EndReason::TurnLimit
+        | EndReason::ContextLimit
+        | EndReason::RepeatedAction => code::INCOMPLETE,
     })
 }
 

@@ -258,9 +258,10 @@ fn describe(kind: &EventKind) -> Option<String> {
         EventKind::Notice { notice, .. } => format!("! {}", agent::events::one_line(notice, 120)),
         EventKind::SessionCompleted {
             end, turns, cost, ..
-        } => {
-            format!("loopwright: session {end} after {turns} turns, {cost}")
-        }
+        } => match end.explanation() {
+            Some(why) => format!("loopwright: session {end} after {turns} turns, {cost}: {why}"),
+            None => format!("loopwright: session {end} after {turns} turns, {cost}"),
+        },
         EventKind::Error { message, .. } => format!("error: {message}"),
         EventKind::Warning { message } => format!("warning: {message}"),
         EventKind::FrozenRestored { paths } => {

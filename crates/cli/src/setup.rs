@@ -107,6 +107,14 @@ pub fn resolve_governor(
     Ok(config)
 }
 
+/// The tool protocol the Governor's client will use (`None` for a replay: its recording says).
+pub fn tool_protocol_of(config: &GovernorConfig) -> Option<llm::ToolProtocol> {
+    match &config.provider.connection {
+        governor::Connection::Http { options, .. } => Some(options.tool_protocol),
+        governor::Connection::Replay { .. } => None,
+    }
+}
+
 /// `$XDG_STATE_HOME/loopwright/<name>`, else `~/.local/state/loopwright/<name>`.
 pub fn state_home(env: &BTreeMap<String, String>, name: &str) -> Option<PathBuf> {
     let base = xdg_dir(env, "XDG_STATE_HOME", ".local/state")?;

@@ -258,7 +258,10 @@ fn human_mode_keeps_stdout_empty_and_logs_to_stderr() {
 #[test]
 fn the_task_can_come_from_stdin() {
     let e = env();
-    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("ok")]));
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call("list_files", json!({})),
+        Turn::text("ok"),
+    ]));
     exec(&e, Some(&server))
         .args(["--model", MODEL, "--sandbox", "off", "--json"])
         .write_stdin("say ok\n")
@@ -409,4 +412,75 @@ fn a_config_written_by_a_program_of_the_agent_is_put_back() {
     assert!(events(&out.stdout)
         .iter()
         .any(|ev| ev["type"] == "frozen.restored" && ev["paths"] == json!(["loopwright.toml"])));
+}
+
+#[test]
+fn a_model_that_never_calls_a_tool_ends_as_no_action_with_exit_5() {
+    let e = env();
+    // A model that writes its call as text the native protocol does not read.
+    let written = "```json\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"hello.py\", \"content\": \"print('hello')\\n\"}}\n```";
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text(written)]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "Create hello.py"])
+        .assert()
+        .code(5)
+        .stdout("");
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the model answered without using any tool; nothing was changed")
+            && last.contains("--tool-protocol text"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("session no_action after 1 turns"),
+        "{stderr}"
+    );
+    assert!(!e.project.join("hello.py").exists());
+
+    // The same in JSON: a distinct end reason.
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("Sure, done!")]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "do it"])
+        .assert()
+        .code(5);
+    let evs = events(&out.get_output().stdout);
+    let done = evs
+        .iter()
+        .find(|v| v["type"] == "session.completed")
+        .expect("a session.completed event");
+    assert_eq!(done["end"], "no_action", "{done}");
+}
+
+#[test]
+fn with_the_text_protocol_calls_written_as_text_are_run() {
+    let e = env();
+    let written = "I'll create it.\n```json\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"hello.py\", \"content\": \"print('hello')\\n\"}}\n```";
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::text(written),
+        Turn::text("Created hello.py."),
+    ]));
+    exec(&e, Some(&server))
+        .args([
+            "--model",
+            MODEL,
+            "--sandbox",
+            "off",
+            "--tool-protocol",
+            "text",
+            "Create hello.py",
+        ])
+        .assert()
+        .code(0);
+    assert_eq!(
+        std::fs::read_to_string(e.project.join("hello.py")).unwrap(),
+        "print('hello')\n"
+    );
+    let second = &server.requests()[1];
+    assert!(second.body.get("tools").is_none());
+    let sent = second.body.to_string();
+    assert!(
+        sent.contains("<tool_result name=\\\"write_file\\\" id=\\\"text_call_1_0\\\">"),
+        "{sent}"
+    );
 }
