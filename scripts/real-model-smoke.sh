@@ -23,7 +23,9 @@
 # MAX_TURNS (exec and per run session, 12), MAX_SESSIONS (run, 3), EXEC_TASK, SPEC (a spec
 # file; default: a two-function Python module), OUT (where projects, state and logs go; default
 # a new temp dir), LOOPWRIGHT (the binary; default target/release/loopwright, built if missing),
-# LABEL (a name for this configuration in the table).
+# LABEL (a name for this configuration in the table), SERVE_ARGS (extra llama-server arguments
+# when this script starts it; default "-n 2048": no answer longer than 2048 tokens, which on a
+# CPU would take many minutes — loopwright asks for more and handles the cut).
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 PROTOCOLS=${PROTOCOLS:-"native text"}
@@ -39,6 +41,7 @@ MAX_SESSIONS=${MAX_SESSIONS:-3}
 EXEC_TASK=${EXEC_TASK:-"Create hello.py that prints hello, then run it with python3."}
 OUT=${OUT:-$(mktemp -d /tmp/loopwright-smoke.XXXXXX)}
 LOOPWRIGHT=${LOOPWRIGHT:-$ROOT_DIR/target/release/loopwright}
+SERVE_ARGS=${SERVE_ARGS:--n 2048}
 LABEL=${LABEL:-"template=$TEMPLATE prompts=${PROMPTS:+custom}${PROMPTS:-built-in}"}
 if [ -z "${BASE_URL:-}" ]; then
   if [ "$WIRE" = anthropic ]; then BASE_URL="http://127.0.0.1:$PORT"; else BASE_URL="http://127.0.0.1:$PORT/v1"; fi
@@ -59,7 +62,8 @@ if curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; then
 else
   [ -x "$SERVE" ] || { echo "no server on :$PORT and no $SERVE to start one (see the README's contributor section)" >&2; exit 2; }
   echo "starting $SERVE (TEMPLATE=$TEMPLATE), log in $OUT/server.log" >&2
-  TEMPLATE=$TEMPLATE PORT=$PORT ALIAS=$ALIAS "$SERVE" >"$OUT/server.log" 2>&1 &
+  # shellcheck disable=SC2086 # SERVE_ARGS is a list of arguments
+  TEMPLATE=$TEMPLATE PORT=$PORT ALIAS=$ALIAS "$SERVE" $SERVE_ARGS >"$OUT/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1 && break
