@@ -23,9 +23,12 @@
 # MAX_TURNS (exec and per run session, 12), MAX_SESSIONS (run, 3), EXEC_TASK, SPEC (a spec
 # file; default: a two-function Python module), OUT (where projects, state and logs go; default
 # a new temp dir), LOOPWRIGHT (the binary; default target/release/loopwright, built if missing),
-# LABEL (a name for this configuration in the table), SERVE_ARGS (extra llama-server arguments
-# when this script starts it; default "-n 2048": no answer longer than 2048 tokens, which on a
-# CPU would take many minutes — loopwright asks for more and handles the cut).
+# LABEL (a name for this configuration in the table), SUMMARY_ONLY=1 (print the table of an
+# earlier OUT again, running nothing), THREADS (llama-server threads when this script starts it;
+# on a busy machine 1 can be several times faster than one per core), SERVE_ARGS (extra
+# llama-server arguments when this script starts it), MAX_TOKENS (1024: requests go through
+# scripts/realmodel/cap-proxy.py, which lowers their max_tokens to this — llama-server honours
+# the request's 8192, and one rambling answer takes an hour on a CPU; 0: no proxy).
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 PROTOCOLS=${PROTOCOLS:-"native text"}
@@ -41,35 +44,52 @@ MAX_SESSIONS=${MAX_SESSIONS:-3}
 EXEC_TASK=${EXEC_TASK:-"Create hello.py that prints hello, then run it with python3."}
 OUT=${OUT:-$(mktemp -d /tmp/loopwright-smoke.XXXXXX)}
 LOOPWRIGHT=${LOOPWRIGHT:-$ROOT_DIR/target/release/loopwright}
-SERVE_ARGS=${SERVE_ARGS:--n 2048}
+SERVE_ARGS=${SERVE_ARGS:-}
+MAX_TOKENS=${MAX_TOKENS:-1024}
 LABEL=${LABEL:-"template=$TEMPLATE prompts=${PROMPTS:+custom}${PROMPTS:-built-in}"}
+API_PORT=$PORT
+[ "$MAX_TOKENS" != 0 ] && API_PORT=$((PORT + 1))
 if [ -z "${BASE_URL:-}" ]; then
-  if [ "$WIRE" = anthropic ]; then BASE_URL="http://127.0.0.1:$PORT"; else BASE_URL="http://127.0.0.1:$PORT/v1"; fi
+  if [ "$WIRE" = anthropic ]; then BASE_URL="http://127.0.0.1:$API_PORT"; else BASE_URL="http://127.0.0.1:$API_PORT/v1"; fi
 fi
 mkdir -p "$OUT"
 export LOCAL_KEY=${LOCAL_KEY:-not-needed}
 
-if [ ! -x "$LOOPWRIGHT" ]; then
-  echo "building loopwright (release)..." >&2
-  (cd "$ROOT_DIR" && cargo build --release -q)
-fi
-
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
+proxy_pid=
+cleanup() {
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+  true
+}
 trap cleanup EXIT
-if curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; then
-  echo "using the server already on 127.0.0.1:$PORT" >&2
-else
-  [ -x "$SERVE" ] || { echo "no server on :$PORT and no $SERVE to start one (see the README's contributor section)" >&2; exit 2; }
-  echo "starting $SERVE (TEMPLATE=$TEMPLATE), log in $OUT/server.log" >&2
-  # shellcheck disable=SC2086 # SERVE_ARGS is a list of arguments
-  TEMPLATE=$TEMPLATE PORT=$PORT ALIAS=$ALIAS "$SERVE" $SERVE_ARGS >"$OUT/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1 && break
-    kill -0 "$server_pid" 2>/dev/null || { echo "the server exited; see $OUT/server.log" >&2; exit 1; }
-    sleep 1
-  done
+if [ -z "${SUMMARY_ONLY:-}" ]; then
+  if [ ! -x "$LOOPWRIGHT" ]; then
+    echo "building loopwright (release)..." >&2
+    (cd "$ROOT_DIR" && cargo build --release -q)
+  fi
+  if curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; then
+    echo "using the server already on 127.0.0.1:$PORT" >&2
+  else
+    [ -x "$SERVE" ] || { echo "no server on :$PORT and no $SERVE to start one (see the README's contributor section)" >&2; exit 2; }
+    echo "starting $SERVE (TEMPLATE=$TEMPLATE), log in $OUT/server.log" >&2
+    # shellcheck disable=SC2086 # SERVE_ARGS is a list of arguments
+    TEMPLATE=$TEMPLATE PORT=$PORT ALIAS=$ALIAS "$SERVE" $SERVE_ARGS >"$OUT/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 300); do
+      curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1 && break
+      kill -0 "$server_pid" 2>/dev/null || { echo "the server exited; see $OUT/server.log" >&2; exit 1; }
+      sleep 1
+    done
+  fi
+  if [ "$MAX_TOKENS" != 0 ]; then
+    LISTEN=$API_PORT UPSTREAM=$PORT CAP=$MAX_TOKENS python3 "$ROOT_DIR/scripts/realmodel/cap-proxy.py" &
+    proxy_pid=$!
+    for _ in $(seq 1 50); do
+      curl -sf "http://127.0.0.1:$API_PORT/v1/models" >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+  fi
 fi
 
 if [ -z "${SPEC:-}" ]; then
@@ -95,7 +115,8 @@ TOML
 
 now() { date +%s; }
 rows=$OUT/rows.tsv
-: >"$rows"
+[ -n "${SUMMARY_ONLY:-}" ] && PROTOCOLS=""   # print the table of an earlier OUT again
+[ -z "${SUMMARY_ONLY:-}" ] && : >"$rows"
 for protocol in $PROTOCOLS; do
   base=$OUT/$protocol
   mkdir -p "$base"
@@ -169,9 +190,12 @@ for line in open(rows):
             tout += u.get("output_tokens", 0)
     ends = [e.get("end") for e in evs if e.get("type") == "session.completed"]
     if step == "exec":
-        hello = os.path.join(d, "hello.py")
-        made = os.path.exists(hello) and "hello" in open(hello, errors="replace").read().lower()
-        result = f"{','.join(ends) or 'error'}; hello.py {'written' if made else 'missing'}"
+        found = [os.path.relpath(os.path.join(r, "hello.py"), d)
+                 for r, _, files in os.walk(d) if "hello.py" in files and ".git" not in r]
+        ran = sum(1 for e in evs if e.get("type") == "tool.started" and e.get("name") == "bash"
+                  and "hello.py" in e.get("summary", ""))
+        made = ", ".join(found) if found else "no hello.py"
+        result = f"{','.join(ends) or 'error'}; {made}; ran it {ran}x"
         features = ""
     else:
         done = [e for e in evs if e.get("type") == "run.completed"]
