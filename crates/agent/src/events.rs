@@ -1,14 +1,19 @@
 //! What a session (and later a run) reports as it goes: [`Event`]s handed to an [`EventSink`].
 //!
-//! Serialized as one JSON object per event, `{"type": "...", "ts": RFC3339, "session": id, ...}`;
-//! this is the `--json` output of the CLI, so field names are a public contract. Money is a
-//! decimal string of US dollars (`"0.012345"`), never a float.
+//! Serialized as one JSON object per event, `{"schema": 1, "type": "...", "ts": RFC3339,
+//! "session": id, ...}`; this is the `--json` output of the CLI and `events.jsonl` in the state
+//! dir, so field names are a public contract, documented in `docs/events.md`. [`SCHEMA_VERSION`]
+//! changes when a field changes meaning or goes away (adding a type or a field does not). Money
+//! is an integer of nano-dollars (1e-9 USD), as in the ledger: exact, never a float.
 
 use llm::{Usage, Usd};
 use serde::{Deserialize, Serialize};
 
+/// The version of the event format every event carries as `"schema"`.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// One thing that happened, with when and in which session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     /// `type` and the kind's fields, flattened into the same object.
     #[serde(flatten)]
@@ -16,6 +21,27 @@ pub struct Event {
     /// RFC 3339 UTC timestamp.
     pub ts: String,
     pub session: String,
+}
+
+impl Serialize for Event {
+    /// The fields plus `"schema": SCHEMA_VERSION`, first.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            schema: u32,
+            #[serde(flatten)]
+            kind: &'a EventKind,
+            ts: &'a str,
+            session: &'a str,
+        }
+        Wire {
+            schema: SCHEMA_VERSION,
+            kind: &self.kind,
+            ts: &self.ts,
+            session: &self.session,
+        }
+        .serialize(s)
+    }
 }
 
 impl Event {
@@ -39,7 +65,7 @@ pub enum EventKind {
         model: String,
         project: String,
         max_turns: u32,
-        #[serde(with = "usd_opt")]
+        #[serde(with = "usd_nanos_opt")]
         budget: Option<Usd>,
     },
     /// One model call answered (a turn is one model call and the tool calls it asked for).
@@ -49,12 +75,12 @@ pub enum EventKind {
         stop_reason: String,
         usage: Usage,
         /// What this call cost.
-        #[serde(with = "usd_str")]
+        #[serde(with = "usd_nanos")]
         cost: Usd,
         /// Spent so far by the whole Governor (all sessions of the run).
-        #[serde(with = "usd_str")]
+        #[serde(with = "usd_nanos")]
         spent: Usd,
-        #[serde(with = "usd_opt")]
+        #[serde(with = "usd_nanos_opt")]
         budget: Option<Usd>,
         /// How many tool calls the model asked for.
         tool_calls: usize,
@@ -87,17 +113,21 @@ pub enum EventKind {
         wait_ms: u64,
         reason: String,
     },
-    /// The harness told the model something on its own (context wrap-up, repetition nudge,
+    /// The harness told the model something on its own (context wrap-up, a watchdog warning,
     /// cut-off answer).
     #[serde(rename = "session.notice")]
     Notice { turn: u32, notice: String },
+    /// A session ended: `end` is why (`completed`, `turn_limit`, `no_progress`,
+    /// `cut_off_answers`... see [`crate::EndReason`]) and `detail` the evidence.
     #[serde(rename = "session.completed")]
     SessionCompleted {
         end: crate::EndReason,
+        #[serde(default)]
+        detail: String,
         turns: u32,
         usage: Usage,
         /// What this session's calls cost.
-        #[serde(with = "usd_str")]
+        #[serde(with = "usd_nanos")]
         cost: Usd,
     },
     #[serde(rename = "error")]
@@ -108,6 +138,17 @@ pub enum EventKind {
     /// The harness put back frozen files the agent had changed.
     #[serde(rename = "frozen.restored")]
     FrozenRestored { paths: Vec<String> },
+    /// The harness put `.git` back as it accepts it (`restored`: config, hooks, attributes...)
+    /// or rebuilt a missing or rewritten history from its mirror (`history` says what was
+    /// wrong).
+    #[serde(rename = "git.restored")]
+    GitRestored {
+        restored: Vec<String>,
+        history: Option<String>,
+    },
+    /// The harness's commit left out files bigger than `max_bytes`.
+    #[serde(rename = "commit.skipped")]
+    CommitSkipped { paths: Vec<String>, max_bytes: u64 },
     /// The harness ran a feature's check (run-level; emitted by the orchestrator).
     #[serde(rename = "feature.verified")]
     FeatureVerified {
@@ -148,10 +189,42 @@ pub enum EventKind {
         passing: usize,
         total: usize,
         /// Spent so far by the whole run.
-        #[serde(with = "usd_str")]
+        #[serde(with = "usd_nanos")]
         spent: Usd,
         detail: String,
     },
+    /// A connection through the egress proxy ended, or was refused (refusals are reported at
+    /// once). Run-level: the proxy serves every command of the run.
+    #[serde(rename = "proxy.connection")]
+    ProxyConnection {
+        /// The destination as the command named it (empty if no request could be read).
+        host: String,
+        port: u16,
+        /// Whether the egress policy allowed it (a connection that then failed is allowed).
+        allowed: bool,
+        /// Which rule allowed it, or why it was refused or failed.
+        reason: String,
+        /// Bytes sent to the destination.
+        bytes_up: u64,
+        /// Bytes received from it.
+        bytes_down: u64,
+        duration_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The event of one egress proxy connection.
+    pub fn proxy_connection(event: &sandbox::ProxyEvent) -> EventKind {
+        EventKind::ProxyConnection {
+            host: event.host.clone(),
+            port: event.port,
+            allowed: event.allowed,
+            reason: event.reason.clone(),
+            bytes_up: event.bytes_up,
+            bytes_down: event.bytes_down,
+            duration_ms: u64::try_from(event.duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// Where events go. Implemented by the CLI (progress line, log lines, JSONL).
@@ -252,41 +325,49 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-/// A decimal string of dollars without the `$` (`"0.012345"`), read back exactly.
-pub(crate) fn usd_decimal(usd: Usd) -> String {
-    usd.to_string().replacen('$', "", 1)
-}
-
-pub(crate) mod usd_str {
+/// Money in JSON: an integer of nano-dollars, as the ledger writes it. Reading also accepts a
+/// decimal string of dollars (`"0.012345"`), the format of files written before schema 1.
+pub(crate) mod usd_nanos {
     use llm::Usd;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(crate) enum Lenient {
+        Nanos(i64),
+        Decimal(String),
+    }
+
+    impl Lenient {
+        pub(crate) fn usd<E: serde::de::Error>(self) -> Result<Usd, E> {
+            match self {
+                Lenient::Nanos(n) => Ok(Usd::from_nanos(n)),
+                Lenient::Decimal(text) => text.parse().map_err(E::custom),
+            }
+        }
+    }
 
     pub fn serialize<S: Serializer>(usd: &Usd, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::usd_decimal(*usd))
+        usd.nanos().serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Usd, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        Lenient::deserialize(d)?.usd()
     }
 }
 
-mod usd_opt {
+mod usd_nanos_opt {
     use llm::Usd;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(usd: &Option<Usd>, s: S) -> Result<S::Ok, S::Error> {
-        match usd {
-            Some(usd) => s.serialize_str(&super::usd_decimal(*usd)),
-            None => s.serialize_none(),
-        }
+        usd.map(Usd::nanos).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Usd>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
-            None => Ok(None),
-        }
+        Option::<super::usd_nanos::Lenient>::deserialize(d)?
+            .map(super::usd_nanos::Lenient::usd)
+            .transpose()
     }
 }
 
@@ -295,7 +376,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serializes_with_dotted_type_and_decimal_money() {
+    fn serializes_with_schema_dotted_type_and_nano_dollars() {
         let event = Event {
             kind: EventKind::TurnCompleted {
                 turn: 2,
@@ -314,13 +395,57 @@ mod tests {
             session: "s1".into(),
         };
         let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["schema"], SCHEMA_VERSION);
         assert_eq!(json["type"], "turn.completed");
-        assert_eq!(json["cost"], "0.012345");
-        assert_eq!(json["spent"], "1.500000");
+        assert_eq!(json["cost"], 12_345_000);
+        assert_eq!(json["spent"], 1_500_000_000);
         assert_eq!(json["budget"], serde_json::Value::Null);
         assert_eq!(json["session"], "s1");
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(
+            text.starts_with(r#"{"schema":1,"type":"turn.completed""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn events_written_before_schema_1_still_read() {
+        let old = r#"{"type":"session.completed","end":"completed","turns":2,"usage":{"input_tokens":1,"output_tokens":2,"cache_read_tokens":0,"cache_write_tokens":0},"cost":"0.012345","ts":"t","session":"s"}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        match e.kind {
+            EventKind::SessionCompleted { cost, .. } => assert_eq!(cost.nanos(), 12_345_000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn proxy_connections_serialize_with_their_fields() {
+        let kind = EventKind::proxy_connection(&sandbox::ProxyEvent {
+            host: "evil.invalid".into(),
+            port: 443,
+            allowed: false,
+            reason: "evil.invalid is not on the allowlist".into(),
+            bytes_up: 0,
+            bytes_down: 0,
+            duration: std::time::Duration::from_millis(3),
+        });
+        let json = serde_json::to_value(Event {
+            kind,
+            ts: "2026-01-01T00:00:00Z".into(),
+            session: "run".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "schema": 1, "type": "proxy.connection", "ts": "2026-01-01T00:00:00Z", "session": "run",
+                "host": "evil.invalid", "port": 443, "allowed": false,
+                "reason": "evil.invalid is not on the allowlist",
+                "bytes_up": 0, "bytes_down": 0, "duration_ms": 3
+            })
+        );
     }
 
     #[test]
@@ -345,5 +470,162 @@ mod tests {
             time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339)
                 .is_ok()
         );
+    }
+
+    /// One event of every kind. The match has no wildcard: a new kind does not compile here
+    /// until it is added, and then the test below wants it documented.
+    fn one_of_each() -> Vec<EventKind> {
+        let usd = Usd::from_nanos(1);
+        let kinds = vec![
+            EventKind::SessionStarted {
+                model: "m".into(),
+                project: "p".into(),
+                max_turns: 1,
+                budget: None,
+            },
+            EventKind::TurnCompleted {
+                turn: 1,
+                stop_reason: "end_turn".into(),
+                usage: Usage::default(),
+                cost: usd,
+                spent: usd,
+                budget: Some(usd),
+                tool_calls: 0,
+            },
+            EventKind::AssistantText {
+                turn: 1,
+                text: "t".into(),
+            },
+            EventKind::ToolStarted {
+                turn: 1,
+                id: "i".into(),
+                name: "bash".into(),
+                summary: "ls".into(),
+            },
+            EventKind::ToolCompleted {
+                turn: 1,
+                id: "i".into(),
+                name: "bash".into(),
+                exit_code: Some(0),
+                is_error: false,
+                summary: "ok".into(),
+            },
+            EventKind::Retry {
+                attempt: 1,
+                wait_ms: 1,
+                reason: "r".into(),
+            },
+            EventKind::Notice {
+                turn: 1,
+                notice: "n".into(),
+            },
+            EventKind::SessionCompleted {
+                end: crate::EndReason::Completed,
+                detail: "d".into(),
+                turns: 1,
+                usage: Usage::default(),
+                cost: usd,
+            },
+            EventKind::Error {
+                message: "e".into(),
+                exit_code: 1,
+            },
+            EventKind::Warning {
+                message: "w".into(),
+            },
+            EventKind::FrozenRestored { paths: vec![] },
+            EventKind::FeatureVerified {
+                id: "F1".into(),
+                passed: true,
+                exit_code: Some(0),
+            },
+            EventKind::FeatureRegressed {
+                id: "F1".into(),
+                exit_code: Some(1),
+                output: String::new(),
+            },
+            EventKind::RunStarted {
+                model: "m".into(),
+                project: "p".into(),
+                phase: "planning".into(),
+                passing: 0,
+                total: 0,
+            },
+            EventKind::PlanFrozen {
+                features: 1,
+                frozen_files: 1,
+            },
+            EventKind::RunCompleted {
+                reason: "complete".into(),
+                exit_code: 0,
+                passing: 1,
+                total: 1,
+                spent: usd,
+                detail: String::new(),
+            },
+            EventKind::GitRestored {
+                restored: vec!["config".into()],
+                history: Some("h".into()),
+            },
+            EventKind::CommitSkipped {
+                paths: vec!["big.log".into()],
+                max_bytes: 1,
+            },
+            EventKind::ProxyConnection {
+                host: "pypi.org".into(),
+                port: 443,
+                allowed: true,
+                reason: "registry".into(),
+                bytes_up: 1,
+                bytes_down: 2,
+                duration_ms: 3,
+            },
+        ];
+        for k in &kinds {
+            match k {
+                EventKind::SessionStarted { .. }
+                | EventKind::TurnCompleted { .. }
+                | EventKind::AssistantText { .. }
+                | EventKind::ToolStarted { .. }
+                | EventKind::ToolCompleted { .. }
+                | EventKind::Retry { .. }
+                | EventKind::Notice { .. }
+                | EventKind::SessionCompleted { .. }
+                | EventKind::Error { .. }
+                | EventKind::Warning { .. }
+                | EventKind::FrozenRestored { .. }
+                | EventKind::FeatureVerified { .. }
+                | EventKind::FeatureRegressed { .. }
+                | EventKind::RunStarted { .. }
+                | EventKind::PlanFrozen { .. }
+                | EventKind::RunCompleted { .. }
+                | EventKind::GitRestored { .. }
+                | EventKind::CommitSkipped { .. }
+                | EventKind::ProxyConnection { .. } => {}
+            }
+        }
+        kinds
+    }
+
+    #[test]
+    fn every_event_type_and_field_is_documented() {
+        let doc = include_str!("../../../docs/events.md");
+        for kind in one_of_each() {
+            let json = serde_json::to_value(Event::now("s", kind)).unwrap();
+            let ty = json["type"].as_str().unwrap();
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{ty}` |")))
+                .unwrap_or_else(|| panic!("docs/events.md has no row for `{ty}`"));
+            for field in json.as_object().unwrap().keys() {
+                if ["schema", "type", "ts", "session"].contains(&field.as_str()) {
+                    continue;
+                }
+                assert!(
+                    row.contains(&format!("`{field}`")),
+                    "docs/events.md does not describe `{field}` of `{ty}`"
+                );
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! One agent session: a system prompt and a task, then model turn → tool calls → results until
-//! the model ends its turn or a limit hits. Every model call goes through the `governor`; tool
+//! the model ends its turn or a limit hits; the [`watchdog`] ends a session that misbehaves. Every model call goes through the `governor`; tool
 //! calls go to the `tools` toolbox (plus any [`ExtraTools`] the caller adds). A session reports
 //! [`Event`]s to an [`EventSink`] and keeps a JSONL [`Transcript`].
 //!
@@ -9,16 +9,19 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod events;
+pub mod fingerprint;
 pub mod outcome;
-mod repeat;
 pub mod run;
 pub mod session;
 pub mod transcript;
+mod untrusted_file;
+pub mod watchdog;
 
 pub use events::{CollectEvents, Event, EventKind, EventSink, NoEvents};
 pub use outcome::{EndReason, SessionOutcome};
 pub use session::{
     default_context_window, BoxFuture, ExtraTools, Session, SessionConfig, SessionError,
-    DEFAULT_WRAP_UP,
+    DEFAULT_MAX_TOOL_RESULT_CHARS, DEFAULT_WRAP_UP,
 };
 pub use transcript::{Transcript, TranscriptEntry};
+pub use watchdog::WatchdogConfig;

@@ -4,7 +4,7 @@ use llm::{Usage, Usd};
 use serde::{Deserialize, Serialize};
 
 /// Why a session stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The model ended its turn without calling a tool, after calling tools earlier.
@@ -17,8 +17,27 @@ pub enum EndReason {
     /// The conversation neared the model's context window; the model was asked to wrap up and
     /// had one more turn.
     ContextLimit,
+    /// The next prompt would not fit the model's context window (estimated before sending, or
+    /// the provider answered "prompt is too long"): the next session starts fresh.
+    ContextExhausted,
     /// The model kept making the same tool call with the same result after being told so.
     RepeatedAction,
+    /// The model went round in a cycle of the same turns without progress.
+    Cycle,
+    /// Turns in a row without progress (no new content in the project, no check newly passing).
+    NoProgress,
+    /// Turns in a row in which every tool call failed.
+    ToolErrors,
+    /// Answers cut off at `max_tokens`, in a row or too often.
+    CutOffAnswers,
+    /// An answer with neither text nor a tool call.
+    EmptyAnswer,
+    /// Answers with more tool calls than allowed at once.
+    TooManyToolCalls,
+    /// The session ran for its wall-clock limit.
+    WallClock,
+    /// Every feature passes: nothing is left to do.
+    AllPassing,
     /// The cancellation token fired; the step under way was finished first.
     Cancelled,
 }
@@ -30,21 +49,76 @@ impl EndReason {
             EndReason::NoAction => "no_action",
             EndReason::TurnLimit => "turn_limit",
             EndReason::ContextLimit => "context_limit",
+            EndReason::ContextExhausted => "context_exhausted",
             EndReason::RepeatedAction => "repeated_action",
+            EndReason::Cycle => "cycle",
+            EndReason::NoProgress => "no_progress",
+            EndReason::ToolErrors => "tool_errors",
+            EndReason::CutOffAnswers => "cut_off_answers",
+            EndReason::EmptyAnswer => "empty_answer",
+            EndReason::TooManyToolCalls => "too_many_tool_calls",
+            EndReason::WallClock => "wall_clock",
+            EndReason::AllPassing => "all_passing",
             EndReason::Cancelled => "cancelled",
         }
     }
-}
 
-impl EndReason {
-    /// A sentence for the user when the end needs one.
-    pub fn explanation(self) -> Option<&'static str> {
+    /// The reason parsed back from [`EndReason::as_str`].
+    pub fn parse(text: &str) -> Option<EndReason> {
+        EndReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    pub const ALL: [EndReason; 15] = [
+        EndReason::Completed,
+        EndReason::NoAction,
+        EndReason::TurnLimit,
+        EndReason::ContextLimit,
+        EndReason::ContextExhausted,
+        EndReason::RepeatedAction,
+        EndReason::Cycle,
+        EndReason::NoProgress,
+        EndReason::ToolErrors,
+        EndReason::CutOffAnswers,
+        EndReason::EmptyAnswer,
+        EndReason::TooManyToolCalls,
+        EndReason::WallClock,
+        EndReason::AllPassing,
+        EndReason::Cancelled,
+    ];
+
+    /// How the ending reads in a sentence: "3 sessions ended on {this}".
+    pub fn describe(self) -> &'static str {
         match self {
-            EndReason::NoAction => {
-                Some("the model answered without using any tool; nothing was changed")
-            }
-            _ => None,
+            EndReason::Completed => "the model ending its turn",
+            EndReason::NoAction => "an answer without any tool call",
+            EndReason::TurnLimit => "the turn limit",
+            EndReason::ContextLimit => "the context window filling up",
+            EndReason::ContextExhausted => "a prompt too long for the context window",
+            EndReason::RepeatedAction => "the same call repeated with the same result",
+            EndReason::Cycle => "cycles of the same actions",
+            EndReason::NoProgress => "turns without progress",
+            EndReason::ToolErrors => "tool calls that kept failing",
+            EndReason::CutOffAnswers => "repeated cut-off answers",
+            EndReason::EmptyAnswer => "empty answers",
+            EndReason::TooManyToolCalls => "too many tool calls at once",
+            EndReason::WallClock => "the session time limit",
+            EndReason::AllPassing => "every feature passing",
+            EndReason::Cancelled => "an interrupt",
         }
+    }
+
+    /// Whether the watchdog ended the session because the model misbehaved.
+    pub fn is_misbehaviour(self) -> bool {
+        matches!(
+            self,
+            EndReason::RepeatedAction
+                | EndReason::Cycle
+                | EndReason::NoProgress
+                | EndReason::ToolErrors
+                | EndReason::CutOffAnswers
+                | EndReason::EmptyAnswer
+                | EndReason::TooManyToolCalls
+        )
     }
 }
 
@@ -60,6 +134,8 @@ pub struct SessionOutcome {
     /// Model calls made.
     pub turns: u32,
     pub end: EndReason,
+    /// The evidence for the ending, in a line (empty for a plain completion).
+    pub end_detail: String,
     /// Token counts summed over the session's calls (`reported_cost` summed too when every call
     /// reported one; `estimated` when any call's figures were estimated).
     pub usage: Usage,

@@ -7,20 +7,28 @@
 //! - **context**: when a call's total input tokens plus `max_tokens` pass
 //!   [`SessionConfig::context_fraction_percent`] of the context window, the model is told once to
 //!   wrap up (finish the step, write `progress.md`, end its turn); its tools still run, and the
-//!   session ends after that turn;
-//! - **repetition**: the same tool call (name + canonical input) with the same result
-//!   [`SessionConfig::repeat_limit`] times earns a nudge; once more and the session ends;
+//!   session ends after that turn. Before every call the next prompt's size is estimated; one
+//!   that would not fit (or a provider's "prompt is too long") ends the session as
+//!   [`EndReason::ContextExhausted`], and the next session starts fresh;
+//! - **misbehaviour**: the [`Watchdog`] sees every turn and ends the session on no progress,
+//!   failing tools, repetition, cycles, cut-off or empty answers, too many calls at once, the
+//!   wall-clock limit, or when every feature passes (see [`crate::watchdog`]);
 //! - **cancellation**: when the token fires, the step under way (a model call or a tool call)
 //!   finishes, then the session ends.
+//!
+//! Every tool result is capped at [`SessionConfig::max_tool_result_chars`] (head and tail kept,
+//! with a note of what was cut and how to read more).
 
 use crate::events::rfc3339_now;
 use crate::events::{one_line, summarize_input, Event, EventKind, EventSink};
+use crate::fingerprint::ProjectStates;
 use crate::outcome::{add_usage, EndReason, SessionOutcome};
-use crate::repeat::RepeatDetector;
 use crate::transcript::{Transcript, TranscriptEntry};
+use crate::watchdog::{CallSeen, TurnSeen, Verdict, Watchdog, WatchdogConfig};
 use governor::{Governor, GovernorError};
 use llm::{
-    ContentPart, Message, Request, Response, Role, StopReason, StreamEvent, ToolSpec, Usage, Usd,
+    ContentPart, LlmError, Message, Request, Response, Role, StopReason, StreamEvent, ToolSpec,
+    Usage, Usd,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,6 +52,24 @@ pub trait ExtraTools: Send + Sync {
         name: &'a str,
         input: &'a serde_json::Value,
     ) -> BoxFuture<'a, Option<ToolOutcome>>;
+
+    /// A counter of what the caller counts as progress (checks newly passing, features
+    /// recorded); the watchdog sees a turn that raised it as progress. Default: none.
+    fn progress_marks(&self) -> u64 {
+        0
+    }
+
+    /// Whether there is nothing left to do (every feature passes): the session ends after the
+    /// turn. Default: never.
+    fn work_done(&self) -> bool {
+        false
+    }
+
+    /// Runs after every tool call that ran (the orchestrator checks the project's git history
+    /// here); a returned note is appended to the call's result for the model. Default: nothing.
+    fn after_tool<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 /// The text the model gets when it nears the context window (used unless the caller gives its
@@ -52,10 +78,6 @@ pub const DEFAULT_WRAP_UP: &str = "You are near the context limit of this sessio
 step you are on, do not start anything new, write what you did and what comes next to \
 `progress.md`, and end your turn.";
 
-const REPEAT_NUDGE: &str = "You are repeating yourself: you made the same tool call with the \
-same result several times. Doing it again will not change the result. Try a different \
-approach, or end your turn if the task is done. If you repeat it once more, the session ends.";
-
 const CUT_OFF: &str = "Your answer was cut off at the max_tokens limit. Continue, in smaller \
 steps: write big files in several parts (write_file, then edit_file to append) and keep each \
 answer short.";
@@ -63,7 +85,22 @@ answer short.";
 const CUT_OFF_TOOL: &str = "This tool call was not run: your answer was cut off at the \
 max_tokens limit while writing it, so its input is incomplete. Repeat it in smaller steps.";
 
+/// The detail of a session that ended as [`EndReason::NoAction`].
+pub const NO_ACTION: &str = "the model answered without using any tool; nothing was changed";
+
 const NOT_RUN_CANCELLED: &str = "This tool call was not run: the session was interrupted.";
+
+const NOT_RUN_OUT_OF_TIME: &str = "This tool call was not run: the session reached its time limit.";
+
+/// Default for [`SessionConfig::max_tool_result_chars`]: about 10k tokens (above `read_file`'s own
+/// 32 KB cap, so a read is cut with its own "continue at offset N" trailer).
+pub const DEFAULT_MAX_TOOL_RESULT_CHARS: usize = 40_000;
+
+/// Tokens assumed per character of text not yet counted by the provider (conservative: code
+/// and JSON run at 3-4 characters a token).
+const CHARS_PER_TOKEN: usize = 4;
+/// A call is not worth making with less room than this for the answer.
+const MIN_ANSWER_TOKENS: u64 = 512;
 
 /// How a session runs.
 #[derive(Debug, Clone)]
@@ -79,16 +116,19 @@ pub struct SessionConfig {
     pub context_window: Option<u64>,
     /// The share of the context window (percent) past which the model is told to wrap up.
     pub context_fraction_percent: u8,
-    /// Identical call + result this many times earns a nudge; once more ends the session.
-    pub repeat_limit: u32,
+    /// When the session ends because the model misbehaves (see [`crate::watchdog`]).
+    pub watchdog: WatchdogConfig,
+    /// A tool result longer than this many characters is cut in the middle (head and tail
+    /// kept, with a note on how to read the rest).
+    pub max_tool_result_chars: usize,
     pub wrap_up_message: String,
     /// Where to write the JSONL transcript (`None`: no transcript).
     pub transcript: Option<PathBuf>,
 }
 
 impl SessionConfig {
-    /// Defaults: 50 turns, 8192 max tokens, wrap-up at 85% of the context window, nudge after 3
-    /// identical calls, no transcript.
+    /// Defaults: 50 turns, 8192 max tokens, wrap-up at 85% of the context window, the
+    /// watchdog's defaults, tool results capped at 40k characters, no transcript.
     pub fn new(
         id: impl Into<String>,
         system_prompt: impl Into<String>,
@@ -102,7 +142,8 @@ impl SessionConfig {
             max_tokens: 8192,
             context_window: None,
             context_fraction_percent: 85,
-            repeat_limit: 3,
+            watchdog: WatchdogConfig::default(),
+            max_tool_result_chars: DEFAULT_MAX_TOOL_RESULT_CHARS,
             wrap_up_message: DEFAULT_WRAP_UP.to_string(),
             transcript: None,
         }
@@ -223,9 +264,23 @@ struct Running<'a> {
     final_text: String,
     context_window: u64,
     wrap_up_sent: bool,
-    repeats: RepeatDetector,
+    watchdog: Watchdog,
+    states: ProjectStates,
+    /// Tokens of the last request and its answer, as the provider counted them.
+    last_request_tokens: u64,
+    /// Characters added to the conversation since the last request.
+    pending_chars: usize,
+    end_detail: String,
     /// Tool calls the model made in this session (run or not).
     calls_made: usize,
+}
+
+/// What running an answer's tool calls gave.
+struct ToolsRun {
+    results: Vec<ContentPart>,
+    seen: Vec<CallSeen>,
+    refused_over_cap: usize,
+    out_of_time: Option<String>,
 }
 
 impl<'a> Running<'a> {
@@ -251,6 +306,12 @@ impl<'a> Running<'a> {
             }
             None => None,
         };
+        let pending_chars = s.config.system_prompt.len()
+            + s.config.task.len()
+            + tools
+                .iter()
+                .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
+                .sum::<usize>();
         let mut run = Running {
             transcript,
             messages: vec![Message::user_text(s.config.task.clone())],
@@ -261,7 +322,11 @@ impl<'a> Running<'a> {
             final_text: String::new(),
             context_window,
             wrap_up_sent: false,
-            repeats: RepeatDetector::new(s.config.repeat_limit),
+            watchdog: Watchdog::new(s.config.watchdog.clone()),
+            states: ProjectStates::new(s.toolbox.project().path()),
+            last_request_tokens: 0,
+            pending_chars,
+            end_detail: String::new(),
             calls_made: 0,
             tools,
             s,
@@ -282,55 +347,141 @@ impl<'a> Running<'a> {
         Ok(run)
     }
 
-    /// The loop: ask, run the tools, answer, until an end.
+    /// The loop: ask, run the tools, let the watchdog judge the turn, answer, until an end.
     async fn turns(&mut self) -> Result<EndReason, SessionError> {
         loop {
             if self.s.cancel.is_cancelled() {
                 return Ok(EndReason::Cancelled);
             }
-            let response = self.ask().await?;
+            if let Some((end, detail)) = self.watchdog.out_of_time() {
+                self.end_detail = detail;
+                return Ok(end);
+            }
+            let Some(max_tokens) = self.room_for_answer() else {
+                return Ok(EndReason::ContextExhausted);
+            };
+            let response = match self.ask(max_tokens).await {
+                Ok(response) => response,
+                Err(e) if is_context_overflow(&e) => {
+                    self.end_detail = format!(
+                        "the provider refused the prompt as too long for the context window ({})",
+                        crate::events::one_line(&e.to_string(), 200)
+                    );
+                    return Ok(EndReason::ContextExhausted);
+                }
+                Err(e) => return Err(e),
+            };
             let calls = tool_calls(&response);
             let cut_off = response.stop_reason == StopReason::MaxTokens;
             let wrap_up_turn = self.wrap_up_sent;
             self.calls_made += calls.len();
-            if calls.is_empty() && !cut_off {
+            let empty = calls.is_empty() && !cut_off && response.text().trim().is_empty();
+            if calls.is_empty() && !cut_off && !empty {
                 return Ok(if wrap_up_turn {
                     EndReason::ContextLimit
                 } else if self.calls_made == 0 {
+                    self.end_detail = NO_ACTION.to_string();
                     EndReason::NoAction
                 } else {
                     EndReason::Completed
                 });
             }
-            let (results, repeated) = self.run_tools(&calls, cut_off).await?;
+            let marks_before = self.s.extra.map_or(0, |e| e.progress_marks());
+            let run = self.run_tools(&calls, cut_off).await?;
+            let turn = TurnSeen {
+                cut_off,
+                empty,
+                new_content: !empty && self.states.observe(),
+                marks: self
+                    .s
+                    .extra
+                    .map_or(0, |e| e.progress_marks())
+                    .saturating_sub(marks_before),
+                work_done: !empty && self.s.extra.is_some_and(|e| e.work_done()),
+                refused_over_cap: run.refused_over_cap,
+                calls: run.seen,
+            };
+            let verdict = match run.out_of_time {
+                Some(detail) => Verdict::End {
+                    reason: EndReason::WallClock,
+                    detail,
+                },
+                None => self.watchdog.observe(&turn),
+            };
             let mut notices = Vec::new();
             if cut_off {
                 notices.push(CUT_OFF.to_string());
             }
-            if repeated == Repeated::Nudge {
-                notices.push(REPEAT_NUDGE.to_string());
-            }
-            if !wrap_up_turn && self.near_context_limit(&response.usage) {
+            let ending = match verdict {
+                Verdict::Continue { warning } => {
+                    notices.extend(warning);
+                    None
+                }
+                Verdict::End { reason, detail } => {
+                    self.end_detail = detail;
+                    notices.clear();
+                    Some(reason)
+                }
+            };
+            if ending.is_none() && !wrap_up_turn && self.near_context_limit(&response.usage) {
                 self.wrap_up_sent = true;
                 notices.push(self.s.config.wrap_up_message.clone());
             }
-            self.answer(results, notices)?;
-            let end = self.end_after_turn(repeated, wrap_up_turn);
-            if let Some(end) = end {
+            if !empty {
+                self.answer(run.results, notices)?;
+            }
+            if self.s.cancel.is_cancelled() {
+                return Ok(EndReason::Cancelled);
+            }
+            if let Some(end) = ending {
                 return Ok(end);
+            }
+            if wrap_up_turn {
+                return Ok(EndReason::ContextLimit);
+            }
+            if self.turns >= self.s.config.max_turns {
+                return Ok(EndReason::TurnLimit);
             }
         }
     }
 
+    /// The `max_tokens` of the next call: the configured one, lowered when the estimated
+    /// prompt leaves less room in the context window; `None` when not even a short answer
+    /// would fit (the end detail then says why).
+    fn room_for_answer(&mut self) -> Option<u32> {
+        let counted = self.last_request_tokens + (self.pending_chars / CHARS_PER_TOKEN) as u64;
+        let whole: usize = self.s.config.system_prompt.len()
+            + self
+                .messages
+                .iter()
+                .map(|m| m.content.iter().map(part_chars).sum::<usize>())
+                .sum::<usize>();
+        let estimate = counted.max((whole / CHARS_PER_TOKEN) as u64);
+        let room = self.context_window.saturating_sub(estimate);
+        let wanted = u64::from(self.s.config.max_tokens);
+        if room >= wanted {
+            return Some(self.s.config.max_tokens);
+        }
+        if room < MIN_ANSWER_TOKENS.min(wanted) {
+            self.end_detail = format!(
+                "the next prompt (about {estimate} tokens) would not leave room for an answer in \
+                 the {} token context window",
+                self.context_window
+            );
+            return None;
+        }
+        Some(u32::try_from(room).unwrap_or(self.s.config.max_tokens))
+    }
+
     /// One model call through the Governor, with its bookkeeping (transcript, events, totals).
-    async fn ask(&mut self) -> Result<Response, SessionError> {
+    async fn ask(&mut self, max_tokens: u32) -> Result<Response, SessionError> {
         self.log_new_messages()?;
         let request = Request {
             model: String::new(), // the Governor sets the pinned model
             system: self.s.config.system_prompt.clone(),
             messages: self.messages.clone(),
             tools: self.tools.clone(),
-            max_tokens: self.s.config.max_tokens,
+            max_tokens,
             temperature: None,
         };
         let events = self.s.events;
@@ -361,6 +512,8 @@ impl<'a> Running<'a> {
         self.turns += 1;
         self.cost = self.cost.saturating_add(cost);
         add_usage(&mut self.usage, &response.usage);
+        self.last_request_tokens = response.usage.total_input() + response.usage.output_tokens;
+        self.pending_chars = 0;
         self.final_text = response.text();
         self.messages
             .push(Message::assistant(response.parts.clone()));
@@ -395,32 +548,53 @@ impl<'a> Running<'a> {
     }
 
     /// Runs the calls in order. After a cut-off answer the last call (the one being written when
-    /// the limit hit) is answered with an error instead of run. Once cancelled, the remaining
-    /// calls are answered "not run".
+    /// the limit hit) is answered with an error instead of run. Calls past the watchdog's cap,
+    /// and once cancelled or out of time the remaining calls, are answered "not run".
     async fn run_tools(
         &mut self,
         calls: &[ToolCall],
         cut_off: bool,
-    ) -> Result<(Vec<ContentPart>, Repeated), SessionError> {
-        let mut results = Vec::with_capacity(calls.len());
-        let mut repeated = Repeated::No;
+    ) -> Result<ToolsRun, SessionError> {
+        let allowed = self.watchdog.allowed_calls(calls.len());
+        let mut run = ToolsRun {
+            results: Vec::with_capacity(calls.len()),
+            seen: Vec::with_capacity(calls.len()),
+            refused_over_cap: 0,
+            out_of_time: None,
+        };
         for (i, call) in calls.iter().enumerate() {
-            let outcome = if cut_off && i + 1 == calls.len() {
+            if run.out_of_time.is_none() {
+                run.out_of_time = self.watchdog.out_of_time().map(|(_, detail)| detail);
+            }
+            let outcome = if i >= allowed {
+                run.refused_over_cap += 1;
+                ToolOutcome::failure(&call.name, self.watchdog.over_cap_refusal(calls.len()))
+            } else if cut_off && i + 1 == calls.len() {
                 ToolOutcome::failure(&call.name, CUT_OFF_TOOL)
             } else if self.s.cancel.is_cancelled() {
                 ToolOutcome::failure(&call.name, NOT_RUN_CANCELLED)
+            } else if run.out_of_time.is_some() {
+                ToolOutcome::failure(&call.name, NOT_RUN_OUT_OF_TIME)
             } else {
-                let outcome = self.run_tool(call).await?;
-                repeated = repeated.max(self.repeats.record(&call.name, &call.input, &outcome));
+                let mut outcome = self.run_tool(call).await?;
+                outcome.content = cap_text(&outcome.content, self.s.config.max_tool_result_chars);
                 outcome
             };
-            results.push(ContentPart::ToolResult {
+            if i < allowed {
+                run.seen.push(CallSeen {
+                    name: call.name.clone(),
+                    input: call.input.clone(),
+                    result: outcome.content.clone(),
+                    is_error: outcome.is_error,
+                });
+            }
+            run.results.push(ContentPart::ToolResult {
                 tool_use_id: call.id.clone(),
                 content: outcome.content,
                 is_error: outcome.is_error,
             });
         }
-        Ok((results, repeated))
+        Ok(run)
     }
 
     async fn run_tool(&mut self, call: &ToolCall) -> Result<ToolOutcome, SessionError> {
@@ -438,7 +612,15 @@ impl<'a> Running<'a> {
             input: call.input.clone(),
         })?;
         let started = Instant::now();
-        let outcome = self.dispatch(&call.name, &call.input).await;
+        let mut outcome = self.dispatch(&call.name, &call.input).await;
+        if let Some(extra) = self.s.extra {
+            if let Some(note) = extra.after_tool(&call.name).await {
+                if !outcome.content.is_empty() && !outcome.content.ends_with('\n') {
+                    outcome.content.push('\n');
+                }
+                outcome.content.push_str(&note);
+            }
+        }
         self.log(TranscriptEntry::ToolResult {
             ts: rfc3339_now(),
             id: call.id.clone(),
@@ -492,6 +674,7 @@ impl<'a> Running<'a> {
         let mut content = results;
         content.extend(notices.into_iter().map(|text| ContentPart::Text { text }));
         if !content.is_empty() {
+            self.pending_chars += content.iter().map(part_chars).sum::<usize>();
             self.messages.push(Message {
                 role: Role::User,
                 content,
@@ -499,21 +682,6 @@ impl<'a> Running<'a> {
             self.unlogged += 1;
         }
         Ok(())
-    }
-
-    /// Whether a limit ends the session after a turn whose tools ran.
-    fn end_after_turn(&self, repeated: Repeated, wrap_up_turn: bool) -> Option<EndReason> {
-        if self.s.cancel.is_cancelled() {
-            Some(EndReason::Cancelled)
-        } else if repeated == Repeated::End {
-            Some(EndReason::RepeatedAction)
-        } else if wrap_up_turn {
-            Some(EndReason::ContextLimit)
-        } else if self.turns >= self.s.config.max_turns {
-            Some(EndReason::TurnLimit)
-        } else {
-            None
-        }
     }
 
     fn near_context_limit(&self, usage: &Usage) -> bool {
@@ -541,11 +709,13 @@ impl<'a> Running<'a> {
         self.log(TranscriptEntry::End {
             ts: rfc3339_now(),
             end,
+            detail: self.end_detail.clone(),
             turns: self.turns,
             cost: self.cost,
         })?;
         self.emit(EventKind::SessionCompleted {
             end,
+            detail: self.end_detail.clone(),
             turns: self.turns,
             usage: self.usage.clone(),
             cost: self.cost,
@@ -553,6 +723,7 @@ impl<'a> Running<'a> {
         Ok(SessionOutcome {
             turns: self.turns,
             end,
+            end_detail: self.end_detail,
             usage: self.usage,
             cost: self.cost,
             final_text: self.final_text,
@@ -587,12 +758,68 @@ impl<'a> Running<'a> {
     }
 }
 
-/// What the repetition detector says about a turn's calls (ordered: the worst one counts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Repeated {
-    No,
-    Nudge,
-    End,
+/// The characters a content part adds to the prompt.
+fn part_chars(part: &ContentPart) -> usize {
+    match part {
+        ContentPart::Text { text } => text.len(),
+        ContentPart::ToolUse { name, input, .. } => name.len() + input.to_string().len(),
+        ContentPart::ToolResult { content, .. } => content.len(),
+    }
+}
+
+/// Whether a failed call was the provider refusing a prompt too long for the context window
+/// (Anthropic: 400 `invalid_request_error` "prompt is too long"; OpenAI:
+/// `context_length_exceeded`; others: "maximum context length", 413 request too large).
+pub fn is_context_overflow(e: &SessionError) -> bool {
+    fn llm(e: &LlmError) -> bool {
+        match e {
+            LlmError::Http {
+                status: 400 | 413,
+                kind,
+                message,
+                ..
+            } => {
+                let text = format!("{kind} {message}").to_ascii_lowercase();
+                [
+                    "prompt is too long",
+                    "context_length_exceeded",
+                    "context length",
+                    "context window",
+                    "maximum context",
+                    "too many tokens",
+                    "input is too long",
+                    "request_too_large",
+                    "too large for the model",
+                ]
+                .iter()
+                .any(|needle| text.contains(needle))
+            }
+            LlmError::RetriesExhausted { last, .. } => llm(last),
+            _ => false,
+        }
+    }
+    matches!(e, SessionError::Governor(GovernorError::Provider(inner)) if llm(inner))
+}
+
+/// `text` cut to at most `max` characters: its head and tail, with a note in the middle saying
+/// what was cut and how to read more.
+pub fn cap_text(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if max == 0 || count <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(400);
+    let head_chars = keep * 2 / 3;
+    let tail_chars = keep - head_chars;
+    let head: String = text.chars().take(head_chars).collect();
+    let tail: String = text.chars().skip(count - tail_chars).collect();
+    let cut = count - head_chars - tail_chars;
+    format!(
+        "{head}\n[... {cut} characters cut from the middle of this result to keep the \
+         conversation small; read a file in parts with read_file offset/limit, search with grep \
+         and a narrower pattern or path, or redirect a command's output to a file and read the \
+         part you need ...]\n{tail}"
+    )
 }
 
 fn tool_calls(response: &Response) -> Vec<ToolCall> {
@@ -615,5 +842,21 @@ fn stop_reason_name(reason: &StopReason) -> String {
         StopReason::Refusal => "refusal".into(),
         StopReason::ContentFilter => "content_filter".into(),
         StopReason::Other(other) => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_results_keep_head_and_tail_with_a_note() {
+        let text: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+        let capped = cap_text(&text, 3_000);
+        assert!(capped.chars().count() <= 3_200, "{}", capped.len());
+        assert!(capped.starts_with("line 0\n"));
+        assert!(capped.ends_with("line 9999\n"));
+        assert!(capped.contains("characters cut") && capped.contains("read_file offset/limit"));
+        assert_eq!(cap_text("short", 3_000), "short");
     }
 }

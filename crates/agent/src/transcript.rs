@@ -29,7 +29,7 @@ pub enum TranscriptEntry {
         parts: Vec<ContentPart>,
         stop_reason: String,
         usage: Usage,
-        #[serde(with = "crate::events::usd_str")]
+        #[serde(with = "crate::events::usd_nanos")]
         cost: Usd,
         served_model: String,
         request_id: Option<String>,
@@ -55,8 +55,11 @@ pub enum TranscriptEntry {
     End {
         ts: String,
         end: EndReason,
+        /// The evidence for the ending (empty for a plain completion).
+        #[serde(default)]
+        detail: String,
         turns: u32,
-        #[serde(with = "crate::events::usd_str")]
+        #[serde(with = "crate::events::usd_nanos")]
         cost: Usd,
     },
     /// Last line when the session fails.

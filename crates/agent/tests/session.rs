@@ -266,6 +266,80 @@ async fn near_the_context_window_the_model_wraps_up_and_the_session_ends() {
 }
 
 #[tokio::test]
+async fn a_prompt_that_would_not_fit_is_never_sent() {
+    let f = fixture();
+    // A tool result of ~120k characters (~30k tokens) in a 16k-token window.
+    let big: String = (0..12_000).map(|i| format!("row {i:05}\n")).collect();
+    std::fs::write(f.project.join("big.txt"), &big).unwrap();
+    let server = FakeServer::start(Script::turns(vec![
+        Turn::tool_call("bash", json!({"command": "cat big.txt"})),
+        Turn::text("never asked for"),
+    ]))
+    .await;
+    let governor = governor_for(&server, &f.state, None);
+    let tools = toolbox(&f.project);
+    let mut c = config(&f, "read it all");
+    c.context_window = Some(16_000);
+    c.max_tokens = 1_000;
+    c.max_tool_result_chars = 200_000;
+    let outcome = Session::new(&governor, &tools, c).run().await.unwrap();
+    assert_eq!(outcome.end, EndReason::ContextExhausted);
+    assert!(
+        outcome.end_detail.contains("context window"),
+        "{}",
+        outcome.end_detail
+    );
+    assert_eq!(
+        server.request_count(),
+        1,
+        "the oversized prompt was not sent"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_refusing_a_long_prompt_ends_the_session_without_an_error() {
+    let f = fixture();
+    let server = FakeServer::start(Script::turns(vec![Turn::Fault(testkit::Fault::Http(
+        testkit::HttpFault::new(400)
+            .with_error_type("invalid_request_error")
+            .with_message("prompt is too long: 201000 tokens > 200000 maximum"),
+    ))]))
+    .await;
+    let governor = governor_for(&server, &f.state, None);
+    let tools = toolbox(&f.project);
+    let outcome = Session::new(&governor, &tools, config(&f, "hi"))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, EndReason::ContextExhausted);
+    assert_eq!(outcome.turns, 0);
+}
+
+#[tokio::test]
+async fn a_long_tool_result_is_cut_in_the_middle_with_a_note() {
+    let f = fixture();
+    let big: String = (0..20_000).map(|i| format!("row {i:05}\n")).collect();
+    std::fs::write(f.project.join("big.txt"), &big).unwrap();
+    let server = FakeServer::start(Script::turns(vec![
+        Turn::tool_call("bash", json!({"command": "cat big.txt"})),
+        Turn::text("ok"),
+    ]))
+    .await;
+    let governor = governor_for(&server, &f.state, None);
+    let tools = toolbox(&f.project);
+    let mut c = config(&f, "read");
+    c.max_tool_result_chars = 5_000;
+    Session::new(&governor, &tools, c).run().await.unwrap();
+    let result = server.requests()[1].last_tool_result().unwrap();
+    assert!(result.chars().count() < 5_500, "{}", result.len());
+    assert!(result.contains("cut from the middle"), "{result}");
+    assert!(
+        result.contains("exit code: 0"),
+        "the head is kept: {result}"
+    );
+}
+
+#[tokio::test]
 async fn a_small_context_use_does_not_trigger_the_guard() {
     let f = fixture();
     let server = FakeServer::start(Script::turns(vec![

@@ -101,9 +101,14 @@ async fn bench(turns: u32) -> Result<(), Box<dyn std::error::Error>> {
 
     let mut session = SessionConfig::new("bench", "You are a benchmark.", "read everything");
     session.max_turns = turns;
-    // The scripted calls come round again by design; the bench measures turns, not the
-    // repetition detector's verdict.
-    session.repeat_limit = 0;
+    // The scripted calls come round again and change nothing by design; the bench measures
+    // turns, not the watchdog's verdict.
+    session.watchdog = agent::WatchdogConfig {
+        no_progress_turns: 0,
+        tool_error_turns: 0,
+        repeat_limit: 0,
+        ..agent::WatchdogConfig::default()
+    };
     session.transcript = Some(state.join("sessions").join("bench.jsonl"));
     let clock = TurnClock {
         marks: Mutex::new(Vec::new()),

@@ -8,6 +8,8 @@ use crate::setup::{
     budget_setting, model_setting, resolve_governor, state_home, tool_protocol_flag,
     tool_protocol_of, GovernorRequest,
 };
+use crate::stdout::outln;
+use crate::terminal::sanitize;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
 use llm::{Message, Request, ToolProtocol, ToolSpec};
@@ -23,7 +25,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub free_only: bool,
     /// The most the check may spend, in US dollars (it costs a few hundred tokens).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
     pub budget: Option<String>,
     /// Where the check's ledger goes [default: $XDG_STATE_HOME/loopwright/doctor].
     #[arg(long, value_name = "DIR")]
@@ -51,7 +53,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| Failure::usage(anyhow!("cannot create {}: {e}", state_dir.display())))?;
     let free_only = args.free_only || file.free_only.unwrap_or(false);
-    println!("model       {model}");
+    outln!("model       {model}");
     let config = resolve_governor(
         &GovernorRequest {
             model: &model,
@@ -65,11 +67,11 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         &file,
         &env,
     )?;
-    println!("provider    {}", config.model.provider().name());
-    println!("endpoint    {}", config.provider.location());
+    outln!("provider    {}", config.model.provider().name());
+    outln!("endpoint    {}", config.provider.location());
     let protocol = tool_protocol_of(&config).unwrap_or_default();
     if let Connection::Http { endpoint, .. } = &config.provider.connection {
-        println!(
+        outln!(
             "key         {}",
             match endpoint.api_key.as_deref() {
                 Some(k) if k.chars().count() > 12 => {
@@ -91,24 +93,24 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     }
     let governor = Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
     match governor.price() {
-        Some(p) => println!(
+        Some(p) => outln!(
             "price       {} in / {} out / {} cache read / {} cache write per Mtok",
             per_mtok(p.price.input),
             per_mtok(p.price.output),
             per_mtok(p.price.cache_read),
             per_mtok(p.price.cache_write)
         ),
-        None => println!("price       unknown (no budget can be enforced)"),
+        None => outln!("price       unknown (no budget can be enforced)"),
     }
     if let Some(b) = governor.budget() {
-        println!(
+        outln!(
             "budget      {b} ({} spent in {})",
             governor.spent(),
             state_dir.display()
         );
     }
     for w in governor.warnings() {
-        println!("warning     {w}");
+        outln!("warning     {}", sanitize(w));
     }
     let request = Request {
         model: String::new(),
@@ -123,8 +125,11 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         .call("doctor", request, &mut ignore)
         .await
         .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    println!("served by   {} (matches the pin)", response.served_model);
-    println!(
+    outln!(
+        "served by   {} (matches the pin)",
+        sanitize(&response.served_model)
+    );
+    outln!(
         "usage       {} in, {} out{}; cost {}",
         response.usage.total_input(),
         response.usage.output_tokens,
@@ -135,9 +140,9 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         },
         governor.spent()
     );
-    println!("answer      {}", response.text().trim());
+    outln!("answer      {}", sanitize(response.text().trim()));
     tool_call_check(&governor, protocol).await?;
-    println!("ok");
+    outln!("ok");
     Ok(code::OK)
 }
 
@@ -170,16 +175,19 @@ async fn tool_call_check(governor: &Governor, protocol: ToolProtocol) -> Result<
     let called = response.tool_uses().find(|(_, name, _)| *name == "report");
     match (called, protocol) {
         (Some((_, _, input)), _) => {
-            println!("tool call   ok ({protocol} protocol): report {input}")
+            outln!(
+                "tool call   ok ({protocol} protocol): report {}",
+                sanitize(&input.to_string())
+            )
         }
-        (None, ToolProtocol::Native) => println!(
+        (None, ToolProtocol::Native) => outln!(
             "tool call   none: the model answered in text instead of calling the tool ({}); \
              try --tool-protocol text, or tool_protocol = \"text\" under [providers.NAME]",
-            agent::events::one_line(&response.text(), 80)
+            sanitize(&agent::events::one_line(&response.text(), 80))
         ),
-        (None, ToolProtocol::Text) => println!(
+        (None, ToolProtocol::Text) => outln!(
             "tool call   none: the model wrote no tool call loopwright could read ({})",
-            agent::events::one_line(&response.text(), 80)
+            sanitize(&agent::events::one_line(&response.text(), 80))
         ),
     }
     Ok(())

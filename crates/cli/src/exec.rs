@@ -37,7 +37,7 @@ struct Settings {
     budget: Option<llm::Usd>,
     free_only: bool,
     sandbox_on: bool,
-    allow_network: bool,
+    network: setup::NetworkSettings,
     max_turns: u32,
     state_dir: PathBuf,
     file: FileConfig,
@@ -70,38 +70,45 @@ async fn run_with(
 ) -> CmdResult {
     let settings = settings(&args, env, &progress)?;
     let task = read_task(args.task)?;
-    let governor_config = setup::resolve_governor(
-        &GovernorRequest {
-            model: &settings.model,
-            budget: settings.budget,
-            free_only: settings.free_only,
-            ledger_path: settings.state_dir.join("ledger.jsonl"),
-            record_to: None,
-            budget_includes_ledger: false,
-            tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
-        },
-        &settings.file,
-        env,
-    )?;
-    let protocol = setup::tool_protocol_of(&governor_config);
-    let governor = governor::Governor::new(governor_config)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let request = GovernorRequest {
+        model: &settings.model,
+        budget: settings.budget,
+        free_only: settings.free_only,
+        ledger_path: settings.state_dir.join("ledger.jsonl"),
+        record_to: None,
+        budget_includes_ledger: false,
+        tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+    };
+    let governor = setup::build_governor(&request, &settings.file, env).await?;
+    let protocol = setup::resolve_governor(&request, &settings.file, env)
+        .ok()
+        .as_ref()
+        .and_then(setup::tool_protocol_of);
     let toolbox = setup::build_toolbox(
         &ToolboxRequest {
             project: &settings.project,
             sandbox_on: settings.sandbox_on,
-            allow_network: settings.allow_network,
+            network: &settings.network,
             protected: &["loopwright.toml"],
         },
         &settings.file,
     )?;
-    for message in setup::startup_warnings(&governor, settings.sandbox_on) {
+    for message in setup::startup_warnings(&governor, settings.sandbox_on)
+        .into_iter()
+        .chain(settings.network.warnings.iter().cloned())
+    {
         progress.emit(&Event::now(session_id, EventKind::Warning { message }));
     }
 
     let mut config = SessionConfig::new(session_id, EXEC_SYSTEM_PROMPT, task);
     config.max_turns = settings.max_turns;
     config.context_window = args.agent.context_window;
+    config.watchdog = crate::config::WatchdogSettings::from_table(&settings.file.watchdog)
+        .map_err(Failure::usage)?
+        .apply(config.watchdog);
+    if let Some(n) = settings.file.max_tool_result_chars {
+        config.max_tool_result_chars = n as usize;
+    }
     config.transcript = Some(
         settings
             .state_dir
@@ -139,12 +146,21 @@ async fn run_with(
         ));
     }
     Ok(match outcome.end {
-        EndReason::Completed => code::OK,
+        // An empty last answer after work is a quiet end of the turn; `AllPassing` does not
+        // happen outside `run`.
+        EndReason::Completed | EndReason::EmptyAnswer | EndReason::AllPassing => code::OK,
         EndReason::Cancelled => code::INTERRUPTED,
         EndReason::NoAction
         | EndReason::TurnLimit
         | EndReason::ContextLimit
-        | EndReason::RepeatedAction => code::INCOMPLETE,
+        | EndReason::ContextExhausted
+        | EndReason::RepeatedAction
+        | EndReason::Cycle
+        | EndReason::NoProgress
+        | EndReason::ToolErrors
+        | EndReason::CutOffAnswers
+        | EndReason::TooManyToolCalls
+        | EndReason::WallClock => code::INCOMPLETE,
     })
 }
 
@@ -174,6 +190,7 @@ fn settings(
     let model = setup::model_setting(args.agent.model.as_deref(), &file)?;
     let budget = setup::budget_setting(args.agent.budget.as_deref(), &file)?;
     let sandbox_on = setup::sandbox_on(args.agent.sandbox.as_deref(), &file)?;
+    let network = setup::network_setting(&args.agent, &file)?;
     let state_dir = setup::create_state_dir(
         &project,
         args.agent
@@ -188,7 +205,7 @@ fn settings(
         budget,
         free_only: args.agent.free_only || file.free_only.unwrap_or(false),
         sandbox_on,
-        allow_network: args.agent.allow_network || file.allow_network.unwrap_or(false),
+        network,
         max_turns: args.max_turns.or(file.max_turns).unwrap_or(50),
         state_dir,
         file,

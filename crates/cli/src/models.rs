@@ -3,6 +3,7 @@
 
 use crate::config::{catalog_cache_path, load_layers};
 use crate::exit::{code, CmdResult, Failure};
+use crate::stdout::outln;
 use anyhow::anyhow;
 use governor::{
     openrouter_catalog_client, refresh_openrouter_catalog, OpenRouterCatalog, PriceCatalog,
@@ -105,26 +106,35 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
+            crate::terminal::json_pretty(&rows).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
-    let width = entries
+    // Model names come from OpenRouter's list: shown without control characters.
+    let names: Vec<String> = entries
         .iter()
-        .map(|e| e.model.len())
+        .map(|e| crate::terminal::sanitize(&e.model).replace('\n', " "))
+        .collect();
+    let width = names
+        .iter()
+        .map(|name| name.chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
-    println!(
+    outln!(
         "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  source",
-        "model", "input", "output", "cache read", "cache write"
+        "model",
+        "input",
+        "output",
+        "cache read",
+        "cache write"
     );
-    for e in &entries {
-        println!(
+    for (e, name) in entries.iter().zip(&names) {
+        outln!(
             "{:<width$}  {:>10}  {:>10}  {:>10}  {:>11}  {}",
-            e.model,
+            name,
             per_mtok(e.price.input),
             per_mtok(e.price.output),
             per_mtok(e.price.cache_read),
@@ -132,17 +142,17 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
             source_name(e.source)
         );
     }
-    println!("USD per million tokens.");
+    outln!("USD per million tokens.");
     if args.free {
-        println!("Also free: any ollama/MODEL, any openrouter/VENDOR/MODEL:free, and local servers configured under [providers].");
+        outln!("Also free: any ollama/MODEL, any openrouter/VENDOR/MODEL:free, and local servers configured under [providers].");
     }
     match fetched_at {
         Some(at) => {
-            println!("OpenRouter prices fetched {at}; refresh with `loopwright models --refresh`.")
+            outln!("OpenRouter prices fetched {at}; refresh with `loopwright models --refresh`.")
         }
-        None => println!(
-            "No OpenRouter price list cached; fetch one with `loopwright models --refresh`."
-        ),
+        None => {
+            outln!("No OpenRouter price list cached; fetch one with `loopwright models --refresh`.")
+        }
     }
     Ok(code::OK)
 }

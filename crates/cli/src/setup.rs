@@ -3,8 +3,11 @@
 use crate::config::{catalog_cache_path, parse_budget, xdg_dir, FileConfig};
 use crate::exit::Failure;
 use anyhow::anyhow;
-use governor::{Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig};
+use governor::{
+    Connection, Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig,
+};
 use llm::Usd;
+use sandbox::NetworkMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +19,7 @@ pub struct AgentArgs {
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
     /// The most the run may spend, in US dollars (e.g. 0.50); a re-run counts what was spent.
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
     pub budget: Option<String>,
     /// Refuse any priced model, and stop if a provider ever reports a cost.
     #[arg(long)]
@@ -24,8 +27,16 @@ pub struct AgentArgs {
     /// Print JSONL events on stdout instead of the human display.
     #[arg(long)]
     pub json: bool,
-    /// Let the agent's commands use the network.
-    #[arg(long)]
+    /// What the agent's commands may reach through the egress proxy: off, registries (the
+    /// package registries of pip, npm, cargo and go) or open [default: registries].
+    #[arg(long, value_name = "MODE", value_parser = ["off", "registries", "open"])]
+    pub network: Option<String>,
+    /// Also let the agent's commands reach HOST (repeatable): a host, .example.com for its
+    /// subdomains, host:port for another port than 80/443, or an IP.
+    #[arg(long = "allow-domain", value_name = "HOST")]
+    pub allow_domains: Vec<String>,
+    /// Deprecated: the same as --network open.
+    #[arg(long, hide = true, conflicts_with = "network")]
     pub allow_network: bool,
     /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
@@ -64,17 +75,119 @@ pub struct GovernorRequest<'a> {
 }
 
 /// Resolves the model, provider, key and price, and opens the ledger. Errors carry the exit
-/// code of DESIGN.md (2 bad model/key/config, 3 free-only/budget).
-pub fn build_governor(
+/// code of DESIGN.md (2 bad model/key/config, 3 free-only/budget). A paid OpenRouter model with
+/// no known price gets OpenRouter's price list fetched once (a catalog request, not a model
+/// call: it costs nothing) before the budget is refused; a local server that refuses
+/// connections is reported before anything else happens.
+pub async fn build_governor(
     req: &GovernorRequest<'_>,
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<Governor, Failure> {
-    let config = resolve_governor(req, file, env)?;
-    Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))
+    let mut config = resolve_governor(req, file, env)?;
+    if config.budget.is_some()
+        && config.price.is_none()
+        && *config.model.provider() == governor::Provider::Openrouter
+    {
+        fetch_openrouter_prices(file, env).await?;
+        config = resolve_governor(req, file, env)?;
+    }
+    check_local_server(&config).await?;
+    Governor::new(config).map_err(|e| {
+        let hint = model_hint(&e, req.model, file, env);
+        Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
+    })
 }
 
-/// The Governor's configuration, resolved but not yet opened (nothing sent, no ledger).
+/// "; did you mean ...?" for an error about the model string or its price.
+fn model_hint(
+    e: &governor::GovernorError,
+    model: &str,
+    file: &FileConfig,
+    env: &BTreeMap<String, String>,
+) -> String {
+    let pricing = PricingOverrides::from_toml(&file.pricing).unwrap_or_default();
+    crate::suggest::for_model_error(e, model, &pricing, catalog_cache_path(env).as_deref())
+}
+
+/// Fetches OpenRouter's price list into the cache, as `loopwright models --refresh` does.
+async fn fetch_openrouter_prices(
+    file: &FileConfig,
+    env: &BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    let providers = ProvidersConfig::from_toml(&file.providers)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let Some(path) = catalog_cache_path(env) else {
+        return Ok(());
+    };
+    let lookup = |k: &str| env.get(k).cloned();
+    let client = governor::openrouter_catalog_client(&providers, &lookup)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    tracing::info!(cache = %path.display(), "no price known: fetching OpenRouter's price list once");
+    let catalog = governor::refresh_openrouter_catalog(&client, &path)
+        .await
+        .map_err(|e| {
+            Failure::usage(anyhow!(e).context(
+                "no price is known for the model and OpenRouter's price list could not be fetched",
+            ))
+        })?;
+    eprintln!(
+        "loopwright: fetched OpenRouter's prices ({} models) into {}",
+        catalog.models.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// A local server (a base URL on this machine) that refuses connections is not running: say
+/// how to start it, before anything is planned or recorded.
+async fn check_local_server(config: &GovernorConfig) -> Result<(), Failure> {
+    let Connection::Http { endpoint, .. } = &config.provider.connection else {
+        return Ok(());
+    };
+    let Some((host, port)) = local_host_port(&endpoint.base_url) else {
+        return Ok(());
+    };
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let start = match config.provider.provider {
+                governor::Provider::Ollama => format!(
+                    "start Ollama with `ollama serve` (and fetch the model with `ollama pull {}`)",
+                    config.model.model_id()
+                ),
+                _ => format!(
+                    "start the server first (for llama.cpp: `llama-server -m MODEL.gguf --port {port}`), or fix base_url"
+                ),
+            };
+            Err(Failure::usage(anyhow!(
+                "nothing is listening at {} (connection refused) for {}; {start}",
+                endpoint.base_url,
+                config.model
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `(host, port)` of a base URL on this machine (`localhost`, `127.x`, `[::1]`), else `None`.
+fn local_host_port(base_url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = base_url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()?),
+        _ => (authority, if scheme == "https" { 443 } else { 80 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    local.then(|| (host.to_string(), port))
+}
+
+/// The Governor's configuration, resolved but not yet opened (nothing sent, no ledger). A
+/// mistyped provider gets a "did you mean".
 pub fn resolve_governor(
     req: &GovernorRequest<'_>,
     file: &FileConfig,
@@ -96,8 +209,10 @@ pub fn resolve_governor(
         record_to: req.record_to.clone(),
     };
     let lookup = |k: &str| env.get(k).cloned();
-    let mut config = GovernorConfig::resolve(&settings, &lookup)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let mut config = GovernorConfig::resolve(&settings, &lookup).map_err(|e| {
+        let hint = model_hint(&e, req.model, file, env);
+        Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
+    })?;
     config.budget_includes_ledger = req.budget_includes_ledger;
     if let (Some(protocol), governor::Connection::Http { options, .. }) =
         (req.tool_protocol, &mut config.provider.connection)
@@ -218,6 +333,34 @@ pub fn undo_cut_off_config_changes(
     Ok(())
 }
 
+/// The state dir of a project's run and where that choice came from: the one given, else the
+/// project's pointer (`.loopwright/state`) when it names an existing directory, else the
+/// default by project path (see `project.rs`).
+pub fn choose_state_dir(
+    project: &Path,
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<(PathBuf, crate::project::StateSource), Failure> {
+    use crate::project::{read_pointer, StateSource};
+    if let Some(dir) = given {
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        return Ok((dir, StateSource::Given));
+    }
+    if let Some(dir) = read_pointer(project) {
+        return Ok((dir, StateSource::Pointer));
+    }
+    Ok((state_dir_for(project, None, env)?, StateSource::Default))
+}
+
+/// [`choose_state_dir`] for commands that read a run (`status`, `report`, `reset`).
+pub fn existing_state_dir(
+    project: &Path,
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+) -> Result<PathBuf, Failure> {
+    choose_state_dir(project, given, env).map(|(dir, _)| dir)
+}
+
 /// [`state_dir_for`], created if missing.
 pub fn create_state_dir(
     project: &Path,
@@ -244,11 +387,64 @@ struct PathsConfig {
     env_allow: Vec<String>,
 }
 
+/// The agent's network, resolved from flags and config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSettings {
+    pub mode: NetworkMode,
+    /// The config's `allow_domains` followed by every `--allow-domain`.
+    pub allow_domains: Vec<String>,
+    /// Deprecated settings used, settings without effect.
+    pub warnings: Vec<String>,
+}
+
+/// `--network`, else the deprecated `--allow-network` (open), else `network` in the config,
+/// else the deprecated `allow_network` key (true: open, false: off), else `registries` (for
+/// `run` and `exec` alike: installing packages is part of building, and the registries are
+/// all that is reachable). The entries are checked here, so a typo is a usage error.
+pub fn network_setting(args: &AgentArgs, file: &FileConfig) -> Result<NetworkSettings, Failure> {
+    let mut warnings = Vec::new();
+    let mode = if let Some(flag) = &args.network {
+        flag.parse::<NetworkMode>()
+            .map_err(|e| Failure::usage(anyhow!("--network: {e}")))?
+    } else if args.allow_network {
+        warnings.push("--allow-network is deprecated; use --network open".to_string());
+        NetworkMode::Open
+    } else if let Some(mode) = file.network {
+        mode
+    } else if let Some(allow) = file.allow_network {
+        let mode = if allow {
+            NetworkMode::Open
+        } else {
+            NetworkMode::Off
+        };
+        warnings.push(format!(
+            "allow_network = {allow} in the config is deprecated; write network = \"{mode}\""
+        ));
+        mode
+    } else {
+        NetworkMode::Registries
+    };
+    let mut allow_domains = file.allow_domains.clone().unwrap_or_default();
+    allow_domains.extend(args.allow_domains.iter().cloned());
+    sandbox::EgressPolicy::new(mode, &allow_domains).map_err(|e| Failure::usage(anyhow!(e)))?;
+    if mode == NetworkMode::Off && !allow_domains.is_empty() {
+        warnings.push(format!(
+            "network is \"off\", so allow_domains ({}) has no effect",
+            allow_domains.join(", ")
+        ));
+    }
+    Ok(NetworkSettings {
+        mode,
+        allow_domains,
+        warnings,
+    })
+}
+
 /// How the agent's tools are confined.
 pub struct ToolboxRequest<'a> {
     pub project: &'a Path,
     pub sandbox_on: bool,
-    pub allow_network: bool,
+    pub network: &'a NetworkSettings,
     /// Paths the file tools may not write (relative to the project).
     pub protected: &'a [&'a str],
 }
@@ -272,7 +468,12 @@ pub fn build_toolbox(
     } else {
         sandbox::SandboxMode::Off
     };
-    config.allow_network = req.allow_network;
+    // Until commands run in a network namespace of their own, the egress proxy cannot be the
+    // only way out: the socket filter then opens only for `open`, as `--allow-network` did, and
+    // `registries` means no sockets (as the default was before).
+    config.allow_network = req.network.mode == NetworkMode::Open;
+    config.network = req.network.mode;
+    config.allow_domains = req.network.allow_domains.clone();
     config.extra_read = paths.extra_read;
     config.extra_write = paths.extra_write;
     config.env_allow = paths.env_allow;
@@ -326,24 +527,101 @@ pub fn model_setting(flag: Option<&str>, file: &FileConfig) -> Result<String, Fa
     })
 }
 
-/// The budget: the flag, else the config (`budget = ...`, `LOOPWRIGHT_BUDGET`).
+/// The budget: the flag, else the config (`budget = ...`, `LOOPWRIGHT_BUDGET`). Zero or less
+/// is refused: it could pay for nothing.
 pub fn budget_setting(flag: Option<&str>, file: &FileConfig) -> Result<Option<Usd>, Failure> {
-    match flag {
-        Some(text) => parse_budget(&toml::Value::String(text.to_string()))
-            .map(Some)
-            .map_err(|e| Failure::usage(e.context("--budget"))),
-        None => file
-            .budget
-            .as_ref()
-            .map(parse_budget)
-            .transpose()
-            .map_err(Failure::usage),
+    let (budget, source) = match flag {
+        Some(text) => (
+            parse_budget(&toml::Value::String(text.to_string()))
+                .map_err(|e| Failure::usage(e.context("--budget")))?,
+            "--budget",
+        ),
+        None => match file.budget.as_ref() {
+            Some(value) => (
+                parse_budget(value).map_err(|e| Failure::usage(e.context("budget")))?,
+                "budget",
+            ),
+            None => return Ok(None),
+        },
+    };
+    if budget.nanos() <= 0 {
+        return Err(Failure::usage(anyhow!(
+            "{source} {budget} can pay for nothing; give a positive amount of US dollars (e.g. --budget 0.50), or leave it out and use --free-only for free models"
+        )));
     }
+    Ok(Some(budget))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        agent: AgentArgs,
+    }
+
+    fn network(flags: &[&str], config: &str) -> Result<NetworkSettings, Failure> {
+        let args = Args::try_parse_from(std::iter::once("x").chain(flags.iter().copied()))
+            .unwrap()
+            .agent;
+        let file: FileConfig = toml::from_str(config).unwrap();
+        network_setting(&args, &file)
+    }
+
+    #[test]
+    fn network_defaults_to_registries_and_flags_beat_the_config() {
+        let n = network(&[], "").unwrap();
+        assert_eq!(
+            (n.mode, n.allow_domains.len(), n.warnings.len()),
+            (NetworkMode::Registries, 0, 0)
+        );
+        let n = network(&["--network", "off"], "network = \"open\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Off);
+        let n = network(&[], "network = \"open\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Open);
+        let n = network(
+            &["--allow-domain", "b.test", "--allow-domain", ".c.test:8443"],
+            "allow_domains = [\"a.test\"]",
+        )
+        .unwrap();
+        assert_eq!(n.allow_domains, ["a.test", "b.test", ".c.test:8443"]);
+    }
+
+    #[test]
+    fn allow_network_still_works_with_a_deprecation_warning() {
+        let n = network(&["--allow-network"], "network = \"off\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Open);
+        assert!(n.warnings[0].contains("--network open"), "{:?}", n.warnings);
+        let n = network(&[], "allow_network = true").unwrap();
+        assert_eq!(n.mode, NetworkMode::Open);
+        let n = network(&[], "allow_network = false").unwrap();
+        assert_eq!(n.mode, NetworkMode::Off);
+        assert!(
+            n.warnings[0].contains("network = \"off\""),
+            "{:?}",
+            n.warnings
+        );
+        // The new key wins over the old one.
+        let n = network(&[], "allow_network = true\nnetwork = \"registries\"").unwrap();
+        assert_eq!(n.mode, NetworkMode::Registries);
+        assert!(Args::try_parse_from(["x", "--allow-network", "--network", "off"]).is_err());
+    }
+
+    #[test]
+    fn bad_allow_entries_are_usage_errors_naming_the_entry() {
+        let err = network(&["--allow-domain", "https://example.com"], "").unwrap_err();
+        assert_eq!(err.code, crate::exit::code::USAGE);
+        assert!(
+            format!("{:#}", err.error).contains("https://example.com"),
+            "{:#}",
+            err.error
+        );
+        let n = network(&["--network", "off", "--allow-domain", "a.test"], "").unwrap();
+        assert!(n.warnings[0].contains("no effect"), "{:?}", n.warnings);
+    }
 
     #[test]
     fn project_ids_are_readable_and_distinct() {

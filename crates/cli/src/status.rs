@@ -1,67 +1,107 @@
 //! `loopwright status`: where a run stands — phase, sessions, the feature table, spend in total,
-//! by session and by feature, and why it last stopped.
+//! by session and by feature, durations, whether a process is running it now, and why it last
+//! stopped; `--watch` keeps it up to date.
 
 use crate::config::load_layers;
 use crate::exit::{code, CmdResult, Failure};
-use crate::setup::state_dir_for;
-use agent::run::state::{Phase, RunState, SessionKind};
+use crate::stdout::outln;
+use crate::terminal::{json_pretty, sanitize};
+use agent::run::state::{Phase, RunState, SessionKind, SessionRecord};
 use anyhow::anyhow;
 use governor::LedgerContents;
 use llm::Usd;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The project directory of the run [default: the current directory].
     #[arg(long, short = 'C', value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
-    /// The run's state directory [default: $XDG_STATE_HOME/loopwright/<project id>].
+    /// The run's state directory [default: the project's, else $XDG_STATE_HOME/loopwright/<project id>].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Keep watching: redraw in place on a terminal, else print a line per change; ends when a
+    /// run seen running stops, or on Ctrl-C.
+    #[arg(long, short = 'w', conflicts_with = "json")]
+    pub watch: bool,
+    /// Seconds between two looks with --watch.
+    #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
 }
 
-#[derive(Debug, Serialize)]
-struct FeatureRow {
-    id: String,
-    description: String,
-    passes: bool,
-    verified_in: Option<u32>,
-    regressions: u32,
-    /// Spend attributed to the feature (see [`attribute_spend`]).
-    cost: String,
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureRow {
+    pub id: String,
+    pub description: String,
+    pub passes: bool,
+    /// Its check passed but the work is not committed yet (the next run commits it first).
+    pub uncommitted: bool,
+    pub verified_in: Option<u32>,
+    pub regressions: u32,
+    /// Spend attributed to the feature (see [`attribute_spend`]), in nano-dollars.
+    pub cost: Usd,
 }
 
-#[derive(Debug, Serialize)]
-struct SessionRow {
-    number: u32,
-    id: String,
-    kind: String,
-    end: String,
-    turns: u32,
-    newly_passing: Vec<String>,
-    regressions: Vec<String>,
-    cost: String,
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionRow {
+    pub number: u32,
+    pub id: String,
+    pub kind: String,
+    /// Why it ended; `running` while a run holds the state dir, `cut off` when the process
+    /// died during it.
+    pub end: String,
+    /// The evidence for the ending (the watchdog's line).
+    pub end_detail: String,
+    pub turns: u32,
+    pub newly_passing: Vec<String>,
+    pub regressions: Vec<String>,
+    /// Nano-dollars.
+    pub cost: Usd,
+    pub started: String,
+    pub ended: Option<String>,
+    /// From its start to its end (or to now while it runs).
+    pub duration_secs: Option<u64>,
+    /// Features passing when it ended (recorded, or reconstructed for older states).
+    pub passing_at_end: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
-struct Report {
-    project: String,
-    state_dir: String,
-    model: String,
-    phase: String,
-    passing: usize,
-    total: usize,
-    sessions: Vec<SessionRow>,
-    features: Vec<FeatureRow>,
-    spent: String,
-    planning_cost: String,
-    unattributed_cost: String,
-    last_stop: Option<agent::run::state::StopRecord>,
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub project: String,
+    pub state_dir: String,
+    pub model: String,
+    pub phase: String,
+    /// Whether a loopwright process holds the run's lock now.
+    pub running: bool,
+    pub passing: usize,
+    pub total: usize,
+    pub sessions: Vec<SessionRow>,
+    pub features: Vec<FeatureRow>,
+    /// Money is in nano-dollars, as in the ledger and the events (docs/events.md).
+    pub spent: Usd,
+    pub planning_cost: Usd,
+    pub unattributed_cost: Usd,
+    /// From the first session's start to the last one's end (or now while running).
+    pub duration_secs: Option<u64>,
+    /// Sessions in a row without progress, as the stall rule counts them.
+    pub stall: StallRow,
+    pub last_stop: Option<agent::run::state::StopRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StallRow {
+    pub sessions: u32,
+    /// What is compared with `--stall-sessions` (a misbehaviour repeated counts double).
+    pub weight: u32,
+    pub endings: Vec<String>,
+    /// In words: "2 sessions in a row ended on repeated cut-off answers without progress".
+    pub description: String,
 }
 
 /// Spend by feature: each build session's cost, plus that of earlier build sessions that made no
@@ -108,23 +148,26 @@ pub fn attribute_spend(
     (per_feature, planning, carry)
 }
 
-pub async fn run(args: StatusArgs) -> CmdResult {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let project = match &args.project_dir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir()
-            .map_err(|e| Failure::usage(anyhow!("cannot read the current directory: {e}")))?,
-    };
-    let project = project
-        .canonicalize()
-        .map_err(|e| Failure::usage(anyhow!("project directory {}: {e}", project.display())))?;
-    let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
-    let state_dir = state_dir_for(
-        &project,
-        args.state_dir.clone().or(file.state_dir.clone()),
-        &env,
-    )?;
-    let state = RunState::load(&state_dir)
+/// Seconds between two RFC 3339 times.
+pub fn seconds_between(from: &str, to: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let a = time::OffsetDateTime::parse(from, &Rfc3339).ok()?;
+    let b = time::OffsetDateTime::parse(to, &Rfc3339).ok()?;
+    u64::try_from((b - a).whole_seconds()).ok()
+}
+
+/// `42s`, `3m 05s`, `2h 01m`.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// Reads the run in `state_dir`: its state, the ledger, whether it is live.
+pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
+    let state = RunState::load(state_dir)
         .map_err(|e| Failure::usage(anyhow!(e)))?
         .ok_or_else(|| {
             Failure::usage(anyhow!(
@@ -133,6 +176,7 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                 state_dir.display()
             ))
         })?;
+    let running = agent::run::run_is_live(state_dir);
     let ledger = LedgerContents::read(&state_dir.join("ledger.jsonl"))
         .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
     let by_session: BTreeMap<String, Usd> = ledger
@@ -141,7 +185,61 @@ pub async fn run(args: StatusArgs) -> CmdResult {
         .map(|(k, v)| (k, v.spent))
         .collect();
     let (per_feature, planning, unattributed) = attribute_spend(&state, &by_session);
-    let report = Report {
+    let now = agent::events::rfc3339_now();
+    let mut sessions: Vec<&SessionRecord> = state.sessions.iter().collect();
+    sessions.sort_by_key(|s| s.number);
+    let mut passing_so_far = 0usize;
+    let rows: Vec<SessionRow> = sessions
+        .iter()
+        .map(|s| {
+            let passing_at_end = s.passing_at_end.or_else(|| {
+                s.end.as_ref()?;
+                let after = (passing_so_far + s.newly_passing.len())
+                    .saturating_sub(s.regressions.len())
+                    .min(state.features.len());
+                Some(after)
+            });
+            if let Some(p) = passing_at_end {
+                passing_so_far = p;
+            }
+            let end = match &s.end {
+                Some(end) => end.clone(),
+                None if running => "running".into(),
+                None => "cut off".into(),
+            };
+            let until = s
+                .ended
+                .clone()
+                .or_else(|| (running && s.end.is_none()).then(|| now.clone()));
+            SessionRow {
+                number: s.number,
+                id: s.id.clone(),
+                kind: format!("{:?}", s.kind).to_lowercase(),
+                end,
+                end_detail: s.end_detail.clone(),
+                turns: s.turns,
+                newly_passing: s.newly_passing.clone(),
+                regressions: s.regressions.clone(),
+                cost: by_session.get(&s.id).copied().unwrap_or(Usd::ZERO),
+                started: s.started.clone(),
+                ended: s.ended.clone(),
+                duration_secs: until.and_then(|u| seconds_between(&s.started, &u)),
+                passing_at_end,
+            }
+        })
+        .collect();
+    let duration_secs = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => {
+            let until = if running {
+                Some(now.clone())
+            } else {
+                last.ended.clone()
+            };
+            until.and_then(|u| seconds_between(&first.started, &u))
+        }
+        _ => None,
+    };
+    Ok(Report {
         project: project.display().to_string(),
         state_dir: state_dir.display().to_string(),
         model: state.model.clone(),
@@ -151,26 +249,10 @@ pub async fn run(args: StatusArgs) -> CmdResult {
             Phase::Complete => "complete",
         }
         .into(),
+        running,
         passing: state.passing(),
         total: state.features.len(),
-        sessions: state
-            .sessions
-            .iter()
-            .map(|s| SessionRow {
-                number: s.number,
-                id: s.id.clone(),
-                kind: format!("{:?}", s.kind).to_lowercase(),
-                end: s.end.clone().unwrap_or_else(|| "running or cut off".into()),
-                turns: s.turns,
-                newly_passing: s.newly_passing.clone(),
-                regressions: s.regressions.clone(),
-                cost: by_session
-                    .get(&s.id)
-                    .copied()
-                    .unwrap_or(Usd::ZERO)
-                    .to_string(),
-            })
-            .collect(),
+        sessions: rows,
         features: state
             .features
             .iter()
@@ -179,80 +261,239 @@ pub async fn run(args: StatusArgs) -> CmdResult {
                 FeatureRow {
                     id: f.id.clone(),
                     description: f.description.clone(),
-                    passes: st.passes,
+                    passes: st.recorded_passing(),
+                    uncommitted: st.uncommitted,
                     verified_in: st.verified_in,
                     regressions: st.regressions,
-                    cost: per_feature
-                        .get(&f.id)
-                        .copied()
-                        .unwrap_or(Usd::ZERO)
-                        .to_string(),
+                    cost: per_feature.get(&f.id).copied().unwrap_or(Usd::ZERO),
                 }
             })
             .collect(),
-        spent: ledger.total_spent().to_string(),
-        planning_cost: planning.to_string(),
-        unattributed_cost: unattributed.to_string(),
+        spent: ledger.total_spent(),
+        planning_cost: planning,
+        unattributed_cost: unattributed,
+        duration_secs,
+        stall: StallRow {
+            sessions: state.stall.sessions,
+            weight: state.stall.weight,
+            endings: state.stall.endings.clone(),
+            description: if state.stall.sessions == 0 {
+                String::new()
+            } else {
+                state.stall.describe()
+            },
+        },
         last_stop: state.last_stop.clone(),
+    })
+}
+
+/// The project directory of `status`/`report`/`reset` (canonical) and its run's state dir.
+pub fn locate(
+    project_dir: Option<&Path>,
+    state_dir: Option<PathBuf>,
+) -> Result<(PathBuf, PathBuf), Failure> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let project = match project_dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| Failure::usage(anyhow!("cannot read the current directory: {e}")))?,
     };
+    let project = project
+        .canonicalize()
+        .map_err(|e| Failure::usage(anyhow!("project directory {}: {e}", project.display())))?;
+    let file = load_layers(Some(&project), &env).map_err(Failure::usage)?;
+    let state_dir = crate::setup::existing_state_dir(&project, state_dir.or(file.state_dir), &env)?;
+    tracing::info!(project = %project.display(), state_dir = %state_dir.display(), "using the run's state dir");
+    Ok((project, state_dir))
+}
+
+pub async fn run(args: StatusArgs) -> CmdResult {
+    let (project, state_dir) = locate(args.project_dir.as_deref(), args.state_dir.clone())?;
+    if args.watch {
+        return watch(&project, &state_dir, Duration::from_secs(args.interval)).await;
+    }
+    let report = gather(&project, &state_dir)?;
     if args.json {
-        println!(
+        outln!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
+            json_pretty(&report).map_err(|e| Failure::from(anyhow!(e)))?
         );
         return Ok(code::OK);
     }
-    print_report(&report);
+    crate::stdout::write(&render(&report));
     Ok(code::OK)
 }
 
-fn print_report(r: &Report) {
-    println!("project   {}", r.project);
-    println!("state     {}", r.state_dir);
-    println!("model     {}", r.model);
-    println!("phase     {}", r.phase);
-    println!("sessions  {}", r.sessions.len());
-    println!(
+/// `status --watch`: on a terminal the whole report is redrawn in place when it changes;
+/// otherwise one line per change. Ends when a run that was seen running stops, or on Ctrl-C.
+async fn watch(project: &Path, state_dir: &Path, every: Duration) -> CmdResult {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal();
+    let mut last_shown: Option<String> = None;
+    let mut seen_running = false;
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        // A run that has not started yet (no run.json) is waited for.
+        let report = match gather(project, state_dir) {
+            Ok(r) => Some(r),
+            Err(e) if !state_dir.join("run.json").exists() => {
+                if last_shown.is_none() {
+                    eprintln!("{}; waiting for it", sanitize(&format!("{:#}", e.error)));
+                    last_shown = Some(String::new());
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(report) = report {
+            seen_running |= report.running;
+            let shown = if terminal {
+                render(&report)
+            } else {
+                summary_line(&report)
+            };
+            if last_shown.as_deref() != Some(shown.as_str()) {
+                if terminal {
+                    // Home, clear the screen, then the report.
+                    crate::stdout::write(&format!("\x1b[H\x1b[2J{shown}"));
+                } else {
+                    outln!("{} {shown}", agent::events::rfc3339_now());
+                }
+                last_shown = Some(shown);
+            }
+            if seen_running && !report.running {
+                return Ok(code::OK);
+            }
+        }
+        tokio::select! {
+            _ = &mut interrupt => return Ok(code::OK),
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// One line for `--watch` when stdout is not a terminal.
+fn summary_line(r: &Report) -> String {
+    let state = if r.running {
+        let current = r
+            .sessions
+            .last()
+            .filter(|s| s.end == "running")
+            .map(|s| format!(", session {} ({}) running", s.number, cell(&s.kind)))
+            .unwrap_or_default();
+        format!("running{current}")
+    } else {
+        match &r.last_stop {
+            Some(stop) => format!("stopped: {}", cell(&stop.reason)),
+            None => "not running".to_string(),
+        }
+    };
+    format!(
+        "{state} · {} · passing {}/{} · {} sessions · spent {}",
+        r.phase,
+        r.passing,
+        r.total,
+        r.sessions.len(),
+        r.spent
+    )
+}
+
+/// One field or table cell of text of the model's or the agent's making (feature ids and
+/// descriptions, session ends, stop details, paths): on one line, without control sequences.
+fn cell(text: &str) -> String {
+    sanitize(text).replace('\n', "⏎").replace('\t', " ")
+}
+
+/// The text report of `status`. Every field that can come from the model or the project goes
+/// through [`cell`], so the report cannot carry a terminal control sequence or forge a row.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "project   {}", cell(&r.project));
+    let _ = writeln!(o, "state     {}", cell(&r.state_dir));
+    let _ = writeln!(o, "model     {}", cell(&r.model));
+    let _ = writeln!(
+        o,
+        "phase     {}{}",
+        r.phase,
+        if r.running {
+            " (running now)"
+        } else {
+            " (not running)"
+        }
+    );
+    let _ = writeln!(
+        o,
+        "sessions  {}{}",
+        r.sessions.len(),
+        r.duration_secs
+            .map(|d| format!(" in {}", human_duration(d)))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
         "spent     {} (planning {}, not yet attributed {})",
         r.spent, r.planning_cost, r.unattributed_cost
     );
     if let Some(stop) = &r.last_stop {
-        println!(
+        let _ = writeln!(
+            o,
             "stopped   {} (exit {}) at {}: {}",
-            stop.reason, stop.exit_code, stop.time, stop.detail
+            cell(&stop.reason),
+            stop.exit_code,
+            cell(&stop.time),
+            cell(&stop.detail)
         );
     }
-    println!();
+    if r.stall.sessions > 0 {
+        let _ = writeln!(
+            o,
+            "stall     {} (counts {} toward --stall-sessions)",
+            cell(&r.stall.description),
+            r.stall.weight
+        );
+    }
+    let _ = writeln!(o);
     if !r.features.is_empty() {
-        let w = r
-            .features
+        let ids: Vec<String> = r.features.iter().map(|f| cell(&f.id)).collect();
+        let w = ids
             .iter()
-            .map(|f| f.id.len())
+            .map(|id| id.chars().count())
             .max()
             .unwrap_or(2)
             .max(2);
-        println!(
+        let _ = writeln!(
+            o,
             "{:<w$}  {:<7}  {:>8}  {:>12}  description",
             "id", "passing", "verified", "cost"
         );
-        for f in &r.features {
-            println!(
+        for (f, id) in r.features.iter().zip(&ids) {
+            let _ = writeln!(
+                o,
                 "{:<w$}  {:<7}  {:>8}  {:>12}  {}",
-                f.id,
-                if f.passes { "yes" } else { "no" },
+                id,
+                if f.passes {
+                    "yes"
+                } else if f.uncommitted {
+                    "pending"
+                } else {
+                    "no"
+                },
                 f.verified_in
                     .map(|n| format!("s{n}"))
                     .unwrap_or_else(|| "-".into()),
-                f.cost,
-                f.description
+                f.cost.to_string(),
+                cell(&f.description)
             );
         }
-        println!();
+        let _ = writeln!(o);
     }
     if !r.sessions.is_empty() {
-        println!(
-            "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  newly passing",
-            "#", "kind", "end", "turns", "cost"
+        let _ = writeln!(
+            o,
+            "{:>3}  {:<8}  {:<19}  {:>8}  {:>5}  {:>12}  newly passing",
+            "#", "kind", "end", "duration", "turns", "cost"
         );
         for s in &r.sessions {
             let mut newly = if s.newly_passing.is_empty() {
@@ -263,21 +504,33 @@ fn print_report(r: &Report) {
             if !s.regressions.is_empty() {
                 newly.push_str(&format!(" (regressed: {})", s.regressions.join(", ")));
             }
-            println!(
-                "{:>3}  {:<8}  {:<16}  {:>5}  {:>12}  {}",
-                s.number, s.kind, s.end, s.turns, s.cost, newly
+            let _ = writeln!(
+                o,
+                "{:>3}  {:<8}  {:<19}  {:>8}  {:>5}  {:>12}  {}",
+                s.number,
+                cell(&s.kind),
+                cell(&s.end),
+                s.duration_secs
+                    .map(human_duration)
+                    .unwrap_or_else(|| "-".into()),
+                s.turns,
+                s.cost.to_string(),
+                cell(&newly)
             );
+            if !s.end_detail.is_empty() {
+                let _ = writeln!(o, "{:>3}  {}", "", cell(&s.end_detail));
+            }
         }
-        println!();
+        let _ = writeln!(o);
     }
-    println!("passing {}/{}", r.passing, r.total);
+    let _ = writeln!(o, "passing {}/{}", r.passing, r.total);
+    o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use agent::run::features::FeatureStatus;
-    use agent::run::state::SessionRecord;
 
     fn session(number: u32, kind: SessionKind, newly: &[&str]) -> SessionRecord {
         SessionRecord {
@@ -286,6 +539,83 @@ mod tests {
             newly_passing: newly.iter().map(|s| s.to_string()).collect(),
             ..SessionRecord::started(number, kind, "")
         }
+    }
+
+    #[test]
+    fn the_text_report_carries_no_control_sequence_of_the_models_making() {
+        let report = Report {
+            project: "/p".into(),
+            state_dir: "/s".into(),
+            model: "m".into(),
+            phase: "building".into(),
+            running: false,
+            passing: 0,
+            total: 1,
+            sessions: vec![SessionRow {
+                number: 1,
+                id: "s1".into(),
+                kind: "planning".into(),
+                end: "completed\x1b]8;;https://evil.example\x07".into(),
+                end_detail: "no progress\x1b[1A".into(),
+                turns: 1,
+                newly_passing: vec!["F1\x1b[2J".into()],
+                regressions: vec![],
+                cost: Usd::ZERO,
+                started: "t".into(),
+                ended: None,
+                duration_secs: None,
+                passing_at_end: None,
+            }],
+            features: vec![FeatureRow {
+                id: "F1\x1b]52;c;cHduZWQ=\x07".into(),
+                description: "clears\x1b[2J\x1b[H the screen\n| F9 | yes | forged row".into(),
+                passes: false,
+                uncommitted: false,
+                verified_in: None,
+                regressions: 0,
+                cost: Usd::ZERO,
+            }],
+            spent: Usd::ZERO,
+            planning_cost: Usd::ZERO,
+            unattributed_cost: Usd::ZERO,
+            duration_secs: None,
+            stall: StallRow {
+                sessions: 1,
+                weight: 1,
+                endings: vec!["no_progress".into()],
+                description: "1 session\x1b[2K ended".into(),
+            },
+            last_stop: Some(agent::run::state::StopRecord {
+                time: "t".into(),
+                reason: "error".into(),
+                exit_code: 1,
+                detail: "boom\u{9b}31mred\rhidden".into(),
+                cause: None,
+            }),
+        };
+        let text = render(&report);
+        assert!(
+            text.chars().all(|c| c == '\n' || !c.is_control()),
+            "{text:?}"
+        );
+        let row = text.lines().find(|l| l.starts_with("F1 ")).unwrap();
+        assert!(
+            row.ends_with("  clears the screen⏎| F9 | yes | forged row"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("| F9")), "{text}");
+        assert!(
+            text.contains("stopped   error (exit 1) at t: boomredhidden"),
+            "{text}"
+        );
+        assert!(summary_line(&report).contains("stopped: error"));
+        // JSON keeps the raw text.
+        let json = json_pretty(&report).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back["features"][0]["description"],
+            report.features[0].description
+        );
     }
 
     #[test]

@@ -62,11 +62,12 @@ fn events(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Money in events: integer nano-dollars (docs/events.md).
 fn usd(v: &Value) -> llm::Usd {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a money string: {v}"))
-        .parse()
-        .unwrap()
+    llm::Usd::from_nanos(
+        v.as_i64()
+            .unwrap_or_else(|| panic!("not nano-dollars: {v}")),
+    )
 }
 
 fn ledger(state: &Path) -> Vec<Value> {

@@ -76,11 +76,10 @@ fn run_json(w: &World) -> Value {
 }
 
 /// `$0.018000` → nanodollars.
+/// Money in `status --json` and events: integer nano-dollars (docs/events.md).
 fn nanos(usd: &Value) -> i64 {
-    let s = usd.as_str().unwrap().trim_start_matches('$');
-    let (whole, frac) = s.split_once('.').unwrap();
-    let frac = format!("{frac:0<9}");
-    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+    usd.as_i64()
+        .unwrap_or_else(|| panic!("not nano-dollars: {usd}"))
 }
 
 #[test]
@@ -89,7 +88,10 @@ fn add_features_errors_go_back_to_the_model_and_a_corrected_batch_is_accepted() 
     let mut missing_test = feature(0);
     missing_test["test_files"] = json!(["tests/missing.py"]);
     let mut network = feature(0);
-    network["check"] = json!("curl http://x");
+    network["check"] = json!("ssh x true");
+    // A check nested 2000 deep is refused by the policy's limits, not a crash of the harness.
+    let mut deep = feature(1);
+    deep["check"] = json!(format!("{}true{}", "{ ".repeat(2000), "; }".repeat(2000)));
     let mut empty = feature(0);
     empty["check"] = json!("  ");
     let server = FakeServer::start_blocking(Script::turns(vec![
@@ -99,7 +101,7 @@ fn add_features_errors_go_back_to_the_model_and_a_corrected_batch_is_accepted() 
             json!({"features": [feature(0), feature(0)]}),
         ),
         call("add_features", json!({"features": [missing_test]})),
-        call("add_features", json!({"features": [network]})),
+        call("add_features", json!({"features": [network, deep]})),
         call("add_features", json!({"features": [empty]})),
         call(
             "add_features",
@@ -121,7 +123,8 @@ fn add_features_errors_go_back_to_the_model_and_a_corrected_batch_is_accepted() 
     let expect = [
         (2, "\"F1\" is used twice"),
         (3, "tests/missing.py\" does not exist"),
-        (4, "curl http://x` is not allowed"),
+        (4, "ssh x true` is not allowed"),
+        (4, "nests too deeply"),
         (5, "empty `check`"),
     ];
     for (i, needle) in expect {
@@ -362,7 +365,7 @@ fn a_spec_changed_after_planning_is_refused_with_exit_2_and_nothing_is_lost() {
     run(&w, &idle, &[])
         .code(2)
         .stderr(predicate::str::contains("spec changed"))
-        .stderr(predicate::str::contains("--state-dir"));
+        .stderr(predicate::str::contains("--fresh"));
     assert_eq!(idle.request_count(), 0);
     assert_eq!(std::fs::read(w.state.join("run.json")).unwrap(), before);
     assert_ne!(
@@ -456,9 +459,9 @@ fn a_feature_broken_in_a_session_that_stopped_with_an_error_is_rechecked_on_resu
                 write_script(2, "3"),
                 verify(0),
                 verify(1),
-                verify(2),
-                // Breaks F1 after it passed; then the session stops on a pin violation, before
-                // its end-of-session re-check.
+                // Breaks F1 after it passed (before every feature passes, which would end the
+                // session); then the session stops on a pin violation, before its
+                // end-of-session re-check.
                 write_script(0, "0"),
                 Turn::Reply(Reply::text("oops").with_model("claude-opus-4-1")),
             ],
@@ -470,7 +473,7 @@ fn a_feature_broken_in_a_session_that_stopped_with_an_error_is_rechecked_on_resu
     let server2 = FakeServer::start_blocking(Script::turns(vec![
         write_script(0, "1"),
         verify(0),
-        Turn::text("F1 repaired."),
+        verify(2),
     ]));
     run(&w, &server2, &[]).success();
     assert_eq!(

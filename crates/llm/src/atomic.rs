@@ -1,6 +1,13 @@
-//! The one way loopwright replaces a file (tool writes, run state, frozen copies, the price
-//! cache). It lives in `llm`, the crate every other crate depends on, so there is one copy: write a temp file beside it, fsync, rename over the
-//! target, fsync the directory. A crash leaves either the old or the new content, never half.
+//! The one way loopwright replaces a file of its *own* (run state, the canonical feature list,
+//! frozen copies, the price cache): write a temp file beside it, fsync, rename over the target,
+//! fsync the directory. A crash leaves either the old or the new content, never half. It lives
+//! in `llm`, the crate every other crate depends on, so there is one copy.
+//!
+//! Files in the *project* (the agent's workspace) are written by `sandbox::untrusted`'s
+//! `replace` instead, the same temp-and-rename resolved beneath the project without following
+//! any link: the agent can make any name there a link, and this helper, given a path, would
+//! follow links in its directories. The state dir and the caches are outside the agent's reach,
+//! so a path is enough for them.
 
 use std::io::Write;
 use std::path::Path;

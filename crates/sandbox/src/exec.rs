@@ -25,9 +25,10 @@ use seccompiler::{
 };
 use tokio::io::AsyncReadExt;
 
+use crate::egress::NetworkMode;
 use crate::output::{CappedBuffer, ExecOutput};
 use crate::path::ProjectRoot;
-use crate::policy::{CommandPolicy, PolicyDenial};
+use crate::policy::{CommandPolicy, PolicyContext, PolicyDenial};
 
 /// Whether the kernel confinement is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -47,8 +48,13 @@ pub struct SandboxConfig {
     /// The project directory: the working directory, and writable.
     pub project: PathBuf,
     pub mode: SandboxMode,
-    /// Allow sockets other than AF_UNIX.
+    /// Allow sockets other than AF_UNIX (the socket filter used when commands do not run in a
+    /// network namespace of their own).
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach ([`crate::egress`]).
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// More paths readable (and executable) by commands.
     pub extra_read: Vec<PathBuf>,
     /// More paths writable by commands.
@@ -57,22 +63,29 @@ pub struct SandboxConfig {
     pub env_allow: Vec<String>,
     /// Bytes of each stream kept (head and tail halves).
     pub output_cap_bytes: usize,
+    /// Paths inside the project that commands may read but not write (the harness passes
+    /// `.git` and the frozen files): mounted read-only in the commands' view. Not enforced yet
+    /// by this runner (the harness restores them after every command meanwhile).
+    pub read_only: Vec<PathBuf>,
 }
 
 /// The default output cap per stream.
 pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
 
 impl SandboxConfig {
-    /// Sandbox on, network off, default cap, no extras.
+    /// Sandbox on, network off (no sockets, and `network = off`), default cap, no extras.
     pub fn new(project: impl Into<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             project: project.into(),
             mode: SandboxMode::On,
             allow_network: false,
+            network: NetworkMode::Off,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
             output_cap_bytes: DEFAULT_OUTPUT_CAP,
+            read_only: Vec::new(),
         }
     }
 }
@@ -180,7 +193,11 @@ impl Sandbox {
         command: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, SandboxError> {
-        policy.check(command, project, self.config.allow_network)?;
+        policy.check(
+            command,
+            project,
+            &PolicyContext::new(self.config.allow_network),
+        )?;
         self.run(command, timeout).await
     }
 

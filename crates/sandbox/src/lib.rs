@@ -1,12 +1,17 @@
 //! Confinement for everything the agent does: the shell-command policy (parse + allowlist),
 //! path confinement for file tools, and confined process execution (Landlock, seccomp,
-//! scrubbed environment, timeouts, capped output).
+//! scrubbed environment, timeouts, capped output). [`untrusted`] is the other direction: how
+//! the harness itself reads and writes the files the agent controls.
 //!
 //! Two layers, on purpose. [`CommandPolicy::check`] parses a command with a real bash parser
 //! and refuses what is not on the allowlist, with a reason the model can act on. Whatever it
 //! lets through, [`Sandbox::run`] executes under the kernel's confinement, so a command the
 //! parser misjudges still cannot write outside the project, open a network socket, or read the
 //! harness's API keys.
+//!
+//! Network egress goes through [`proxy`], an allowlisting HTTP/CONNECT proxy the harness runs
+//! outside the commands' network namespace, under the rules of [`egress`] (`network = off |
+//! registries | open`, `allow_domains`); [`proxy_env`] is what commands need to find it.
 //!
 //! The parser is [`brush_parser`], the parser of the brush shell: pure Rust (no C toolchain,
 //! unlike tree-sitter-bash), maintained, and written for *bash* (process substitution,
@@ -15,10 +20,11 @@
 //! which is exactly what the policy has to see. Input it cannot parse is refused.
 //!
 //! Decisions:
-//! - `python -c` is allowed (writing a file and running it is the same power, and the kernel
-//!   layer confines both); `node -e/-p`, interpreters reading code from stdin (`ls | sh`,
-//!   `echo ... | python3`), `eval`, `exec`, `trap`, aliases and computed command names are
-//!   refused. `bash -c`/`sh -c` strings are parsed and checked recursively.
+//! - Interpreters may run inline code (`python -c`, `node -e`, `python3 - <<'EOF'`): the kernel
+//!   layer confines it as it confines a script. `eval`, `exec`, `trap`, aliases, computed
+//!   command names and shells reading code from a pipe are refused; `bash -c` strings and
+//!   quoted here-documents given to a shell are checked like the command (see the policy
+//!   module's decisions).
 //! - `.git` is protected in every [`ProjectRoot`]: file tools and literal shell writes
 //!   (`> .git/hooks/x`, `cp x .git/hooks/`) are refused, and so are git settings that run
 //!   programs (`git -c`, `git config core.*/alias.*`). Landlock cannot exempt a subdirectory of
@@ -46,12 +52,17 @@
 //!   that the command's user owns (every system file, for a root harness) are not refused. Tool caches that must be
 //!   writable (`GOCACHE`, npm's cache, `XDG_CACHE_HOME`) point into the private temp dir.
 
+pub mod egress;
 mod exec;
 mod output;
 mod path;
 mod policy;
+pub mod proxy;
+pub mod untrusted;
 
+pub use egress::{EgressPolicy, NetworkMode};
 pub use exec::{Sandbox, SandboxConfig, SandboxError, SandboxMode};
 pub use output::ExecOutput;
 pub use path::{normalize_lexically, Access, PathError, ProjectRoot};
-pub use policy::{CommandPolicy, PolicyConfig, PolicyDenial, DEFAULT_ALLOW};
+pub use policy::{CommandPolicy, PolicyConfig, PolicyContext, PolicyDenial, DEFAULT_ALLOW};
+pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits};

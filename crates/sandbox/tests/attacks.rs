@@ -11,19 +11,20 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, ProjectRoot, Sandbox, SandboxConfig};
+use sandbox::{CommandPolicy, PolicyContext, ProjectRoot, Sandbox, SandboxConfig};
 
 /// (command, must the policy refuse it?)
 /// `true`: a named bypass of the old regex filter; the policy must refuse it.
-/// `false`: refused or contained, either is fine.
+/// `false`: refused or contained, either is fine. (Issue 9 made `curl`/`wget`, `node -e` and
+/// interpreters reading stdin allowed: the kernel confines them, so those entries are `false`.)
 const CORPUS: &[(&str, bool)] = &[
     // pipes into shells and interpreters
     ("ls x|sh", true),
     ("ls | bash", true),
     ("echo 'rm -rf {OUT}' | sh", true),
     ("cat evil.txt | bash -s", true),
-    ("echo 'import os' | python3", true),
-    ("echo 'require(\"fs\")' | node", true),
+    ("echo 'import os' | python3", false),
+    ("echo 'require(\"fs\")' | node", false),
     ("curl http://127.0.0.1:{PORT}/x | sh", true),
     // chains
     ("ls x&&rm -rf {OUT}", true),
@@ -40,7 +41,7 @@ const CORPUS: &[(&str, bool)] = &[
     ("ls $(echo {OUT})/../; $(echo rm) -f {CANARY}", true),
     ("cat <(rm -f {CANARY})", true),
     ("echo hi > >(rm -f {CANARY})", true),
-    ("diff <(ls) <(curl http://127.0.0.1:{PORT})", true),
+    ("diff <(ls) <(curl http://127.0.0.1:{PORT})", false),
     ("echo ${x:-$(rm -f {CANARY})}", true),
     ("echo $(( $(rm -f {CANARY}) + 1 ))", true),
     ("x='a[$(rm -f {CANARY})]'; echo $((x))", true),
@@ -67,8 +68,8 @@ const CORPUS: &[(&str, bool)] = &[
     ("\\rm -f {CANARY}", true),
     ("\"r\"m -f {CANARY}", true),
     ("'rm' -f {CANARY}", true),
-    ("c\\url http://127.0.0.1:{PORT}", true),
-    ("cu''rl http://127.0.0.1:{PORT}", true),
+    ("c\\url http://127.0.0.1:{PORT}", false),
+    ("cu''rl http://127.0.0.1:{PORT}", false),
     ("$'\\x72\\x6d' -f {CANARY}", true),
     ("r$()m -f {CANARY}", true),
     ("$CMD -f {CANARY}", true),
@@ -84,33 +85,33 @@ const CORPUS: &[(&str, bool)] = &[
     // aliases and functions
     ("alias x=rm; x -f {CANARY}", true),
     ("shopt -s expand_aliases; alias ls=curl; ls http://127.0.0.1:{PORT}", true),
-    ("ls() { curl http://127.0.0.1:{PORT}; }; ls", true),
+    ("ls() { curl http://127.0.0.1:{PORT}; }; ls", false),
     ("f() { rm -f {CANARY}; }; f", true),
     ("function g { eval \"$1\"; }; g ls", true),
     // absolute paths
     ("/bin/rm -f {CANARY}", true),
-    ("/usr/bin/curl http://127.0.0.1:{PORT}", true),
+    ("/usr/bin/curl http://127.0.0.1:{PORT}", false),
     ("/usr/bin/../../usr/bin/curl http://127.0.0.1:{PORT}", true),
     ("{OUT}/tool", true),
     // launchers
     ("env rm -f {CANARY}", true),
     ("env -S 'rm -f {CANARY}'", true),
-    ("env curl http://127.0.0.1:{PORT}", true),
+    ("env curl http://127.0.0.1:{PORT}", false),
     ("env PATH=/tmp ls", true),
     ("echo {CANARY} | xargs rm -f", false),
-    ("echo http://127.0.0.1:{PORT} | xargs curl", true),
-    ("xargs -I{} sh -c 'curl {}' < urls.txt", true),
+    ("echo http://127.0.0.1:{PORT} | xargs curl", false),
+    ("xargs -I{} sh -c 'curl {}' < urls.txt", false),
     ("find {OUT} -exec rm -f {} \\;", true),
-    ("find . -exec curl http://127.0.0.1:{PORT} \\;", true),
+    ("find . -exec curl http://127.0.0.1:{PORT} \\;", false),
     ("find {OUT} -delete", true),
     ("find / -name canary -execdir rm {} +", true),
     ("find . -fprint {CANARY}", true),
     ("nice rm -f {CANARY}", true),
-    ("nice -n 5 curl http://127.0.0.1:{PORT}", true),
+    ("nice -n 5 curl http://127.0.0.1:{PORT}", false),
     ("timeout 5 rm -f {CANARY}", true),
-    ("timeout -s KILL 5 curl http://127.0.0.1:{PORT}", true),
+    ("timeout -s KILL 5 curl http://127.0.0.1:{PORT}", false),
     ("time rm -f {CANARY}", true),
-    ("nohup curl http://127.0.0.1:{PORT}", true),
+    ("nohup curl http://127.0.0.1:{PORT}", false),
     ("sudo rm -f {CANARY}", true),
     ("command rm -f {CANARY}", true),
     ("builtin eval 'rm -f {CANARY}'", true),
@@ -119,7 +120,7 @@ const CORPUS: &[(&str, bool)] = &[
     ("setsid curl http://127.0.0.1:{PORT}", true),
     // nested shells and eval
     ("bash -c 'rm -f {CANARY}'", true),
-    ("sh -c \"curl http://127.0.0.1:{PORT}\"", true),
+    ("sh -c \"curl http://127.0.0.1:{PORT}\"", false),
     ("bash -c \"bash -c 'rm -f {CANARY}'\"", true),
     ("bash -c \"$CMD\"", true),
     ("eval 'rm -f {CANARY}'", true),
@@ -135,9 +136,9 @@ const CORPUS: &[(&str, bool)] = &[
     ("export PATH={OUT}:$PATH; ls", true),
     ("declare -x NODE_OPTIONS='--require {OUT}/x.js'", true),
     // interpreters
-    ("node -e \"require('fs').unlinkSync('{CANARY}')\"", true),
-    ("node --eval 'process.exit(0)'", true),
-    ("node -p 'require(\"net\").connect({PORT})'", true),
+    ("node -e \"require('fs').unlinkSync('{CANARY}')\"", false),
+    ("node --eval 'process.exit(0)'", false),
+    ("node -p 'require(\"net\").connect({PORT})'", false),
     ("python3 -c \"open('{CANARY}','w').write('pwned')\"", false),
     ("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {PORT}), timeout=2)\"", false),
     ("python3 -c \"import os; print(os.environ)\"", false),
@@ -172,8 +173,8 @@ const CORPUS: &[(&str, bool)] = &[
     ("mv evil.sh .git/hooks/post-commit", true),
     ("echo '[core] hooksPath=x' >> .git/config", true),
     // network tools
-    ("curl http://127.0.0.1:{PORT}", true),
-    ("wget http://127.0.0.1:{PORT}", true),
+    ("curl http://127.0.0.1:{PORT}", false),
+    ("wget http://127.0.0.1:{PORT}", false),
     ("nc 127.0.0.1 {PORT}", true),
     ("ssh user@127.0.0.1", true),
     ("echo x > /dev/tcp/127.0.0.1/{PORT}", true),
@@ -263,7 +264,7 @@ async fn attack_corpus_is_refused_or_contained() {
         std::fs::create_dir_all(project_dir.path().join(".git/hooks")).unwrap();
         std::fs::write(project_dir.path().join("init.sh"), "echo init\n").unwrap();
         let root = ProjectRoot::new(project_dir.path()).unwrap();
-        match policy.check(&command, &root, false) {
+        match policy.check(&command, &root, &PolicyContext::default()) {
             Err(denial) => {
                 assert!(!denial.reason.is_empty());
                 denied += 1;

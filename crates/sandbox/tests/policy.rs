@@ -4,7 +4,13 @@
 
 use std::path::Path;
 
-use sandbox::{Access, CommandPolicy, PathError, PolicyConfig, ProjectRoot};
+use sandbox::{Access, CommandPolicy, PathError, PolicyConfig, PolicyContext, ProjectRoot};
+
+const OFFLINE: &PolicyContext = &PolicyContext {
+    allow_network: false,
+    processes_scoped: false,
+    temp_dir: None,
+};
 
 fn project() -> (tempfile::TempDir, ProjectRoot) {
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +81,7 @@ fn everyday_commands_are_allowed() {
         "cp src/a.py src/b.py && mv src/b.py src/c.py",
     ];
     for command in allowed {
-        if let Err(e) = policy.check(command, &root, false) {
+        if let Err(e) = policy.check(command, &root, OFFLINE) {
             panic!("`{command}` should be allowed, got: {e}");
         }
     }
@@ -95,9 +101,11 @@ fn network_commands_are_allowed_only_with_network() {
         "git fetch",
         "git clone https://x/y.git",
     ] {
-        let denial = policy.check(command, &root, false).unwrap_err();
+        let denial = policy.check(command, &root, OFFLINE).unwrap_err();
         assert!(denial.reason.contains("network"), "{command}: {denial}");
-        policy.check(command, &root, true).unwrap();
+        policy
+            .check(command, &root, &PolicyContext::new(true))
+            .unwrap();
     }
 }
 
@@ -107,14 +115,14 @@ fn config_adds_and_removes_names() {
     let config: PolicyConfig =
         serde_json::from_str(r#"{"allow": ["deno"], "deny": ["rm"]}"#).unwrap();
     let policy = CommandPolicy::new(&config);
-    policy.check("deno test", &root, false).unwrap();
-    let denial = policy.check("rm -f x", &root, false).unwrap_err();
+    policy.check("deno test", &root, OFFLINE).unwrap();
+    let denial = policy.check("rm -f x", &root, OFFLINE).unwrap_err();
     assert!(
         denial.reason.contains("denied by the project's policy"),
         "{denial}"
     );
     assert!(CommandPolicy::default()
-        .check("deno test", &root, false)
+        .check("deno test", &root, OFFLINE)
         .is_err());
 }
 
@@ -124,8 +132,8 @@ fn denial_reasons_are_actionable() {
     let policy = CommandPolicy::default();
     let cases = [
         (
-            "curl https://example.com",
-            "`curl` is not on the allowlist; network access is not available",
+            "ssh example.com",
+            "`ssh` is not on the allowlist; for HTTP use `curl` or `wget`",
         ),
         (
             "echo x > /etc/passwd",
@@ -136,11 +144,11 @@ fn denial_reasons_are_actionable() {
         ("$CMD -rf x", "is computed"),
         ("echo 'if (' | bash -c 'if then'", "could not be parsed"),
         ("git -c core.sshCommand=x fetch", "`git -c`"),
-        ("node -e 'x'", "node -e"),
+        ("bash -i", "interactive"),
         ("echo x > .git/hooks/pre-commit", "protected"),
     ];
     for (command, expected) in cases {
-        let denial = policy.check(command, &root, false).unwrap_err();
+        let denial = policy.check(command, &root, OFFLINE).unwrap_err();
         assert!(
             denial.to_string().contains(expected),
             "`{command}` gave: {denial}"
@@ -160,7 +168,7 @@ fn unparseable_commands_are_denied() {
         "cat <<EOF\nno end",
     ] {
         assert!(
-            policy.check(command, &root, false).is_err(),
+            policy.check(command, &root, OFFLINE).is_err(),
             "`{command}` was allowed"
         );
     }

@@ -29,10 +29,10 @@ async fn run(inner: &Inner, input: &Value) -> Result<ToolOutcome, String> {
 
     inner
         .policy
-        .check(command, &inner.root, inner.allow_network)
+        .check(command, &inner.root, &inner.policy_context)
         .map_err(|denial| format!("command refused by policy: {denial}"))?;
 
-    let result = inner.sandbox.run(command, timeout).await;
+    let result = inner.sandbox().run(command, timeout).await;
     let frozen = inner.frozen();
     let check = if frozen.is_empty() {
         FrozenCheck::default()

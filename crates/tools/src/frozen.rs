@@ -7,13 +7,18 @@
 //! [`FrozenFiles::restore_from`], which checks every copy against the manifest.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use sandbox::untrusted::{Displaced, InTheWay, UntrustedDir, UntrustedError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ToolError;
 use llm::atomic_write;
+
+/// A frozen file may be at most this big (they are test files).
+pub const FROZEN_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The file [`FrozenFiles::write_copies`] writes beside the copies.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -32,6 +37,9 @@ pub struct FrozenCheck {
     pub restored: Vec<PathBuf>,
     /// Files that had been changed but could not be put back, with the reason.
     pub failed: Vec<(PathBuf, String)>,
+    /// What was in the way of a restore (a directory where a frozen file belongs, a link or
+    /// file where its directory belongs) and was moved aside.
+    pub displaced: Vec<Displaced>,
 }
 
 impl FrozenCheck {
@@ -76,17 +84,19 @@ impl FrozenFiles {
             let rel = relative_to(root.path(), &abs).ok_or_else(|| {
                 frozen_err(format!("not inside the project {}", root.path().display()))
             })?;
-            let meta = std::fs::metadata(&abs).map_err(|source| ToolError::Io {
-                path: abs.clone(),
-                source,
-            })?;
-            if !meta.is_file() {
-                return Err(frozen_err("not a regular file".into()));
+            let contents = UntrustedDir::open(root.path())
+                .and_then(|files| files.read(&rel, FROZEN_MAX_BYTES))
+                .map_err(|e| match e {
+                    UntrustedError::Io { path, source } => ToolError::Io { path, source },
+                    e => frozen_err(e.reason()),
+                })?;
+            if contents.truncated {
+                return Err(frozen_err(format!(
+                    "{} bytes, more than the {FROZEN_MAX_BYTES} a frozen file may have",
+                    contents.size
+                )));
             }
-            let bytes = std::fs::read(&abs).map_err(|source| ToolError::Io {
-                path: abs.clone(),
-                source,
-            })?;
+            let bytes = contents.bytes;
             let sha256 = sha256_hex(&bytes);
             files.insert(rel, FrozenFile { bytes, sha256 });
         }
@@ -228,14 +238,39 @@ impl FrozenFiles {
 
     /// Compares every frozen file on disk with the snapshot and writes back the frozen bytes of
     /// any that changed, was deleted or was replaced by a directory or symlink.
+    ///
+    /// This runs in the harness, unconfined (possibly as root), so it goes through
+    /// [`UntrustedDir`]: the check reads the file at its frozen path without following any link
+    /// (a symlinked directory on the way counts as a change: a check must run the frozen bytes
+    /// at the frozen path), and the restore writes with [`UntrustedDir::replace`], which never
+    /// writes through a link and moves aside a directory in the file's place or a link or file
+    /// in its directory's place (reported in [`FrozenCheck::displaced`]).
+    ///
+    /// Commands are not running while this happens (each `bash` call kills its process group
+    /// before returning); the walk from descriptors keeps a swap from redirecting it anyway.
     pub fn verify_and_restore(&self) -> FrozenCheck {
         let mut check = FrozenCheck::default();
+        if self.files.is_empty() {
+            return check;
+        }
+        let files = match UntrustedDir::open(&self.root) {
+            Ok(files) => files,
+            Err(e) => {
+                for rel in self.files.keys() {
+                    check.failed.push((rel.clone(), e.to_string()));
+                }
+                return check;
+            }
+        };
         for (rel, file) in &self.files {
-            if is_intact(&self.root, rel, file) {
+            if is_intact(&files, rel, file) {
                 continue;
             }
-            match restore(&self.root, rel, &file.bytes) {
-                Ok(()) => check.restored.push(rel.clone()),
+            match restore(&files, rel, &file.bytes) {
+                Ok(displaced) => {
+                    check.restored.push(rel.clone());
+                    check.displaced.extend(displaced);
+                }
                 Err(e) => check.failed.push((rel.clone(), e.to_string())),
             }
         }
@@ -243,65 +278,31 @@ impl FrozenFiles {
     }
 }
 
-/// Whether `root/rel` is a regular file with the frozen bytes, reached through real
-/// directories only (a symlinked directory on the way counts as a change: the restore
-/// replaces it, and a check must run the bytes at the frozen path).
-fn is_intact(root: &Path, rel: &Path, file: &FrozenFile) -> bool {
-    let abs = root.join(rel);
-    let parents_real = abs
-        .parent()
-        .and_then(|p| p.canonicalize().ok())
-        .is_some_and(|physical| Some(physical.as_path()) == abs.parent());
-    if !parents_real {
+/// Whether `rel` is a regular file with the frozen bytes, reached through real directories
+/// only.
+fn is_intact(files: &UntrustedDir, rel: &Path, file: &FrozenFile) -> bool {
+    let Ok(mut opened) = files.open_file(rel) else {
+        return false;
+    };
+    if opened.len() != file.bytes.len() as u64 {
         return false;
     }
-    match std::fs::symlink_metadata(&abs) {
-        Ok(meta) if meta.file_type().is_file() && meta.len() == file.bytes.len() as u64 => {
-            std::fs::read(&abs).is_ok_and(|bytes| sha256_hex(&bytes) == file.sha256)
-        }
-        _ => false,
-    }
+    let mut bytes = Vec::with_capacity(file.bytes.len());
+    opened.reader().read_to_end(&mut bytes).is_ok() && sha256_hex(&bytes) == file.sha256
 }
 
-/// Writes the frozen bytes back to `root/rel`. This runs in the harness, unconfined, so it
-/// never follows a link: every directory on the way is made a real directory inside the
-/// project (a symlink or file in its place is removed — the link itself, not its target), a
-/// directory where the file belongs is removed (`remove_dir_all` does not follow symlinks),
-/// and the file is replaced by rename, which replaces a symlink rather than its target.
-///
-/// Commands are not running while this happens (each `bash` call kills its process group
-/// before returning), so the checked path cannot be swapped between the check and the write.
-fn restore(root: &Path, rel: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut names = rel.components().map(|c| match c {
-        Component::Normal(name) => Ok(name),
-        _ => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "a frozen path must be relative, without `..`",
-        )),
-    });
-    let last = names.next_back().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty frozen path")
-    })??;
-    let mut dir = root.to_path_buf();
-    for name in names {
-        dir.push(name?);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                std::fs::remove_file(&dir)?;
-                std::fs::create_dir(&dir)?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&dir)?,
-            Err(e) => return Err(e),
-        }
+/// Writes the frozen bytes back to `rel`; returns what had to be moved out of the way.
+fn restore(
+    files: &UntrustedDir,
+    rel: &Path,
+    bytes: &[u8],
+) -> Result<Vec<Displaced>, UntrustedError> {
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(UntrustedError::BadPath {
+            path: rel.to_path_buf(),
+        });
     }
-    let abs = dir.join(last);
-    if let Ok(meta) = std::fs::symlink_metadata(&abs) {
-        if meta.is_dir() {
-            std::fs::remove_dir_all(&abs)?;
-        }
-    }
-    atomic_write(&abs, bytes)
+    Ok(files.replace(rel, bytes, InTheWay::MoveAside)?.displaced)
 }
 
 /// `path` relative to `root` if it is inside it (lexically; both are expected absolute).

@@ -1,16 +1,25 @@
 //! `list_files {path?, pattern?}`: the files under a directory, as the agent should see them.
 
+use sandbox::untrusted::{FileKind, UntrustedDir};
 use sandbox::{Access, ProjectRoot};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::outcome::{io_message, shown_path, ToolOutcome};
-use crate::walk::{walk, PathGlob, WALK_MAX_ENTRIES};
+use crate::outcome::{
+    project_relative, shown_name, shown_path, shown_rel, untrusted_message, ToolOutcome,
+};
+use crate::walk::{walk, IgnoreRules, PathGlob, WALK_MAX_ENTRIES};
 
 /// Entries shown at most; the output says how many more there were.
 pub const LIST_MAX_ENTRIES: usize = 1000;
 
-pub(crate) fn list_files(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, String> {
+/// Directories are shown with a trailing `/`, symbolic links as `name -> target` (never
+/// followed), FIFOs, sockets and devices with their kind in brackets.
+pub(crate) fn list_files(
+    root: &ProjectRoot,
+    files: &UntrustedDir,
+    input: &Value,
+) -> Result<ToolOutcome, String> {
     let args = Args::parse("list_files", input, &["path", "pattern"])?;
     let path = args.optional_str("path")?.unwrap_or(".");
     let pattern = args.optional_str("pattern")?;
@@ -20,11 +29,20 @@ pub(crate) fn list_files(root: &ProjectRoot, input: &Value) -> Result<ToolOutcom
         .resolve(path, Access::Read)
         .map_err(|e| e.to_string())?;
     let shown = shown_path(root.path(), &start);
-    let meta = std::fs::metadata(&start).map_err(|e| io_message(&shown, &e))?;
-    if !meta.is_dir() {
+    let start_rel = project_relative(root, &start);
+    let kind = match files.stat(start_rel) {
+        Ok(Some(st)) => st.kind,
+        Ok(None) => {
+            return Err(format!(
+                "{shown} does not exist; check the path with list_files"
+            ))
+        }
+        Err(e) => return Err(untrusted_message(&shown, &e)),
+    };
+    if kind != FileKind::Directory {
         return Ok(ToolOutcome::success(
-            format!("list_files: {shown} (a file)"),
-            format!("{shown} is a file, not a directory\n{shown}\n"),
+            format!("list_files: {shown} ({kind})"),
+            format!("{shown} is {kind}, not a directory\n{shown}\n"),
         ));
     }
 
@@ -33,7 +51,9 @@ pub(crate) fn list_files(root: &ProjectRoot, input: &Value) -> Result<ToolOutcom
     let mut visited = 0usize;
     let mut unreadable = 0usize;
     let mut walk_capped = false;
-    for entry in walk(&start) {
+    let mut rules = IgnoreRules::new(files);
+    let walker = walk(&mut rules, start_rel).map_err(|e| untrusted_message(&shown, &e))?;
+    for entry in walker {
         visited += 1;
         if visited > WALK_MAX_ENTRIES {
             walk_capped = true;
@@ -46,14 +66,8 @@ pub(crate) fn list_files(root: &ProjectRoot, input: &Value) -> Result<ToolOutcom
                 continue;
             }
         };
-        if entry.depth() == 0 {
-            continue;
-        }
-        let from_start = entry.path().strip_prefix(&start).unwrap_or(entry.path());
-        let from_root = entry
-            .path()
-            .strip_prefix(root.path())
-            .unwrap_or(entry.path());
+        let from_root = entry.rel.as_path();
+        let from_start = from_root.strip_prefix(start_rel).unwrap_or(from_root);
         if let Some(glob) = &glob {
             if !glob.is_match(from_root, from_start) {
                 continue;
@@ -61,14 +75,23 @@ pub(crate) fn list_files(root: &ProjectRoot, input: &Value) -> Result<ToolOutcom
         }
         total += 1;
         if entries.len() < LIST_MAX_ENTRIES {
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            let mut line = shown_path(root.path(), entry.path());
-            if is_dir {
-                line.push('/');
+            let mut line = shown_rel(from_root);
+            match entry.kind {
+                FileKind::Regular => {}
+                FileKind::Directory => line.push('/'),
+                FileKind::Symlink => {
+                    let target = files
+                        .read_link(from_root)
+                        .map(|t| shown_name(&t.to_string_lossy()))
+                        .unwrap_or_else(|_| "?".into());
+                    line.push_str(&format!(" -> {target}"));
+                }
+                other => line.push_str(&format!(" [{other}]")),
             }
             entries.push(line);
         }
     }
+    let notes = rules.notes;
 
     let mut out = String::new();
     if entries.is_empty() {
@@ -94,6 +117,9 @@ pub(crate) fn list_files(root: &ProjectRoot, input: &Value) -> Result<ToolOutcom
     }
     if unreadable > 0 {
         out.push_str(&format!("[{unreadable} entries could not be read]\n"));
+    }
+    for note in notes {
+        out.push_str(&format!("[{note}]\n"));
     }
     Ok(ToolOutcome::success(
         format!("list_files: {shown} ({total} entries)"),

@@ -1,14 +1,14 @@
 //! `read_file {path, offset?, limit?}`: numbered lines, streamed so a huge file is never loaded
 //! whole.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 
+use sandbox::untrusted::UntrustedDir;
 use sandbox::{Access, ProjectRoot};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::outcome::{io_message, shown_path, ToolOutcome};
+use crate::outcome::{io_message, project_relative, shown_path, untrusted_message, ToolOutcome};
 
 /// Lines shown when `limit` is not given.
 pub const READ_DEFAULT_LIMIT: u64 = 2000;
@@ -16,12 +16,20 @@ pub const READ_DEFAULT_LIMIT: u64 = 2000;
 pub const READ_MAX_LINE_CHARS: usize = 2000;
 /// A bigger file is read only in parts (offset/limit).
 pub const READ_MAX_WHOLE_FILE_BYTES: u64 = 10 * 1024 * 1024;
-/// Output stops growing past this many bytes of text; the trailer says where to continue.
-pub const READ_MAX_OUTPUT_BYTES: usize = 256 * 1024;
+/// Output stops growing past this many bytes of text (about 8k tokens, so one read cannot
+/// flood the conversation); the trailer says where to continue.
+pub const READ_MAX_OUTPUT_BYTES: usize = 32 * 1024;
 /// Bytes looked at to tell a binary file (one with a NUL byte) from text.
 pub(crate) const BINARY_SNIFF_BYTES: usize = 8192;
 
-pub(crate) fn read_file(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, String> {
+/// The file is opened through [`UntrustedDir`] (the harness runs this tool unconfined): no link
+/// is followed even if one is swapped in after the path was resolved, a FIFO, socket or device
+/// is refused without blocking, and nothing past the size the file had when opened is read.
+pub(crate) fn read_file(
+    root: &ProjectRoot,
+    files: &UntrustedDir,
+    input: &Value,
+) -> Result<ToolOutcome, String> {
     let args = Args::parse("read_file", input, &["path", "offset", "limit"])?;
     let path = args.required_str("path")?;
     let offset = args.optional_positive_int("offset")?;
@@ -31,16 +39,10 @@ pub(crate) fn read_file(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome
         .resolve(path, Access::Read)
         .map_err(|e| e.to_string())?;
     let shown = shown_path(root.path(), &abs);
-    let meta = std::fs::metadata(&abs).map_err(|e| io_message(&shown, &e))?;
-    if meta.is_dir() {
-        return Err(format!(
-            "{shown} is a directory; use list_files to see what is in it"
-        ));
-    }
-    if !meta.is_file() {
-        return Err(format!("{shown} is not a regular file"));
-    }
-    let size = meta.len();
+    let mut file = files
+        .open_file(project_relative(root, &abs))
+        .map_err(|e| untrusted_message(&shown, &e))?;
+    let size = file.len();
     if size > READ_MAX_WHOLE_FILE_BYTES && offset.is_none() && limit.is_none() {
         return Err(format!(
             "{shown} is {size} bytes, more than the {} MB read_file shows at once; read a part \
@@ -49,8 +51,7 @@ pub(crate) fn read_file(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome
         ));
     }
 
-    let file = File::open(&abs).map_err(|e| io_message(&shown, &e))?;
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut reader = BufReader::with_capacity(64 * 1024, file.reader());
     let head = reader.fill_buf().map_err(|e| io_message(&shown, &e))?;
     if head.iter().take(BINARY_SNIFF_BYTES).any(|&b| b == 0) {
         return Err(format!(

@@ -1,25 +1,32 @@
 //! `grep {pattern, path?, glob?}`: regex search over the files the agent should see.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::PathBuf;
 
 use grep_regex::RegexMatcherBuilder;
 use grep_searcher::sinks::Lossy;
 use grep_searcher::{BinaryDetection, SearcherBuilder};
+use sandbox::untrusted::{FileKind, UntrustedDir, UntrustedFile};
 use sandbox::{Access, ProjectRoot};
 use serde_json::Value;
 
 use crate::args::{preview, Args};
-use crate::outcome::{io_message, shown_path, ToolOutcome};
+use crate::outcome::{project_relative, shown_path, shown_rel, untrusted_message, ToolOutcome};
 use crate::read::BINARY_SNIFF_BYTES;
-use crate::walk::{walk, PathGlob, WALK_MAX_ENTRIES};
+use crate::walk::{walk, IgnoreRules, PathGlob, WALK_MAX_ENTRIES};
 
 /// Matching lines shown at most.
 pub const GREP_MAX_MATCHES: usize = 500;
 /// A longer matching line is cut.
 pub const GREP_MAX_LINE_CHARS: usize = 300;
 
-pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, String> {
+/// Only regular files are searched, each opened through [`UntrustedDir`] (no link followed, no
+/// FIFO opened) and read no further than its size when opened.
+pub(crate) fn grep(
+    root: &ProjectRoot,
+    files: &UntrustedDir,
+    input: &Value,
+) -> Result<ToolOutcome, String> {
     let args = Args::parse("grep", input, &["pattern", "path", "glob"])?;
     let pattern = args.required_str("pattern")?;
     let path = args.optional_str("path")?.unwrap_or(".");
@@ -41,7 +48,16 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
         .resolve(path, Access::Read)
         .map_err(|e| e.to_string())?;
     let shown = shown_path(root.path(), &start);
-    std::fs::metadata(&start).map_err(|e| io_message(&shown, &e))?;
+    let start_rel = project_relative(root, &start);
+    let start_kind = match files.stat(start_rel) {
+        Ok(Some(st)) => st.kind,
+        Ok(None) => {
+            return Err(format!(
+                "{shown} does not exist; check the path with list_files"
+            ))
+        }
+        Err(e) => return Err(untrusted_message(&shown, &e)),
+    };
 
     let mut searcher = SearcherBuilder::new()
         .binary_detection(BinaryDetection::quit(0))
@@ -55,7 +71,16 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
     let mut capped = false;
     let mut walk_capped = false;
     let mut visited = 0usize;
-    for entry in walk(&start) {
+    let mut rules = IgnoreRules::new(files);
+    // A file given as the path is searched whatever the ignore files say.
+    let candidates: Box<dyn Iterator<Item = Result<(PathBuf, FileKind), ()>> + '_> =
+        if start_kind == FileKind::Directory {
+            let walker = walk(&mut rules, start_rel).map_err(|e| untrusted_message(&shown, &e))?;
+            Box::new(walker.map(|e| e.map(|e| (e.rel, e.kind)).map_err(|_| ())))
+        } else {
+            Box::new(std::iter::once(Ok((start_rel.to_path_buf(), start_kind))))
+        };
+    for candidate in candidates {
         if capped {
             break;
         }
@@ -64,22 +89,24 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
             walk_capped = true;
             break;
         }
-        let Ok(entry) = entry else {
+        let Ok((from_root, kind)) = candidate else {
             unreadable += 1;
             continue;
         };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
+        if kind != FileKind::Regular {
             continue;
         }
-        let file = entry.path();
-        let from_start = file.strip_prefix(&start).unwrap_or(file);
-        let from_root = file.strip_prefix(root.path()).unwrap_or(file);
+        let from_start = from_root.strip_prefix(start_rel).unwrap_or(&from_root);
         if let Some(glob) = &glob {
-            if !glob.is_match(from_root, from_start) {
+            if !glob.is_match(&from_root, from_start) {
                 continue;
             }
         }
-        match looks_binary(file) {
+        let Ok(mut file) = files.open_file(&from_root) else {
+            unreadable += 1;
+            continue;
+        };
+        match looks_binary(&mut file) {
             Ok(true) => {
                 binary_skipped += 1;
                 continue;
@@ -90,11 +117,11 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
                 continue;
             }
         }
-        let name = shown_path(root.path(), file);
+        let name = shown_rel(&from_root);
         let before = matches;
-        let result = searcher.search_path(
+        let result = searcher.search_reader(
             &matcher,
-            file,
+            file.reader(),
             Lossy(|line_number, line| {
                 if matches >= GREP_MAX_MATCHES {
                     capped = true;
@@ -116,6 +143,7 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
             files_with_matches += 1;
         }
     }
+    let notes = std::mem::take(&mut rules.notes);
 
     if matches == 0 {
         out.push_str(&format!("no matches for `{pattern}` in {shown}\n"));
@@ -140,6 +168,9 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
     if unreadable > 0 {
         out.push_str(&format!("[{unreadable} entries could not be read]\n"));
     }
+    for note in notes {
+        out.push_str(&format!("[{note}]\n"));
+    }
     Ok(ToolOutcome::success(
         format!(
             "grep: {} in {shown} → {matches} match{} in {files_with_matches} file{}",
@@ -151,11 +182,12 @@ pub(crate) fn grep(root: &ProjectRoot, input: &Value) -> Result<ToolOutcome, Str
     ))
 }
 
-/// Whether the start of `path` has a NUL byte.
-fn looks_binary(path: &Path) -> std::io::Result<bool> {
+/// Whether the start of `file` has a NUL byte; leaves it at its start again.
+fn looks_binary(file: &mut UntrustedFile) -> std::io::Result<bool> {
     let mut head = Vec::with_capacity(BINARY_SNIFF_BYTES);
-    std::fs::File::open(path)?
+    file.reader()
         .take(BINARY_SNIFF_BYTES as u64)
         .read_to_end(&mut head)?;
+    file.rewind()?;
     Ok(head.contains(&0))
 }

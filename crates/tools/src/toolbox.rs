@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, PolicyConfig, ProjectRoot, Sandbox, SandboxConfig, SandboxMode};
+use sandbox::untrusted::UntrustedDir;
+use sandbox::{
+    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, Sandbox, SandboxConfig,
+    SandboxMode,
+};
 use serde_json::Value;
 
 use crate::error::ToolError;
@@ -34,7 +38,13 @@ pub struct ToolboxConfig {
     /// The `[policy]` allow/deny lists for `bash` commands.
     pub policy: PolicyConfig,
     pub sandbox_mode: SandboxMode,
+    /// Sockets other than Unix ones (the socket filter when commands have no network
+    /// namespace of their own).
     pub allow_network: bool,
+    /// What the egress proxy lets commands reach.
+    pub network: NetworkMode,
+    /// The user's `allow_domains` entries for the egress proxy.
+    pub allow_domains: Vec<String>,
     /// Extra paths `bash` commands may read / write besides the project.
     pub extra_read: Vec<PathBuf>,
     pub extra_write: Vec<PathBuf>,
@@ -62,6 +72,8 @@ impl ToolboxConfig {
             policy: PolicyConfig::default(),
             sandbox_mode: SandboxMode::On,
             allow_network: false,
+            network: sandbox_defaults.network,
+            allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
@@ -80,8 +92,14 @@ pub struct Toolbox {
 
 pub(crate) struct Inner {
     pub(crate) root: ProjectRoot,
+    /// The project held open, for reading and writing beneath it without following links.
+    pub(crate) files: UntrustedDir,
     pub(crate) policy: CommandPolicy,
-    pub(crate) sandbox: Sandbox,
+    /// The confinement as the policy sees it (network, process scoping, temp dir).
+    pub(crate) policy_context: PolicyContext,
+    /// Replaced (with the frozen files read-only) when the frozen set changes.
+    sandbox: RwLock<Arc<Sandbox>>,
+    sandbox_config: SandboxConfig,
     pub(crate) allow_network: bool,
     pub(crate) default_timeout: Duration,
     pub(crate) max_timeout: Duration,
@@ -89,6 +107,13 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    pub(crate) fn sandbox(&self) -> Arc<Sandbox> {
+        self.sandbox
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub(crate) fn frozen(&self) -> Arc<FrozenFiles> {
         self.frozen
             .read()
@@ -115,23 +140,40 @@ impl Toolbox {
         for path in &config.protected {
             root.protect(path);
         }
+        let files = UntrustedDir::open(root.path()).map_err(|e| ToolError::Project {
+            path: config.project.clone(),
+            message: e.to_string(),
+        })?;
         let policy = CommandPolicy::new(&config.policy);
-        let sandbox = Sandbox::new(SandboxConfig {
+        let sandbox_config = SandboxConfig {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
             allow_network: config.allow_network,
+            network: config.network,
+            allow_domains: config.allow_domains.clone(),
             extra_read: config.extra_read.clone(),
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
             output_cap_bytes: config.output_cap_bytes,
-        })
-        .map_err(|e| ToolError::Sandbox(e.to_string()))?;
+            read_only: vec![root.path().join(".git")],
+        };
+        let sandbox =
+            Sandbox::new(sandbox_config.clone()).map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
+        // Processes are not scoped to the run until commands run in a pid namespace of their own.
+        let policy_context = PolicyContext {
+            allow_network: config.allow_network,
+            processes_scoped: false,
+            temp_dir: Some(sandbox.temp_dir().to_path_buf()),
+        };
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
+                files,
                 policy,
-                sandbox,
+                policy_context,
+                sandbox: RwLock::new(Arc::new(sandbox)),
+                sandbox_config,
                 allow_network: config.allow_network,
                 default_timeout: config
                     .default_timeout
@@ -147,16 +189,22 @@ impl Toolbox {
         &self.inner.root
     }
 
-    /// The confined runner `bash` uses; the harness runs its own commands (feature checks, git)
-    /// through it too, so they are confined like the agent's.
-    pub fn sandbox(&self) -> &Sandbox {
-        &self.inner.sandbox
+    /// The confined runner `bash` uses; the harness runs the feature checks through it too, so
+    /// they are confined like the agent's commands.
+    pub fn sandbox(&self) -> Arc<Sandbox> {
+        self.inner.sandbox()
     }
 
     /// The command policy `bash` applies (the harness also checks planned feature checks
     /// against it).
     pub fn policy(&self) -> &CommandPolicy {
         &self.inner.policy
+    }
+
+    /// The confinement as the policy sees it; planned feature checks are checked against the
+    /// policy with it, as `bash` commands are.
+    pub fn policy_context(&self) -> &PolicyContext {
+        &self.inner.policy_context
     }
 
     /// Whether commands may use the network.
@@ -173,8 +221,9 @@ impl Toolbox {
     }
 
     /// Freezes files from now on (replacing any earlier set): `write_file`/`edit_file` refuse
-    /// them and every `bash` call ends by restoring them if it changed them. The snapshot must
-    /// be of this toolbox's project.
+    /// them, commands see them read-only (`.git` too; see [`SandboxConfig::read_only`]) and
+    /// every `bash` call ends by restoring them if it changed them. The snapshot must be of
+    /// this toolbox's project.
     pub fn set_frozen(&self, frozen: FrozenFiles) -> Result<(), ToolError> {
         if !frozen.is_empty() && frozen.root() != self.inner.root.path() {
             return Err(ToolError::Frozen {
@@ -185,6 +234,16 @@ impl Toolbox {
                 ),
             });
         }
+        let mut config = self.inner.sandbox_config.clone();
+        config
+            .read_only
+            .extend(frozen.paths().map(|p| self.inner.root.path().join(p)));
+        let sandbox = Sandbox::new(config).map_err(|e| ToolError::Sandbox(e.to_string()))?;
+        *self
+            .inner
+            .sandbox
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(sandbox);
         *self
             .inner
             .frozen
@@ -222,13 +281,13 @@ impl Toolbox {
         let inner = Arc::clone(&self.inner);
         let input = input.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let root = &inner.root;
+            let (root, files) = (&inner.root, &inner.files);
             match tool {
-                "read_file" => crate::read::read_file(root, &input),
-                "write_file" => crate::write::write_file(root, &inner.frozen(), &input),
-                "edit_file" => crate::write::edit_file(root, &inner.frozen(), &input),
-                "list_files" => crate::list::list_files(root, &input),
-                _ => crate::search::grep(root, &input),
+                "read_file" => crate::read::read_file(root, files, &input),
+                "write_file" => crate::write::write_file(root, files, &inner.frozen(), &input),
+                "edit_file" => crate::write::edit_file(root, files, &inner.frozen(), &input),
+                "list_files" => crate::list::list_files(root, files, &input),
+                _ => crate::search::grep(root, files, &input),
             }
         })
         .await;

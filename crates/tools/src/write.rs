@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use sandbox::untrusted::{FileKind, InTheWay, UntrustedDir};
 use sandbox::{Access, ProjectRoot};
 use serde_json::Value;
 
 use crate::args::Args;
 use crate::frozen::FrozenFiles;
-use crate::outcome::{io_message, shown_path, ToolOutcome};
+use crate::outcome::{project_relative, shown_path, untrusted_message, ToolOutcome};
 use crate::read::{plural, READ_MAX_WHOLE_FILE_BYTES};
-use llm::atomic_write;
 
 /// The message for a write to a frozen file.
 pub(crate) fn frozen_refusal(rel: &Path) -> String {
@@ -37,8 +37,11 @@ fn resolve_for_write(
     }
 }
 
+/// Written with [`UntrustedDir::replace`]: never through a link, even one swapped in after the
+/// path was resolved; a directory in the way is refused, not moved.
 pub(crate) fn write_file(
     root: &ProjectRoot,
+    files: &UntrustedDir,
     frozen: &FrozenFiles,
     input: &Value,
 ) -> Result<ToolOutcome, String> {
@@ -47,14 +50,17 @@ pub(crate) fn write_file(
     let content = args.required_str("content")?;
     let abs = resolve_for_write(root, frozen, path)?;
     let shown = shown_path(root.path(), &abs);
-    let existed = match std::fs::metadata(&abs) {
-        Ok(meta) if meta.is_dir() => {
+    let rel = project_relative(root, &abs);
+    let existed = match files.stat(rel) {
+        Ok(Some(st)) if st.kind == FileKind::Directory => {
             return Err(format!("{shown} is a directory; give the path of a file"))
         }
-        Ok(_) => true,
-        Err(_) => false,
+        Ok(found) => found.is_some(),
+        Err(e) => return Err(untrusted_message(&shown, &e)),
     };
-    atomic_write(&abs, content.as_bytes()).map_err(|e| io_message(&shown, &e))?;
+    files
+        .replace(rel, content.as_bytes(), InTheWay::Refuse)
+        .map_err(|e| untrusted_message(&shown, &e))?;
     let lines = line_count(content);
     Ok(ToolOutcome::success(
         format!("write_file: {shown} ({lines} line{})", plural(lines)),
@@ -69,6 +75,7 @@ pub(crate) fn write_file(
 
 pub(crate) fn edit_file(
     root: &ProjectRoot,
+    files: &UntrustedDir,
     frozen: &FrozenFiles,
     input: &Value,
 ) -> Result<ToolOutcome, String> {
@@ -94,23 +101,20 @@ pub(crate) fn edit_file(
 
     let abs = resolve_for_write(root, frozen, path)?;
     let shown = shown_path(root.path(), &abs);
-    let meta = std::fs::metadata(&abs).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            format!("{shown} does not exist; create it with write_file")
-        }
-        _ => io_message(&shown, &e),
-    })?;
-    if meta.is_dir() {
-        return Err(format!("{shown} is a directory; give the path of a file"));
-    }
-    if meta.len() > READ_MAX_WHOLE_FILE_BYTES {
+    let rel = project_relative(root, &abs);
+    let contents = files
+        .read(rel, READ_MAX_WHOLE_FILE_BYTES)
+        .map_err(|e| match e {
+            e if e.is_not_found() => format!("{shown} does not exist; create it with write_file"),
+            e => untrusted_message(&shown, &e),
+        })?;
+    if contents.truncated {
         return Err(format!(
             "{shown} is {} bytes, too big for edit_file; change it with bash (e.g. sed)",
-            meta.len()
+            contents.size
         ));
     }
-    let bytes = std::fs::read(&abs).map_err(|e| io_message(&shown, &e))?;
-    let text = String::from_utf8(bytes)
+    let text = String::from_utf8(contents.bytes)
         .map_err(|_| format!("{shown} is not UTF-8 text; edit_file only edits text files"))?;
 
     let positions: Vec<usize> = text.match_indices(old).map(|(i, _)| i).collect();
@@ -132,7 +136,9 @@ pub(crate) fn edit_file(
     } else {
         (text.replacen(old, new, 1), 1)
     };
-    atomic_write(&abs, updated.as_bytes()).map_err(|e| io_message(&shown, &e))?;
+    files
+        .replace(rel, updated.as_bytes(), InTheWay::Refuse)
+        .map_err(|e| untrusted_message(&shown, &e))?;
     let first_line = line_of(&text, positions[0]);
     Ok(ToolOutcome::success(
         format!(

@@ -52,9 +52,9 @@ async fn command_writes_inside_project() {
 #[tokio::test]
 async fn policy_denial_is_a_tool_error_with_the_reason() {
     let (_dir, tb) = project();
-    let out = call(&tb, "bash", json!({"command": "curl http://example.com"})).await;
+    let out = call(&tb, "bash", json!({"command": "sudo ls"})).await;
     assert_error(&out, "refused by policy");
-    assert!(out.content.contains("curl"), "{}", out.content);
+    assert!(out.content.contains("sudo"), "{}", out.content);
     assert_eq!(out.exit_code, None);
 }
 

@@ -2,21 +2,49 @@
 //! session next to the toolbox's through [`ExtraTools`].
 
 use super::features::Feature;
-use super::RunContext;
+use super::{state, RunContext};
 use crate::session::{BoxFuture, ExtraTools};
 use llm::ToolSpec;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use tools::ToolOutcome;
 
 /// Planning: `add_features`.
 pub(crate) struct PlanningTools<'a> {
-    pub(crate) ctx: &'a RunContext<'a>,
+    ctx: &'a RunContext<'a>,
+    session_number: u32,
+    /// Features recorded in this session (the watchdog's progress).
+    recorded: AtomicU64,
 }
 
 /// Building: `verify_feature`.
 pub(crate) struct BuildTools<'a> {
-    pub(crate) ctx: &'a RunContext<'a>,
-    pub(crate) session_number: u32,
+    ctx: &'a RunContext<'a>,
+    session_number: u32,
+    /// Features whose check passed in this session (each counts once as progress).
+    passed: Mutex<BTreeSet<String>>,
+}
+
+impl<'a> PlanningTools<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> PlanningTools<'a> {
+        PlanningTools {
+            ctx,
+            session_number,
+            recorded: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<'a> BuildTools<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> BuildTools<'a> {
+        BuildTools {
+            ctx,
+            session_number,
+            passed: Mutex::new(BTreeSet::new()),
+        }
+    }
 }
 
 fn add_features_spec() -> ToolSpec {
@@ -82,13 +110,36 @@ impl ExtraTools for PlanningTools<'_> {
             if name != "add_features" {
                 return None;
             }
-            Some(self.add_features(input))
+            Some(self.add_features(input).await)
         })
+    }
+
+    fn progress_marks(&self) -> u64 {
+        self.recorded.load(Ordering::SeqCst)
+    }
+
+    fn after_tool<'b>(&'b self, name: &'b str) -> BoxFuture<'b, Option<String>> {
+        guard_after_command(self.ctx, name, self.session_number)
     }
 }
 
+/// After a command (the only tool that can reach `.git`): the git guard, with its note.
+fn guard_after_command<'b>(
+    ctx: &'b RunContext<'b>,
+    name: &'b str,
+    session_number: u32,
+) -> BoxFuture<'b, Option<String>> {
+    Box::pin(async move {
+        if name != "bash" {
+            return None;
+        }
+        ctx.guard_git(&state::session_id(session_number), Some(session_number))
+            .await
+    })
+}
+
 impl PlanningTools<'_> {
-    fn add_features(&self, input: &Value) -> ToolOutcome {
+    async fn add_features(&self, input: &Value) -> ToolOutcome {
         let batch: Vec<Feature> = match input.get("features").cloned().map(serde_json::from_value) {
             Some(Ok(b)) => b,
             Some(Err(e)) => {
@@ -111,7 +162,18 @@ impl PlanningTools<'_> {
             );
         }
         let existing = self.ctx.features();
-        let problems = self.ctx.batch_problems(&existing, &batch);
+        let mut problems = self.ctx.batch_problems(&existing, &batch);
+        if problems.is_empty() {
+            problems = match self.ctx.batch_run_problems(existing.len(), &batch).await {
+                Ok(p) => p,
+                Err(e) => {
+                    return ToolOutcome::failure(
+                        "add_features",
+                        format!("the harness could not run the checks: {e}"),
+                    )
+                }
+            };
+        }
         if !problems.is_empty() {
             return ToolOutcome::failure(
                 "add_features",
@@ -123,14 +185,17 @@ impl PlanningTools<'_> {
         }
         let ids: Vec<String> = batch.iter().map(|f| f.id.clone()).collect();
         match self.ctx.add_planned(batch) {
-            Ok(total) => ToolOutcome::success(
-                format!("add_features: +{} ({total} in all)", ids.len()),
-                format!(
-                    "Recorded {} feature(s): {}. {total} feature(s) in all.",
-                    ids.len(),
-                    ids.join(", ")
-                ),
-            ),
+            Ok(total) => {
+                self.recorded.fetch_add(ids.len() as u64, Ordering::SeqCst);
+                ToolOutcome::success(
+                    format!("add_features: +{} ({total} in all)", ids.len()),
+                    format!(
+                        "Recorded {} feature(s): {}. {total} feature(s) in all.",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                )
+            }
             Err(e) => ToolOutcome::failure(
                 "add_features",
                 format!("the harness could not save the features: {e}"),
@@ -151,6 +216,21 @@ impl ExtraTools for BuildTools<'_> {
             }
             Some(self.verify(input).await)
         })
+    }
+
+    fn progress_marks(&self) -> u64 {
+        self.passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len() as u64
+    }
+
+    fn work_done(&self) -> bool {
+        self.ctx.every_feature_verified()
+    }
+
+    fn after_tool<'b>(&'b self, name: &'b str) -> BoxFuture<'b, Option<String>> {
+        guard_after_command(self.ctx, name, self.session_number)
     }
 }
 
@@ -175,6 +255,12 @@ impl BuildTools<'_> {
         };
         match self.ctx.verify(feature, self.session_number).await {
             Ok(result) => {
+                if result.passed {
+                    self.passed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(id.to_string());
+                }
                 let mut outcome = if result.passed {
                     ToolOutcome::success(
                         format!("verify_feature {id}: passed"),

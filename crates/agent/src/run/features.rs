@@ -33,6 +33,17 @@ pub struct FeatureStatus {
     /// How often a passing feature was found failing again at a session's end.
     #[serde(default)]
     pub regressions: u32,
+    /// Its check passed in a session whose work is not committed yet: it is recorded as
+    /// passing only once the commit is made (a resume commits first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncommitted: bool,
+}
+
+impl FeatureStatus {
+    /// Passing, and backed by a commit.
+    pub fn recorded_passing(&self) -> bool {
+        self.passes && !self.uncommitted
+    }
 }
 
 /// Checks one feature's own fields; returns every problem found, worded for the model.

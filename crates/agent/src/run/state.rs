@@ -37,6 +37,9 @@ pub struct SessionRecord {
     /// — or when the process died during it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
+    /// The evidence for the ending (the watchdog's line: "5 turns in a row changed no file...").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub end_detail: String,
     #[serde(default)]
     pub turns: u32,
     #[serde(default)]
@@ -46,6 +49,14 @@ pub struct SessionRecord {
     /// The end of the model's last message, for the next session's prompt.
     #[serde(default)]
     pub final_text: String,
+    /// Features passing when it ended (for the report's chart); `None` in older states and
+    /// while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passing_at_end: Option<usize>,
+    /// What the harness had to put right during the session (history restored, files left
+    /// out of the commit...), for the next session's prompt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The id a session's calls carry in the ledger and its transcript's name: `session-003`.
@@ -63,10 +74,13 @@ impl SessionRecord {
             started: now.to_string(),
             ended: None,
             end: None,
+            end_detail: String::new(),
             turns: 0,
             newly_passing: vec![],
             regressions: vec![],
             final_text: String::new(),
+            passing_at_end: None,
+            notes: vec![],
         }
     }
 }
@@ -79,6 +93,89 @@ pub struct StopRecord {
     pub reason: String,
     pub exit_code: i32,
     pub detail: String,
+    /// For a stall: how the sessions of the stall mostly ended (`cut_off_answers`,
+    /// `no_progress`, `completed`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// Sessions in a row that made no progress, and how each ended. Kept in `run.json`, so
+/// re-running the same command does not reset it; a session with progress does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    /// Sessions in a row without progress (build: no new high of passing features; planning:
+    /// no plan frozen).
+    pub sessions: u32,
+    /// What is compared with the stall limit: each such session counts one, and one more when
+    /// the watchdog ended it for the same misbehaviour as the one before it.
+    pub weight: u32,
+    /// How each of those sessions ended, oldest first (`cut_off_answers`, `completed`...).
+    pub endings: Vec<String>,
+}
+
+impl Stall {
+    /// A session ended `ending` without progress. A misbehaviour the watchdog ended (cut-off
+    /// answers, no progress, cycles...) that repeats the previous session's counts double.
+    pub fn add(&mut self, ending: &str) {
+        let misbehaviour = crate::EndReason::parse(ending).is_some_and(|e| e.is_misbehaviour());
+        let repeated = misbehaviour && self.endings.last().is_some_and(|last| last == ending);
+        self.sessions += 1;
+        self.weight += if repeated { 2 } else { 1 };
+        self.endings.push(ending.to_string());
+    }
+
+    /// The ending most of the sessions had (the latest of equally frequent ones).
+    pub fn cause(&self) -> Option<String> {
+        let mut best: Option<(&String, usize)> = None;
+        for e in &self.endings {
+            let n = self.endings.iter().filter(|x| *x == e).count();
+            if best.is_none_or(|(_, m)| n >= m) {
+                best = Some((e, n));
+            }
+        }
+        best.map(|(e, _)| e.clone())
+    }
+
+    /// "3 sessions ended on repeated cut-off answers", or with mixed endings "3 sessions in a
+    /// row made no progress (2 ended on ..., 1 on ...)".
+    pub fn describe(&self) -> String {
+        let name = |e: &str| {
+            crate::EndReason::parse(e)
+                .map(|r| r.describe().to_string())
+                .unwrap_or_else(|| e.replace('_', " "))
+        };
+        let plural = if self.sessions == 1 { "" } else { "s" };
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for e in &self.endings {
+            match counts.iter_mut().find(|(k, _)| k == e) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((e.clone(), 1)),
+            }
+        }
+        match counts.as_slice() {
+            [] => format!(
+                "{} session{plural} in a row made no progress",
+                self.sessions
+            ),
+            [(only, _)] => format!(
+                "{} session{plural} in a row ended on {} without progress",
+                self.sessions,
+                name(only)
+            ),
+            _ => {
+                counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+                let parts: Vec<String> = counts
+                    .iter()
+                    .map(|(e, n)| format!("{n} on {}", name(e)))
+                    .collect();
+                format!(
+                    "{} sessions in a row made no progress (ended {})",
+                    self.sessions,
+                    parts.join(", ")
+                )
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,9 +191,9 @@ pub struct RunState {
     pub features: Vec<Feature>,
     pub status: BTreeMap<String, FeatureStatus>,
     pub sessions: Vec<SessionRecord>,
-    /// Build sessions in a row that made no feature newly pass.
+    /// Sessions in a row without progress, with their endings (survives a resume).
     #[serde(default)]
-    pub sessions_without_progress: u32,
+    pub stall: Stall,
     /// The most features that ever passed at a session's end. A build session makes progress
     /// when it beats this: fixing what a session broke earlier is not progress, so a model that
     /// breaks and repairs the same feature over and over still stalls.
@@ -122,7 +219,7 @@ impl RunState {
             features: Vec::new(),
             status: BTreeMap::new(),
             sessions: Vec::new(),
-            sessions_without_progress: 0,
+            stall: Stall::default(),
             best_passing: 0,
             plan_ready: false,
             last_stop: None,
@@ -166,10 +263,16 @@ impl RunState {
         llm::atomic_write(&path, &json).map_err(|source| StateError::Io { path, source })
     }
 
+    /// Features recorded as passing: their check passed and the work it passed on is
+    /// committed.
     pub fn passing(&self) -> usize {
         self.features
             .iter()
-            .filter(|f| self.status.get(&f.id).is_some_and(|s| s.passes))
+            .filter(|f| {
+                self.status
+                    .get(&f.id)
+                    .is_some_and(FeatureStatus::recorded_passing)
+            })
             .count()
     }
 
@@ -263,6 +366,34 @@ mod tests {
             .push(SessionRecord::started(3, SessionKind::Building, "t0"));
         assert_eq!(s.close_interrupted_sessions("t1"), vec![3]);
         assert_eq!(s.sessions[0].newly_passing, vec!["F2".to_string()]);
+    }
+
+    #[test]
+    fn the_same_ending_twice_weighs_more_and_the_cause_is_named() {
+        let mut stall = Stall::default();
+        stall.add("cut_off_answers");
+        assert_eq!(stall.weight, 1);
+        stall.add("cut_off_answers");
+        assert_eq!((stall.sessions, stall.weight), (2, 3));
+        assert_eq!(
+            stall.describe(),
+            "2 sessions in a row ended on repeated cut-off answers without progress"
+        );
+        stall.add("no_progress");
+        assert_eq!(stall.weight, 4);
+        let mut honest = Stall::default();
+        honest.add("completed");
+        honest.add("completed");
+        assert_eq!(
+            honest.weight, 2,
+            "an honest ending twice is no misbehaviour"
+        );
+        assert_eq!(stall.cause().as_deref(), Some("cut_off_answers"));
+        assert_eq!(
+            stall.describe(),
+            "3 sessions in a row made no progress (ended 2 on repeated cut-off answers, 1 on \
+             turns without progress)"
+        );
     }
 
     #[test]
