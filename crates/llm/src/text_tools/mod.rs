@@ -194,7 +194,7 @@ impl TextProtocol {
             return None;
         }
         let raw = invalid_raw(input)?;
-        let problem = match scan::parse_content(raw, true, &self.catalog) {
+        let problem = match scan::parse_content(raw, scan::Kind::Definite, &self.catalog) {
             Some(found) => found.into_iter().find_map(|f| match f {
                 Found::Malformed { problem, .. } => Some(problem),
                 Found::Call { .. } => None,
