@@ -518,7 +518,7 @@ fn the_wire_request_describes_the_tools_and_renders_the_history_as_text() {
         "## bash",
         "## write_file",
         "Arguments (JSON schema): {",
-        "```json\n{\"name\": \"bash\", \"arguments\": {\"command\":\"ls -la\"}}\n```",
+        "```json\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"notes.txt\", \"content\": \"first line\\nsecond line\\n\"}}\n```",
     ] {
         assert!(wire.system.contains(needle), "{needle}: {}", wire.system);
     }
@@ -603,4 +603,20 @@ fn arguments_alone_are_taken_only_when_exactly_one_tool_fits() {
     // In a call block too.
     let r = p.parse_response(answer("<tool_call>{\"command\": \"ls\"}</tool_call>"));
     assert_eq!(r.tool_uses().next().map(|(_, n, _)| n), Some("bash"));
+}
+
+#[test]
+fn the_worked_example_in_the_prompt_is_itself_a_readable_call() {
+    let system = system_prompt("S", &tools());
+    let start = system.find("```json\n").unwrap();
+    let end = start + 8 + system[start + 8..].find("```").unwrap() + 3;
+    let (calls, kept) = parse(&system[start..end]);
+    assert_eq!(
+        calls,
+        [call(
+            "write_file",
+            json!({"path": "notes.txt", "content": "first line\nsecond line\n"})
+        )]
+    );
+    assert_eq!(kept, "");
 }
