@@ -155,6 +155,11 @@ pub enum EventKind {
         id: String,
         passed: bool,
         exit_code: Option<i32>,
+        /// Features passing after this verdict, and in all.
+        #[serde(default)]
+        passing: usize,
+        #[serde(default)]
+        total: usize,
     },
     /// A feature that passed failed its check when re-run at a session's end.
     #[serde(rename = "feature.regressed")]
@@ -163,6 +168,11 @@ pub enum EventKind {
         exit_code: Option<i32>,
         /// The end of the check's output.
         output: String,
+        /// Features passing after it flipped back, and in all.
+        #[serde(default)]
+        passing: usize,
+        #[serde(default)]
+        total: usize,
     },
     /// A run started or resumed (`loopwright run`).
     #[serde(rename = "run.started")]
@@ -538,11 +548,15 @@ mod tests {
                 id: "F1".into(),
                 passed: true,
                 exit_code: Some(0),
+                passing: 1,
+                total: 2,
             },
             EventKind::FeatureRegressed {
                 id: "F1".into(),
                 exit_code: Some(1),
                 output: String::new(),
+                passing: 0,
+                total: 2,
             },
             EventKind::RunStarted {
                 model: "m".into(),

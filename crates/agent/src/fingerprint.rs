@@ -99,7 +99,7 @@ impl ProjectStates {
                 match self.cache.get(&rel) {
                     Some((old, shape)) if *old == stamp => *shape,
                     _ => {
-                        let shape = file_shape(path, meta.len());
+                        let shape = file_shape(&self.root, &rel, meta.len());
                         fresh.insert(rel.clone(), (stamp, shape));
                         shape
                     }
@@ -157,11 +157,11 @@ pub fn walk(root: &Path, mut f: impl FnMut(PathBuf, &Path, &std::fs::Metadata)) 
 pub fn file_hashes(root: &Path, max_bytes: u64) -> std::collections::BTreeMap<String, String> {
     use sha2::Digest;
     let mut out = std::collections::BTreeMap::new();
-    walk(root, |rel, path, meta| {
+    walk(root, |rel, _, meta| {
         if !meta.is_file() || meta.len() > max_bytes {
             return;
         }
-        if let Ok(bytes) = untrusted_file::read_regular(path, max_bytes) {
+        if let Ok(bytes) = untrusted_file::read_regular(root, &rel, max_bytes) {
             let rel = rel
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy())
@@ -175,13 +175,13 @@ pub fn file_hashes(root: &Path, max_bytes: u64) -> std::collections::BTreeMap<St
 
 /// The hash of a file's bytes with digit runs collapsed; of its size when it is too big or
 /// cannot be read as a regular file.
-fn file_shape(path: &Path, len: u64) -> u64 {
+fn file_shape(root: &Path, rel: &Path, len: u64) -> u64 {
     let mut h = DefaultHasher::new();
     if len > MAX_HASHED_BYTES {
         ("big", len).hash(&mut h);
         return h.finish();
     }
-    match untrusted_file::read_regular(path, MAX_HASHED_BYTES) {
+    match untrusted_file::read_regular(root, rel, MAX_HASHED_BYTES) {
         Ok(bytes) => {
             let mut in_digits = false;
             let mut shaped = Vec::with_capacity(bytes.len());

@@ -13,8 +13,9 @@
 //! - **misbehaviour**: the [`Watchdog`] sees every turn and ends the session on no progress,
 //!   failing tools, repetition, cycles, cut-off or empty answers, too many calls at once, the
 //!   wall-clock limit, or when every feature passes (see [`crate::watchdog`]);
-//! - **cancellation**: when the token fires, the step under way (a model call or a tool call)
-//!   finishes, then the session ends.
+//! - **cancellation**: when the token fires, a model call in flight is abandoned (the Governor
+//!   settles it by its torn-attempt rule) or the tool call under way finishes, then the session
+//!   ends.
 //!
 //! Every tool result is capped at [`SessionConfig::max_tool_result_chars`] (head and tail kept,
 //! with a note of what was cut and how to read more).
@@ -25,9 +26,9 @@ use crate::fingerprint::ProjectStates;
 use crate::outcome::{add_usage, EndReason, SessionOutcome};
 use crate::transcript::{Transcript, TranscriptEntry};
 use crate::watchdog::{CallSeen, TurnSeen, Verdict, Watchdog, WatchdogConfig};
-use governor::{Governor, GovernorError};
+use governor::{ErrorKind, Governor, GovernorError};
 use llm::{
-    ContentPart, LlmError, Message, Request, Response, Role, StopReason, StreamEvent, ToolSpec,
+    ContentPart, LlmError, Message, Prompt, Response, Role, StopReason, StreamEvent, ToolSpec,
     Usage, Usd,
 };
 use std::future::Future;
@@ -110,8 +111,6 @@ pub struct SessionConfig {
     pub system_prompt: String,
     pub task: String,
     pub max_turns: u32,
-    /// `max_tokens` asked for each call (the Governor may lower it to fit the budget).
-    pub max_tokens: u32,
     /// The model's context window in tokens; `None`: [`default_context_window`] of the model.
     pub context_window: Option<u64>,
     /// The share of the context window (percent) past which the model is told to wrap up.
@@ -127,8 +126,9 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// Defaults: 50 turns, 8192 max tokens, wrap-up at 85% of the context window, the
-    /// watchdog's defaults, tool results capped at 40k characters, no transcript.
+    /// Defaults: 50 turns, wrap-up at 85% of the context window, the watchdog's defaults, tool
+    /// results capped at 40k characters, no transcript. (`max_tokens` is the Governor's; the
+    /// session only lowers it when the context window has less room.)
     pub fn new(
         id: impl Into<String>,
         system_prompt: impl Into<String>,
@@ -139,7 +139,6 @@ impl SessionConfig {
             system_prompt: system_prompt.into(),
             task: task.into(),
             max_turns: 50,
-            max_tokens: 8192,
             context_window: None,
             context_fraction_percent: 85,
             watchdog: WatchdogConfig::default(),
@@ -190,7 +189,13 @@ impl SessionError {
     /// (2 config, 3 budget, 4 pin, 1 other), 1 for the transcript.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SessionError::Governor(e) => e.exit_code(),
+            SessionError::Governor(e) => match e.kind() {
+                ErrorKind::BadInput => 2,
+                ErrorKind::Budget => 3,
+                ErrorKind::PinViolation | ErrorKind::Overbilled => 4,
+                ErrorKind::Cancelled => 130,
+                ErrorKind::Failure => 1,
+            },
             SessionError::Transcript { .. } => 1,
         }
     }
@@ -362,6 +367,11 @@ impl<'a> Running<'a> {
             };
             let response = match self.ask(max_tokens).await {
                 Ok(response) => response,
+                // Ctrl-C during the model call: it was abandoned and settled by the Governor.
+                Err(SessionError::Governor(GovernorError::Cancelled { charged })) => {
+                    self.cost = self.cost.saturating_add(charged);
+                    return Ok(EndReason::Cancelled);
+                }
                 Err(e) if is_context_overflow(&e) => {
                     self.end_detail = format!(
                         "the provider refused the prompt as too long for the context window ({})",
@@ -445,7 +455,7 @@ impl<'a> Running<'a> {
         }
     }
 
-    /// The `max_tokens` of the next call: the configured one, lowered when the estimated
+    /// The `max_tokens` of the next call: the Governor's, lowered when the estimated
     /// prompt leaves less room in the context window; `None` when not even a short answer
     /// would fit (the end detail then says why).
     fn room_for_answer(&mut self) -> Option<u32> {
@@ -458,9 +468,10 @@ impl<'a> Running<'a> {
                 .sum::<usize>();
         let estimate = counted.max((whole / CHARS_PER_TOKEN) as u64);
         let room = self.context_window.saturating_sub(estimate);
-        let wanted = u64::from(self.s.config.max_tokens);
+        let configured = self.s.governor.max_tokens();
+        let wanted = u64::from(configured);
         if room >= wanted {
-            return Some(self.s.config.max_tokens);
+            return Some(configured);
         }
         if room < MIN_ANSWER_TOKENS.min(wanted) {
             self.end_detail = format!(
@@ -470,19 +481,19 @@ impl<'a> Running<'a> {
             );
             return None;
         }
-        Some(u32::try_from(room).unwrap_or(self.s.config.max_tokens))
+        Some(u32::try_from(room).unwrap_or(configured))
     }
 
     /// One model call through the Governor, with its bookkeeping (transcript, events, totals).
     async fn ask(&mut self, max_tokens: u32) -> Result<Response, SessionError> {
         self.log_new_messages()?;
-        let request = Request {
-            model: String::new(), // the Governor sets the pinned model
+        let prompt = Prompt {
             system: self.s.config.system_prompt.clone(),
             messages: self.messages.clone(),
             tools: self.tools.clone(),
-            max_tokens,
             temperature: None,
+            // Only ever lower than the Governor's own limit (the context window's room).
+            max_tokens_cap: Some(max_tokens),
         };
         let events = self.s.events;
         let session = self.s.config.id.clone();
@@ -502,13 +513,12 @@ impl<'a> Running<'a> {
             )),
             StreamEvent::ToolUseStarted { .. } => {}
         };
-        let spent_before = self.s.governor.spent();
-        let response = self
+        let settled = self
             .s
             .governor
-            .call(&self.s.config.id, request, &mut on_event)
+            .call(&self.s.config.id, &prompt, &self.s.cancel, &mut on_event)
             .await?;
-        let cost = self.s.governor.spent().saturating_sub(spent_before);
+        let (response, cost) = (settled.response, settled.cost);
         self.turns += 1;
         self.cost = self.cost.saturating_add(cost);
         add_usage(&mut self.usage, &response.usage);
@@ -647,6 +657,11 @@ impl<'a> Running<'a> {
             is_error: outcome.is_error,
             summary: one_line(&outcome.summary, 120),
         });
+        // Connections through the egress proxy (this command's, and any a background process
+        // made since the last tool call).
+        for event in self.s.toolbox.sandbox().take_proxy_events() {
+            self.emit(EventKind::proxy_connection(&event));
+        }
         Ok(outcome)
     }
 
@@ -685,7 +700,7 @@ impl<'a> Running<'a> {
     }
 
     fn near_context_limit(&self, usage: &Usage) -> bool {
-        let used = usage.total_input() + u64::from(self.s.config.max_tokens);
+        let used = usage.total_input() + u64::from(self.s.governor.max_tokens());
         used * 100 > self.context_window * u64::from(self.s.config.context_fraction_percent)
     }
 
@@ -794,11 +809,15 @@ pub fn is_context_overflow(e: &SessionError) -> bool {
                 .iter()
                 .any(|needle| text.contains(needle))
             }
-            LlmError::RetriesExhausted { last, .. } => llm(last),
             _ => false,
         }
     }
-    matches!(e, SessionError::Governor(GovernorError::Provider(inner)) if llm(inner))
+    matches!(
+        e,
+        SessionError::Governor(
+            GovernorError::Provider(inner) | GovernorError::RetriesExhausted { last: inner, .. }
+        ) if llm(inner)
+    )
 }
 
 /// `text` cut to at most `max` characters: its head and tail, with a note in the middle saying

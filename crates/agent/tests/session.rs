@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tools::{ToolOutcome, Toolbox, ToolboxConfig};
 
 mod common;
-use common::governor_for;
+use common::{governor_config, governor_for};
+use governor::Governor;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -249,11 +250,12 @@ async fn near_the_context_window_the_model_wraps_up_and_the_session_ends() {
         Turn::text("never asked for"),
     ]))
     .await;
-    let governor = governor_for(&server, &f.state, None);
+    let mut gc = governor_config(&server, &f.state, None);
+    gc.max_tokens = 1_000;
+    let governor = Governor::new(gc).unwrap();
     let tools = toolbox(&f.project);
     let mut c = config(&f, "big job");
     c.context_window = Some(10_000);
-    c.max_tokens = 1_000;
     let outcome = Session::new(&governor, &tools, c).run().await.unwrap();
     assert_eq!(outcome.end, EndReason::ContextLimit);
     assert_eq!(outcome.turns, 2);
@@ -276,11 +278,12 @@ async fn a_prompt_that_would_not_fit_is_never_sent() {
         Turn::text("never asked for"),
     ]))
     .await;
-    let governor = governor_for(&server, &f.state, None);
+    let mut gc = governor_config(&server, &f.state, None);
+    gc.max_tokens = 1_000;
+    let governor = Governor::new(gc).unwrap();
     let tools = toolbox(&f.project);
     let mut c = config(&f, "read it all");
     c.context_window = Some(16_000);
-    c.max_tokens = 1_000;
     c.max_tool_result_chars = 200_000;
     let outcome = Session::new(&governor, &tools, c).run().await.unwrap();
     assert_eq!(outcome.end, EndReason::ContextExhausted);
@@ -351,11 +354,12 @@ async fn a_small_context_use_does_not_trigger_the_guard() {
         Turn::text("ok"),
     ]))
     .await;
-    let governor = governor_for(&server, &f.state, None);
+    let mut gc = governor_config(&server, &f.state, None);
+    gc.max_tokens = 1_000;
+    let governor = Governor::new(gc).unwrap();
     let tools = toolbox(&f.project);
     let mut c = config(&f, "small job");
     c.context_window = Some(10_000);
-    c.max_tokens = 1_000;
     let outcome = Session::new(&governor, &tools, c).run().await.unwrap();
     assert_eq!(outcome.end, EndReason::Completed);
     assert!(last_user_texts(&server.requests()[1]).is_empty());
@@ -454,6 +458,39 @@ async fn cancellation_finishes_the_current_step_then_ends() {
             ..
         })
     ));
+}
+
+#[tokio::test]
+async fn cancellation_abandons_a_model_call_in_flight_and_settles_it() {
+    let f = fixture();
+    // The server starts answering, then says nothing for an hour.
+    let server = FakeServer::start(Script::turns(vec![Turn::stall(2, 3_600_000)])).await;
+    let governor = governor_for(&server, &f.state, None);
+    let tools = toolbox(&f.project);
+    let cancel = CancellationToken::new();
+    let session = Session::new(&governor, &tools, config(&f, "slow"))
+        .cancel_token(cancel.clone())
+        .run();
+    // Ctrl-C once the request reached the server.
+    let press = async {
+        while server.request_count() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+    };
+    let (outcome, ()) = tokio::join!(session, press);
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.end, EndReason::Cancelled);
+    assert_eq!(outcome.turns, 0, "the abandoned call is not a turn");
+    let ledger = governor.ledger().unwrap();
+    let settle = ledger.entries.last().unwrap();
+    assert_eq!(settle.outcome, Some(governor::AttemptOutcome::Cancelled));
+    assert!(
+        settle.cost > llm::Usd::ZERO,
+        "the torn-attempt rule charged it"
+    );
+    assert_eq!(outcome.cost, settle.cost);
+    assert_eq!(governor.spent(), settle.cost, "nothing left in flight");
 }
 
 #[tokio::test]

@@ -19,6 +19,10 @@ pub struct FileConfig {
     pub model: Option<String>,
     /// The most a run may spend, in US dollars, as a decimal string or number; a resumed run counts what was spent. No budget: no limit. [example: "5.00"]
     pub budget: Option<toml::Value>,
+    /// Where spend is recorded and the budget kept: unset for ledger.jsonl in the state dir, or a PostgreSQL URL for one budget shared by many processes and machines (docs/kubernetes.md); also LOOPWRIGHT_LEDGER. The password is never shown. [example: "postgres://loopwright:PASSWORD@db.internal:5432/loopwright"]
+    pub ledger: Option<String>,
+    /// The named budget of the database ledger to spend from; `budget` (or --budget) sets its cap for every process sharing it; also LOOPWRIGHT_BUDGET_NAME. [default: "default"]
+    pub budget_name: Option<String>,
     /// Refuse any priced model, and stop if a provider ever reports a cost. [default: false]
     pub free_only: Option<bool>,
     /// "on" confines the agent's commands; "off" runs them unconfined, with your permissions. [default: "on"]
@@ -57,11 +61,12 @@ pub struct FileConfig {
     pub max_tokens: Option<u32>,
     /// A command run when a run stops for any cause, with a JSON summary on its standard input (docs/events.md); its failure is only a warning. [example: ["notify-send", "loopwright run stopped"]]
     pub notify: Option<Vec<String>>,
-    /// Other OpenAI- or Anthropic-compatible servers, by provider name (use `NAME/model`).
+    /// Other OpenAI- or Anthropic-compatible servers, by provider name (use `NAME/model`), and settings of the built-in ones. Keys: base_url, api_key_env, wire, local, tool_protocol, and how long a call may take: first_byte_timeout_secs (until the response headers), idle_timeout_secs (silence), call_timeout_secs (in all) — 600/300/1800 s for servers on this machine, 60/120/600 s for remote APIs.
     ///     [providers.llamacpp]
     ///     base_url = "http://127.0.0.1:8080/v1"
     ///     api_key_env = "LLAMACPP_KEY"
     ///     wire = "openai"
+    ///     first_byte_timeout_secs = 900
     #[serde(default)]
     pub providers: toml::Table,
     /// Prices in USD per million tokens, overriding the built-in catalog.
@@ -151,6 +156,8 @@ impl FileConfig {
         take!(
             model,
             budget,
+            ledger,
+            budget_name,
             free_only,
             sandbox,
             network,
@@ -235,6 +242,14 @@ pub fn load_layers(
             Some("0") | Some("false") | Some("no") => Some(false),
             _ => None,
         },
+        ledger: env
+            .get("LOOPWRIGHT_LEDGER")
+            .filter(|s| !s.is_empty())
+            .cloned(),
+        budget_name: env
+            .get("LOOPWRIGHT_BUDGET_NAME")
+            .filter(|s| !s.is_empty())
+            .cloned(),
         state_dir: env
             .get("LOOPWRIGHT_STATE_DIR")
             .filter(|s| !s.is_empty())

@@ -12,7 +12,7 @@ use crate::stdout::outln;
 use crate::terminal::sanitize;
 use anyhow::anyhow;
 use governor::{Connection, Governor};
-use llm::{Message, Request, ToolProtocol, ToolSpec};
+use llm::{Message, Prompt, ToolProtocol, ToolSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -63,6 +63,8 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             record_to: None,
             budget_includes_ledger: false,
             tool_protocol: tool_protocol_flag(args.tool_protocol.as_deref())?,
+            budget_name: None,
+            run_id: None,
         },
         &file,
         &env,
@@ -91,7 +93,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
             }
         );
     }
-    let governor = Governor::new(config).map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let governor = Governor::new(config).map_err(Failure::governor)?;
     match governor.price() {
         Some(p) => outln!(
             "price       {} in / {} out / {} cache read / {} cache write per Mtok",
@@ -112,19 +114,19 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     for w in governor.warnings() {
         outln!("warning     {}", sanitize(w));
     }
-    let request = Request {
-        model: String::new(),
+    let prompt = Prompt {
         system: "You are a connectivity check. Answer with one word.".into(),
         messages: vec![Message::user_text("Reply with the word: ok")],
-        tools: vec![],
-        max_tokens: 16,
-        temperature: None,
+        max_tokens_cap: Some(16),
+        ..Prompt::default()
     };
     let mut ignore = |_e: llm::StreamEvent| {};
-    let response = governor
-        .call("doctor", request, &mut ignore)
+    let never = tokio_util::sync::CancellationToken::new();
+    let settled = governor
+        .call("doctor", &prompt, &never, &mut ignore)
         .await
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+        .map_err(Failure::governor)?;
+    let response = settled.response;
     outln!(
         "served by   {} (matches the pin)",
         sanitize(&response.served_model)
@@ -138,7 +140,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
         } else {
             ""
         },
-        governor.spent()
+        settled.cost
     );
     outln!("answer      {}", sanitize(response.text().trim()));
     tool_call_check(&governor, protocol).await?;
@@ -149,8 +151,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
 /// Asks the model to call one tool and says whether a call came back. A model that answers in
 /// text is reported with the remedy, not as a failure: the connection itself works.
 async fn tool_call_check(governor: &Governor, protocol: ToolProtocol) -> Result<(), Failure> {
-    let request = Request {
-        model: String::new(),
+    let prompt = Prompt {
         system: "You are a connectivity check. Use the tool you are given.".into(),
         messages: vec![Message::user_text(
             "Call the tool `report` with the argument word set to \"ok\".",
@@ -164,14 +165,16 @@ async fn tool_call_check(governor: &Governor, protocol: ToolProtocol) -> Result<
                 "required": ["word"]
             }),
         }],
-        max_tokens: 256,
-        temperature: None,
+        max_tokens_cap: Some(256),
+        ..Prompt::default()
     };
     let mut ignore = |_e: llm::StreamEvent| {};
+    let never = tokio_util::sync::CancellationToken::new();
     let response = governor
-        .call("doctor", request, &mut ignore)
+        .call("doctor", &prompt, &never, &mut ignore)
         .await
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+        .map_err(Failure::governor)?
+        .response;
     let called = response.tool_uses().find(|(_, name, _)| *name == "report");
     match (called, protocol) {
         (Some((_, _, input)), _) => {

@@ -78,6 +78,8 @@ async fn run_with(
         record_to: None,
         budget_includes_ledger: false,
         tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+        budget_name: args.agent.budget_name.as_deref(),
+        run_id: Some(session_id.to_string()),
     };
     let governor = setup::build_governor(&request, &settings.file, env).await?;
     let protocol = setup::resolve_governor(&request, &settings.file, env)
@@ -96,6 +98,7 @@ async fn run_with(
     for message in setup::startup_warnings(&governor, settings.sandbox_on)
         .into_iter()
         .chain(settings.network.warnings.iter().cloned())
+        .chain(setup::start_confinement(&toolbox, &settings.network, settings.sandbox_on).await?)
     {
         progress.emit(&Event::now(session_id, EventKind::Warning { message }));
     }

@@ -1,15 +1,30 @@
 //! Exit codes (DESIGN.md) and the error type commands return to `main`.
 
 /// 0 success · 1 internal error · 2 bad usage, config or input · 3 budget exhausted ·
-/// 4 model pin violated · 5 stopped before completion · 130 interrupted.
+/// 4 the provider broke the call's contract (model pin violated, or billed above what was
+/// asked) · 5 stopped before completion · 130 interrupted.
 pub mod code {
     pub const OK: i32 = 0;
     pub const INTERNAL: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const BUDGET: i32 = 3;
+    /// The provider broke the call's contract: another model answered, or it billed above
+    /// what was asked.
     pub const PIN: i32 = 4;
     pub const INCOMPLETE: i32 = 5;
     pub const INTERRUPTED: i32 = 130;
+}
+
+/// The exit code of a Governor error, by its kind.
+pub fn of_governor(kind: governor::ErrorKind) -> i32 {
+    use governor::ErrorKind;
+    match kind {
+        ErrorKind::BadInput => code::USAGE,
+        ErrorKind::Budget => code::BUDGET,
+        ErrorKind::PinViolation | ErrorKind::Overbilled => code::PIN,
+        ErrorKind::Cancelled => code::INTERRUPTED,
+        ErrorKind::Failure => code::INTERNAL,
+    }
 }
 
 /// A command's failure: the message and the exit code it maps to.
@@ -29,6 +44,11 @@ impl Failure {
 
     pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
         Failure::new(code::USAGE, error)
+    }
+
+    /// A Governor error, with the exit code of its kind.
+    pub fn governor(error: governor::GovernorError) -> Failure {
+        Failure::new(of_governor(error.kind()), error)
     }
 }
 

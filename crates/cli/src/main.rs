@@ -3,6 +3,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod budget_status;
 mod config;
 mod doctor;
 mod exec;
@@ -33,10 +34,16 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Less output: no progress display, only warnings, errors and the outcome.
-    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    #[arg(
+        long,
+        short = 'q',
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 900
+    )]
     quiet: bool,
     /// More output: diagnostics on stderr (-v info, -vv debug, -vvv trace; RUST_LOG wins).
-    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count, display_order = 901)]
     verbose: u8,
 }
 

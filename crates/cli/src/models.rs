@@ -63,8 +63,7 @@ pub async fn run(args: ModelsArgs) -> CmdResult {
                 "cannot place the catalog cache: set XDG_CACHE_HOME or HOME"
             ))
         })?;
-        let client = openrouter_catalog_client(&providers, &lookup)
-            .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+        let client = openrouter_catalog_client(&providers, &lookup).map_err(Failure::governor)?;
         let catalog = refresh_openrouter_catalog(&client, &path)
             .await
             .map_err(|e| {

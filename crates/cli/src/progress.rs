@@ -1,34 +1,48 @@
-//! Showing what a run does: a live progress line on a terminal, plain log lines otherwise,
-//! JSONL events on stdout with `--json`. All three are [`agent::EventSink`]s.
+//! Showing what a run does. All displays are [`agent::EventSink`]s:
+//! - **live** (stdout and stderr are terminals): a one-line live area at the bottom of stderr
+//!   (indicatif, cut to the terminal's width, redrawn in place) showing the run's phase, the
+//!   session, passing X/Y, the turn, the current tool, the elapsed time and the spend of the
+//!   budget to the cent; the model's text streams above it line by line, with tool calls and
+//!   verdicts (a failed command is marked ✗);
+//! - **log** (not a terminal): plain lines on stderr, each stamped with its UTC time;
+//! - **quiet** (`-q`): warnings, errors and how the run ended;
+//! - **json** (`--json`): one event per line on stdout (docs/events.md), full precision.
 //!
 //! Everything shown to a person goes through [`crate::terminal`]: streamed model text through a
 //! [`StreamSanitizer`] (a control sequence split across two deltas is still removed), every
 //! other line through [`sanitize`]. JSON keeps the raw text ([`crate::terminal::json_line`]).
 
+use crate::report::cents;
+use crate::status::human_duration;
 use crate::terminal::{json_line, sanitize, StreamSanitizer};
 use agent::{Event, EventKind, EventSink};
 use llm::Usd;
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Display {
     /// One JSON object per line on stdout; nothing else on stdout, nothing on stderr but errors.
     Json,
-    /// A status line on stderr redrawn in place, with model text and tool lines above it.
+    /// The live area on stderr, with the model's text and tool lines above it.
     Live,
-    /// Plain lines on stderr (not a terminal: CI, pipes, files).
+    /// Plain timestamped lines on stderr (not a terminal: CI, pipes, files).
     Log,
+    /// Only warnings, errors and the outcome (`-q`).
+    Quiet,
 }
 
 impl Display {
-    /// `--json` wins; otherwise live when stderr is a terminal.
+    /// `--json` wins, then `-q`; otherwise live when stdout and stderr are both terminals.
     pub fn choose(json: bool) -> Display {
         use std::io::IsTerminal;
         if json {
             Display::Json
-        } else if std::io::stderr().is_terminal() {
+        } else if crate::verbosity::quiet() {
+            Display::Quiet
+        } else if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
             Display::Live
         } else {
             Display::Log
@@ -39,111 +53,180 @@ impl Display {
 /// The CLI's event sink.
 pub struct Progress {
     display: Display,
-    state: Mutex<Screen>,
+    view: Mutex<View>,
+    bar: Option<indicatif::ProgressBar>,
+    /// Where lines go when there is no live area: stderr, or a buffer in tests.
+    out: Mutex<Box<dyn Write + Send>>,
+    started: Instant,
+    color: bool,
 }
 
-/// The status and where human output goes (stderr; a buffer in tests).
-struct Screen {
-    status: Status,
-    out: Box<dyn Write + Send>,
-}
-
-/// What the live line shows.
+/// What the live area knows.
 #[derive(Debug, Default)]
-struct Status {
+struct View {
+    phase: Option<String>,
+    session: Option<u32>,
+    passing: Option<(usize, usize)>,
     turn: u32,
     tool: Option<String>,
-    input_tokens: u64,
-    output_tokens: u64,
+    /// A model call is under way.
+    calling: bool,
     spent: Usd,
     budget: Option<Usd>,
-    /// Whether a model call is under way.
-    calling: bool,
-    /// Whether a status line is on screen (to be cleared before printing above it).
-    line_shown: bool,
-    /// Whether streamed model text left the cursor mid-line.
-    mid_text: bool,
+    /// Streamed model text not yet ended by a newline (already sanitised).
+    partial: String,
     /// Streamed model text, stripped of control sequences across deltas.
     stream: StreamSanitizer,
 }
 
 impl Progress {
     pub fn new(display: Display) -> Progress {
-        Progress::with_output(display, Box::new(std::io::stderr()))
+        let bar = (display == Display::Live).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let style = indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            display,
+            view: Mutex::new(View::default()),
+            bar,
+            out: Mutex::new(Box::new(std::io::stderr())),
+            started: Instant::now(),
+            color: crate::verbosity::color_on_stderr(),
+        }
     }
 
-    /// A sink whose human output (live line, log lines) goes to `out` instead of stderr.
+    /// A sink whose human output goes to `out` instead of stderr, without a live area.
+    #[cfg(test)]
     pub fn with_output(display: Display, out: Box<dyn Write + Send>) -> Progress {
         Progress {
             display,
-            state: Mutex::new(Screen {
-                status: Status::default(),
-                out,
-            }),
+            view: Mutex::new(View::default()),
+            bar: None,
+            out: Mutex::new(out),
+            started: Instant::now(),
+            color: false,
         }
     }
 
-    /// Takes the live status line off the screen (before the process prints its last words).
+    /// Takes the live area off the screen (before the process prints its last words).
     pub fn finish_line(&self) {
-        if self.display == Display::Live {
-            let mut screen = self.lock();
-            let Screen { status, out } = &mut *screen;
-            clear(out, status);
-            let _ = out.flush();
+        let mut view = self.lock();
+        self.flush_partial(&mut view);
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Screen> {
-        match self.state.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, View> {
+        match self.view.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A line above the live area, or on stderr; sanitised, then its ✓/✗ mark coloured when
+    /// colour is allowed (after sanitising, which would remove the colour codes).
+    fn line(&self, text: &str) {
+        let clean = sanitize(text);
+        if !self.color {
+            return self.line_sanitised(&clean);
+        }
+        let body = clean.trim_start();
+        let indent = &clean[..clean.len() - body.len()];
+        let painted = match body.chars().next() {
+            Some(c @ ('✓' | '✗')) => {
+                format!("{indent}{}{}", mark(c == '✓', true), &body[c.len_utf8()..])
+            }
+            _ => clean.clone(),
+        };
+        self.line_sanitised(&painted);
+    }
+
+    fn line_sanitised(&self, text: &str) {
+        match &self.bar {
+            Some(bar) if !bar.is_finished() => bar.println(text),
+            _ => {
+                let mut out = match self.out.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+        }
+    }
+
+    /// Streamed text that did not end with a newline is shown before anything else.
+    fn flush_partial(&self, view: &mut View) {
+        if !view.partial.is_empty() {
+            let rest = std::mem::take(&mut view.partial);
+            self.line_sanitised(&rest);
         }
     }
 
     fn emit_json(&self, event: &Event) {
         if let Ok(line) = json_line(event) {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                // A run goes on when the reader of its events went away (`| head`).
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    tracing::warn!("cannot write an event to stdout: {e}");
+                }
+            }
         }
     }
 
     fn emit_human(&self, event: &Event) {
-        let mut screen = self.lock();
-        let Screen { status, out: err } = &mut *screen;
-        update(status, &event.kind);
+        let mut view = self.lock();
+        update(&mut view, event);
         if matches!(
             event.kind,
             EventKind::AssistantText { .. } | EventKind::SessionCompleted { .. }
         ) {
             // The turn's text is complete: a sequence it left open ends with it.
-            status.stream.finish();
+            view.stream.finish();
         }
-        if self.display == Display::Live {
-            clear(err, status);
-        }
-        // Text streamed live is already on screen; elsewhere it is printed whole.
-        let skip_text =
-            self.display == Display::Live && matches!(event.kind, EventKind::AssistantText { .. });
-        if status.mid_text && !skip_text {
-            let _ = writeln!(err);
-            status.mid_text = false;
-        }
-        if !skip_text {
-            if let Some(line) = describe(&event.kind) {
-                let _ = writeln!(err, "{}", sanitize(&line));
-            }
-        } else if status.mid_text {
-            let _ = writeln!(err);
-            status.mid_text = false;
-        }
-        if self.display == Display::Live
-            && !matches!(event.kind, EventKind::SessionCompleted { .. })
+        if self.display == Display::Quiet
+            && !matches!(
+                event.kind,
+                EventKind::Warning { .. }
+                    | EventKind::Error { .. }
+                    | EventKind::RunCompleted { .. }
+            )
         {
-            let _ = write!(err, "{}", status_line(status));
-            status.line_shown = true;
+            return;
         }
-        let _ = err.flush();
+        // Text streamed live is already on screen.
+        let streamed_text =
+            self.display == Display::Live && matches!(event.kind, EventKind::AssistantText { .. });
+        self.flush_partial(&mut view);
+        if !streamed_text {
+            if let Some(text) = describe(&event.kind, false) {
+                match self.display {
+                    Display::Log => {
+                        let time = event.ts.get(11..19).unwrap_or("");
+                        for (i, l) in text.lines().enumerate() {
+                            if i == 0 {
+                                self.line(&format!("{time} {l}"));
+                            } else {
+                                self.line(&format!("{:9}{l}", ""));
+                            }
+                        }
+                    }
+                    _ => self.line(&text),
+                }
+            }
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_message(status_line(&view, self.started.elapsed()));
+        }
     }
 }
 
@@ -151,7 +234,7 @@ impl EventSink for Progress {
     fn emit(&self, event: &Event) {
         match self.display {
             Display::Json => self.emit_json(event),
-            Display::Live | Display::Log => self.emit_human(event),
+            Display::Live | Display::Log | Display::Quiet => self.emit_human(event),
         }
     }
 
@@ -159,78 +242,110 @@ impl EventSink for Progress {
         if self.display != Display::Live {
             return;
         }
-        let mut screen = self.lock();
-        let Screen { status, out: err } = &mut *screen;
-        let text = status.stream.push(text);
-        if text.is_empty() {
-            return;
+        let mut view = self.lock();
+        let clean = view.stream.push(text);
+        view.partial.push_str(&clean);
+        while let Some(i) = view.partial.find('\n') {
+            let line: String = view.partial.drain(..=i).collect();
+            self.line_sanitised(line.trim_end_matches('\n'));
         }
-        clear(err, status);
-        let _ = write!(err, "{text}");
-        status.mid_text = !text.ends_with('\n');
-        let _ = err.flush();
     }
 }
 
-fn clear(err: &mut impl Write, status: &mut Status) {
-    if status.line_shown {
-        // Carriage return, then erase the line.
-        let _ = write!(err, "\r\x1b[2K");
-        status.line_shown = false;
-    }
+fn session_number(session: &str) -> Option<u32> {
+    session.strip_prefix("session-")?.parse().ok()
 }
 
-fn update(status: &mut Status, kind: &EventKind) {
-    match kind {
+fn update(view: &mut View, event: &Event) {
+    match &event.kind {
+        EventKind::RunStarted {
+            phase,
+            passing,
+            total,
+            ..
+        } => {
+            view.phase = Some(phase.clone());
+            view.passing = Some((*passing, *total));
+        }
         EventKind::SessionStarted { budget, .. } => {
-            status.budget = *budget;
-            status.calling = true;
+            view.budget = *budget;
+            view.session = session_number(&event.session);
+            view.turn = 0;
+            view.tool = None;
+            view.calling = true;
         }
         EventKind::TurnCompleted {
             turn,
-            usage,
             spent,
             budget,
             ..
         } => {
-            status.turn = *turn;
-            status.input_tokens += usage.total_input();
-            status.output_tokens += usage.output_tokens;
-            status.spent = *spent;
-            status.budget = *budget;
-            status.calling = false;
+            view.turn = *turn;
+            view.spent = *spent;
+            view.budget = *budget;
+            view.calling = false;
         }
         EventKind::ToolStarted { name, summary, .. } => {
-            status.tool = Some(format!("{name} {summary}"))
+            view.tool = Some(format!("{name} {summary}"));
         }
         EventKind::ToolCompleted { .. } => {
-            status.tool = None;
-            status.calling = true;
+            view.tool = None;
+            view.calling = true;
+        }
+        EventKind::PlanFrozen { features, .. } => {
+            view.phase = Some("building".into());
+            view.passing = Some((0, *features));
+        }
+        EventKind::FeatureVerified { passing, total, .. }
+        | EventKind::FeatureRegressed { passing, total, .. }
+            if *total > 0 =>
+        {
+            view.passing = Some((*passing, *total));
+        }
+        EventKind::SessionCompleted { .. } => {
+            view.tool = None;
+            view.calling = false;
+        }
+        EventKind::RunCompleted {
+            passing,
+            total,
+            spent,
+            ..
+        } => {
+            view.passing = Some((*passing, *total));
+            view.spent = *spent;
         }
         _ => {}
     }
 }
 
-/// The live line: `turn 3 · bash pytest -q · 12.3k in / 1.2k out · $0.012300 of $5.000000`
-/// (or `turn 4 · asking the model · ...` while a model call is under way).
-fn status_line(status: &Status) -> String {
+/// The live area: `building · session 3 · passing 2/5 · turn 4 · bash pytest -q · 3m 05s ·
+/// $0.12 of $5.00` (indicatif cuts it to the terminal's width).
+fn status_line(view: &View, elapsed: Duration) -> String {
     let mut parts = Vec::new();
-    if let Some(tool) = &status.tool {
-        parts.push(format!("turn {}", status.turn));
-        parts.push(agent::events::one_line(tool, 60));
-    } else if status.calling {
-        parts.push(format!("turn {}", status.turn + 1));
-        parts.push("asking the model".to_string());
-    } else {
-        parts.push(format!("turn {}", status.turn));
+    if let Some(phase) = &view.phase {
+        parts.push(phase.clone());
     }
-    parts.push(format!(
-        "{} in / {} out",
-        tokens(status.input_tokens),
-        tokens(status.output_tokens)
-    ));
-    parts.push(money(status.spent, status.budget));
-    sanitize(&agent::events::one_line(&parts.join(" · "), 140))
+    if let Some(n) = view.session {
+        parts.push(format!("session {n}"));
+    }
+    if let Some((passing, total)) = view.passing {
+        parts.push(format!("passing {passing}/{total}"));
+    }
+    match (&view.tool, view.calling) {
+        (Some(tool), _) => {
+            parts.push(format!("turn {}", view.turn));
+            parts.push(agent::events::one_line(tool, 60));
+        }
+        (None, true) => {
+            parts.push(format!("turn {}", view.turn + 1));
+            parts.push("asking the model".into());
+        }
+        (None, false) => parts.push(format!("turn {}", view.turn)),
+    }
+    parts.push(human_duration(elapsed.as_secs()));
+    parts.push(money(view.spent, view.budget));
+    sanitize(&parts.join(" · "))
 }
 
 fn tokens(n: u64) -> String {
@@ -241,15 +356,25 @@ fn tokens(n: u64) -> String {
     }
 }
 
+/// `$0.12 of $5.00` (to the cent; the ledger and `--json` keep every nano-dollar).
 fn money(spent: Usd, budget: Option<Usd>) -> String {
     match budget {
-        Some(b) => format!("{spent} of {b}"),
-        None => format!("{spent} spent"),
+        Some(b) => format!("{} of {}", cents(spent), cents(b)),
+        None => format!("{} spent", cents(spent)),
     }
 }
 
-/// A log line for an event, or `None` for events shown only on the live line.
-fn describe(kind: &EventKind) -> Option<String> {
+fn mark(ok: bool, color: bool) -> &'static str {
+    match (ok, color) {
+        (true, true) => "\x1b[32m✓\x1b[0m",
+        (true, false) => "✓",
+        (false, true) => "\x1b[31m✗\x1b[0m",
+        (false, false) => "✗",
+    }
+}
+
+/// A line for an event, or `None` for events shown only in the live area.
+fn describe(kind: &EventKind, color: bool) -> Option<String> {
     Some(match kind {
         EventKind::SessionStarted {
             model,
@@ -257,7 +382,7 @@ fn describe(kind: &EventKind) -> Option<String> {
             budget,
             ..
         } => match budget {
-            Some(b) => format!("loopwright: {model} in {project}, budget {b}"),
+            Some(b) => format!("loopwright: {model} in {project}, budget {}", cents(*b)),
             None => format!("loopwright: {model} in {project}"),
         },
         EventKind::AssistantText { text, .. } => text.trim_end().to_string(),
@@ -269,16 +394,22 @@ fn describe(kind: &EventKind) -> Option<String> {
             budget,
             ..
         } => format!(
-            "· turn {turn}: {} in / {} out, {cost} ({})",
+            "· turn {turn}: {} in / {} out, {} ({})",
             tokens(usage.total_input()),
             tokens(usage.output_tokens),
+            cents(*cost),
             money(*spent, *budget)
         ),
         EventKind::ToolStarted { name, summary, .. } => format!("→ {name} {summary}"),
         EventKind::ToolCompleted {
-            summary, is_error, ..
+            summary,
+            is_error,
+            exit_code,
+            ..
         } => {
-            format!("  {} {summary}", if *is_error { "✗" } else { "✓" })
+            // The summary says how a command exited; a non-zero exit is a failure to show.
+            let failed = *is_error || exit_code.is_some_and(|c| c != 0);
+            format!("  {} {summary}", mark(!failed, color))
         }
         EventKind::Retry {
             attempt,
@@ -296,10 +427,14 @@ fn describe(kind: &EventKind) -> Option<String> {
             ..
         } => {
             if detail.is_empty() {
-                format!("loopwright: session {end} after {turns} turns, {cost}")
+                format!(
+                    "loopwright: session {end} after {turns} turns, {}",
+                    cents(*cost)
+                )
             } else {
                 format!(
-                    "loopwright: session {end} after {turns} turns, {cost}: {}",
+                    "loopwright: session {end} after {turns} turns, {}: {}",
+                    cents(*cost),
                     agent::events::one_line(detail, 160)
                 )
             }
@@ -320,11 +455,22 @@ fn describe(kind: &EventKind) -> Option<String> {
             "! not committed (bigger than {max_bytes} bytes): {}",
             paths.join(", ")
         ),
-        EventKind::FeatureVerified { id, passed, .. } => {
-            format!("{} feature {id}", if *passed { "✓" } else { "✗" })
-        }
+        EventKind::FeatureVerified {
+            id,
+            passed,
+            passing,
+            total,
+            ..
+        } => format!(
+            "{} feature {id} {} (passing {passing}/{total})",
+            mark(*passed, color),
+            if *passed { "passes" } else { "fails" }
+        ),
         EventKind::FeatureRegressed { id, .. } => {
-            format!("✗ feature {id} regressed: it passed before and fails now")
+            format!(
+                "{} feature {id} regressed: it passed before and fails now",
+                mark(false, color)
+            )
         }
         EventKind::RunStarted {
             model,
@@ -343,7 +489,10 @@ fn describe(kind: &EventKind) -> Option<String> {
             total,
             spent,
             ..
-        } => format!("run {reason}: passing {passing}/{total}, spent {spent}"),
+        } => format!(
+            "run {reason}: passing {passing}/{total}, spent {}",
+            cents(*spent)
+        ),
         // Allowed connections are only in the JSON events; refusals are worth a line.
         EventKind::ProxyConnection {
             host,
@@ -355,7 +504,10 @@ fn describe(kind: &EventKind) -> Option<String> {
             if *allowed || host.is_empty() {
                 return None;
             }
-            format!("✗ network: refused {host}:{port}: {reason}")
+            format!(
+                "{} network: refused {host}:{port}: {reason}",
+                mark(false, color)
+            )
         }
     })
 }
@@ -363,11 +515,80 @@ fn describe(kind: &EventKind) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+
+    #[test]
+    fn refused_connections_get_a_line_and_allowed_ones_do_not() {
+        let event = |host: &str, allowed: bool| EventKind::ProxyConnection {
+            host: host.into(),
+            port: 443,
+            allowed,
+            reason: format!("{host} is not on the allowlist"),
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 1,
+        };
+        assert_eq!(
+            describe(&event("evil.invalid", false), false).as_deref(),
+            Some("✗ network: refused evil.invalid:443: evil.invalid is not on the allowlist")
+        );
+        assert_eq!(describe(&event("pypi.org", true), false), None);
+        assert_eq!(describe(&event("", false), false), None);
+    }
+
+    #[test]
+    fn the_live_area_shows_phase_session_passing_turn_tool_time_and_cents() {
+        let view = View {
+            phase: Some("building".into()),
+            session: Some(3),
+            passing: Some((2, 5)),
+            turn: 3,
+            tool: Some("bash pytest -q".into()),
+            spent: Usd::from_nanos(12_300_000),
+            budget: Some(Usd::from_nanos(5_000_000_000)),
+            ..View::default()
+        };
+        assert_eq!(
+            status_line(&view, Duration::from_secs(185)),
+            "building · session 3 · passing 2/5 · turn 3 · bash pytest -q · 3m 05s · $0.01 of $5.00"
+        );
+        let waiting = View {
+            tool: None,
+            calling: true,
+            ..view
+        };
+        assert_eq!(
+            status_line(&waiting, Duration::from_secs(5)),
+            "building · session 3 · passing 2/5 · turn 4 · asking the model · 5s · $0.01 of $5.00"
+        );
+    }
+
+    #[test]
+    fn a_command_that_exited_non_zero_is_marked_failed() {
+        let done = |exit_code, is_error| EventKind::ToolCompleted {
+            turn: 1,
+            id: "t".into(),
+            name: "bash".into(),
+            exit_code,
+            is_error,
+            summary: "pytest".into(),
+        };
+        assert_eq!(
+            describe(&done(Some(0), false), false).unwrap(),
+            "  ✓ pytest"
+        );
+        assert_eq!(
+            describe(&done(Some(1), false), false).unwrap(),
+            "  ✗ pytest"
+        );
+        assert_eq!(describe(&done(None, true), false).unwrap(), "  ✗ pytest");
+        assert!(describe(&done(Some(2), false), true)
+            .unwrap()
+            .contains("\x1b[31m✗"));
+    }
 
     /// A writer the test keeps a handle on.
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
 
     impl Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -400,33 +621,37 @@ mod tests {
         ] {
             progress.text_delta("s1", delta);
         }
-        assert_eq!(out.text(), "hello world again\nbell!");
+        // Whole lines go out as they complete; the rest when the display ends.
+        assert_eq!(out.text(), "hello world again\n");
+        progress.finish_line();
+        assert_eq!(out.text(), "hello world again\nbell!\n");
     }
 
     #[test]
-    fn log_lines_of_model_text_and_tool_summaries_are_sanitised() {
+    fn log_lines_of_model_text_and_tool_summaries_are_sanitised_and_timestamped() {
         let out = Captured::default();
         let progress = Progress::with_output(Display::Log, Box::new(out.clone()));
-        progress.emit(&Event::now(
-            "s1",
-            EventKind::AssistantText {
-                turn: 1,
-                text: "done\x1b]52;c;cHduZWQ=\x07 \x1b[2Jreally".into(),
-            },
-        ));
-        progress.emit(&Event::now(
-            "s1",
-            EventKind::ToolCompleted {
-                turn: 1,
-                id: "t".into(),
-                name: "bash".into(),
-                exit_code: Some(0),
-                is_error: false,
-                summary: "bash: ls\x1b]8;;https://evil.example\x07 → exit 0".into(),
-            },
-        ));
-        let text = out.text();
-        assert_eq!(text, "done really\n  ✓ bash: ls → exit 0\n");
+        let at = |kind| Event {
+            kind,
+            ts: "2026-05-01T12:34:56.789Z".into(),
+            session: "s1".into(),
+        };
+        progress.emit(&at(EventKind::AssistantText {
+            turn: 1,
+            text: "done\x1b]52;c;cHduZWQ=\x07 \x1b[2Jreally".into(),
+        }));
+        progress.emit(&at(EventKind::ToolCompleted {
+            turn: 1,
+            id: "t".into(),
+            name: "bash".into(),
+            exit_code: Some(0),
+            is_error: false,
+            summary: "bash: ls\x1b]8;;https://evil.example\x07 → exit 0".into(),
+        }));
+        assert_eq!(
+            out.text(),
+            "12:34:56 done really\n12:34:56   ✓ bash: ls → exit 0\n"
+        );
     }
 
     #[test]
@@ -442,52 +667,8 @@ mod tests {
             },
         ));
         progress.text_delta("s1", "second");
+        progress.finish_line();
         assert!(out.text().contains("second"), "{:?}", out.text());
         assert!(!out.text().contains("52;c"), "{:?}", out.text());
-    }
-
-    #[test]
-    fn refused_connections_get_a_line_and_allowed_ones_do_not() {
-        let event = |host: &str, allowed: bool| EventKind::ProxyConnection {
-            host: host.into(),
-            port: 443,
-            allowed,
-            reason: format!("{host} is not on the allowlist"),
-            bytes_up: 0,
-            bytes_down: 0,
-            duration_ms: 1,
-        };
-        assert_eq!(
-            describe(&event("evil.invalid", false)).as_deref(),
-            Some("✗ network: refused evil.invalid:443: evil.invalid is not on the allowlist")
-        );
-        assert_eq!(describe(&event("pypi.org", true)), None);
-        assert_eq!(describe(&event("", false)), None);
-    }
-
-    #[test]
-    fn status_line_shows_turn_tool_tokens_and_money() {
-        let status = Status {
-            turn: 3,
-            tool: Some("bash pytest -q".into()),
-            input_tokens: 12_345,
-            output_tokens: 999,
-            spent: Usd::from_nanos(12_300_000),
-            budget: Some(Usd::from_nanos(5_000_000_000)),
-            ..Status::default()
-        };
-        assert_eq!(
-            status_line(&status),
-            "turn 3 · bash pytest -q · 12.3k in / 999 out · $0.012300 of $5.000000"
-        );
-        let waiting = Status {
-            tool: None,
-            calling: true,
-            ..status
-        };
-        assert_eq!(
-            status_line(&waiting),
-            "turn 4 · asking the model · 12.3k in / 999 out · $0.012300 of $5.000000"
-        );
     }
 }

@@ -59,6 +59,47 @@ pub struct RunArgs {
     /// Do not ask before archiving (--fresh).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Start from this feature list instead of a planning session (the format of the project's
+    /// feature_list.json: id, description, check, test_files...; `passes` is ignored). It is
+    /// validated and frozen like a planned one; its test files must exist in the project.
+    #[arg(long = "import", value_name = "FILE", conflicts_with = "extend_plan")]
+    pub import: Option<PathBuf>,
+    /// The spec changed after planning: run a planning session that adds features for what is
+    /// new (the frozen features and their tests stay as they are), then build them.
+    #[arg(long)]
+    pub extend_plan: bool,
+}
+
+/// Reads a feature list for `--import`: a JSON array of features; `passes` is dropped (the
+/// harness decides what passes), anything else unknown is refused by the feature's own type.
+fn read_import(path: &Path) -> Result<Vec<agent::run::features::Feature>, Failure> {
+    const MAX_BYTES: u64 = 16 * 1024 * 1024;
+    let bad = |why: String| Failure::usage(anyhow!("--import {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() || meta.len() > MAX_BYTES {
+        return Err(bad("not a file of at most 16 MiB".into()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let items: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("not a JSON array of features: {e}")))?;
+    if items.is_empty() {
+        return Err(bad("the list is empty".into()));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut item)| {
+            if let Some(obj) = item.as_object_mut() {
+                obj.remove("passes");
+            }
+            serde_json::from_value(item).map_err(|e| {
+                bad(format!(
+                    "feature {} (counting from 1): {e}; each feature needs an id, a description and a check command",
+                    i + 1
+                ))
+            })
+        })
+        .collect()
 }
 
 pub async fn run(args: RunArgs) -> CmdResult {
@@ -251,6 +292,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         &progress,
     )?;
     let state_dir = create_state_dir(&project, Some(state_dir), &env)?;
+    let import = args.import.as_deref().map(read_import).transpose()?;
     let sessions_before = RunState::load(&state_dir)
         .ok()
         .flatten()
@@ -265,6 +307,8 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             record_to: args.record.clone(),
             budget_includes_ledger: true,
             tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+            budget_name: args.agent.budget_name.as_deref(),
+            run_id: None,
         },
         &file,
         &env,
@@ -295,6 +339,9 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         },
         &file,
     )?;
+    for message in crate::setup::start_confinement(&toolbox, &network, sandbox_on).await? {
+        progress.emit(&Event::now("run", EventKind::Warning { message }));
+    }
 
     let mut cfg = RunConfig::new(project.clone(), spec, state_dir.clone(), model);
     // --max-sessions counts the sessions of this invocation; the run state counts them all.
@@ -308,10 +355,9 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     if let Some(k) = args.stall_sessions.or(file.stall_sessions) {
         cfg.stall_limit = k;
     }
-    cfg.max_tokens = file
-        .max_tokens
-        .unwrap_or_else(|| default_max_tokens(&governor));
     cfg.feature_count = args.features.or(file.features);
+    cfg.import = import;
+    cfg.extend_plan = args.extend_plan;
     if let Some(n) = file.planning_attempts {
         cfg.planning_attempts = n;
     }
@@ -374,22 +420,21 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         }
         Err(e) => {
             let code = e.exit_code();
+            let overbilled = matches!(
+                &e,
+                agent::run::RunError::Session(agent::SessionError::Governor(g))
+                    if g.kind() == governor::ErrorKind::Overbilled
+            );
             let hint = match code {
                 code::BUDGET => "; state saved — re-run with a larger --budget to continue",
+                code::PIN if overbilled => {
+                    "; the run stopped before another call — compare the ledger with the provider's bill"
+                }
                 code::PIN => "; the run stopped before spending more on the wrong model",
                 _ => "",
             };
             Err(Failure::new(code, anyhow!("{e}{hint}")))
         }
-    }
-}
-
-/// `max_tokens` when the config does not say: 8192 for priced models, 4096 for free and local
-/// ones (smaller servers, smaller windows). The Python harness asked 1000 and 4096.
-fn default_max_tokens(governor: &governor::Governor) -> u32 {
-    match governor.price() {
-        Some(p) if p.price.is_free() => 4096,
-        _ => 8192,
     }
 }
 

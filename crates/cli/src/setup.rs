@@ -3,6 +3,7 @@
 use crate::config::{catalog_cache_path, parse_budget, xdg_dir, FileConfig};
 use crate::exit::Failure;
 use anyhow::anyhow;
+use governor::ledger::postgres::{BudgetName, LedgerUrl, PgLedger, PgLedgerOptions};
 use governor::{
     Connection, Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig,
 };
@@ -10,6 +11,7 @@ use llm::Usd;
 use sandbox::NetworkMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The flags `exec` and `run` share: the model door and the agent's confinement.
 #[derive(Debug, clap::Args)]
@@ -19,8 +21,13 @@ pub struct AgentArgs {
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
     /// The most the run may spend, in US dollars (e.g. 0.50); a re-run counts what was spent.
+    /// With a database ledger: the cap of the named budget, for every process sharing it.
     #[arg(long, value_name = "USD", allow_hyphen_values = true)]
     pub budget: Option<String>,
+    /// The named budget to spend from, in the database ledger (`ledger = "postgres://…"` or
+    /// LOOPWRIGHT_LEDGER) [default: default].
+    #[arg(long, value_name = "NAME")]
+    pub budget_name: Option<String>,
     /// Refuse any priced model, and stop if a provider ever reports a cost.
     #[arg(long)]
     pub free_only: bool,
@@ -41,7 +48,8 @@ pub struct AgentArgs {
     /// Confine the agent's commands with Landlock and seccomp (off: policy checks only).
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub sandbox: Option<String>,
-    /// Where the ledger, state and transcripts go [default: $XDG_STATE_HOME/loopwright/<project id>].
+    /// Where the ledger, state and transcripts go [default: the one the project points at
+    /// (.loopwright/state), else $XDG_STATE_HOME/loopwright/<project id>].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The model's context window in tokens [default: by model family].
@@ -72,6 +80,11 @@ pub struct GovernorRequest<'a> {
     /// `--tool-protocol`: overrides the provider's `tool_protocol` (a replay follows its
     /// recording).
     pub tool_protocol: Option<llm::ToolProtocol>,
+    /// `--budget-name` (else the config's `budget_name`): the budget in a database ledger.
+    pub budget_name: Option<&'a str>,
+    /// The run id written with every attempt in a database ledger (`None`: the run id kept in
+    /// the ledger path's directory, created on first use, so a resumed run keeps it).
+    pub run_id: Option<String>,
 }
 
 /// Resolves the model, provider, key and price, and opens the ledger. Errors carry the exit
@@ -93,10 +106,102 @@ pub async fn build_governor(
         config = resolve_governor(req, file, env)?;
     }
     check_local_server(&config).await?;
-    Governor::new(config).map_err(|e| {
+    let governor = match database_ledger(req, file)? {
+        Some(url) => {
+            let backend = open_database_ledger(req, file, url).await?;
+            Governor::with_backend(config, Arc::new(backend))
+        }
+        None => Governor::new(config),
+    };
+    governor.map_err(|e| {
         let hint = model_hint(&e, req.model, file, env);
-        Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
+        Failure::new(crate::exit::of_governor(e.kind()), anyhow!("{e}{hint}"))
     })
+}
+
+/// The database ledger's URL (`ledger` in the config, `LOOPWRIGHT_LEDGER`), parsed; `None`:
+/// the file ledger. A budget name without a database ledger is refused.
+fn database_ledger(
+    req: &GovernorRequest<'_>,
+    file: &FileConfig,
+) -> Result<Option<LedgerUrl>, Failure> {
+    let Some(raw) = file.ledger.as_deref().filter(|s| !s.trim().is_empty()) else {
+        if let Some(name) = req.budget_name.or(file.budget_name.as_deref()) {
+            return Err(Failure::usage(anyhow!(
+                "the budget name {name:?} needs a database ledger: set ledger = \"postgres://…\" in the config or LOOPWRIGHT_LEDGER (the file ledger's budget is the run's own)"
+            )));
+        }
+        return Ok(None);
+    };
+    LedgerUrl::parse(raw)
+        .map(Some)
+        .map_err(|e| Failure::usage(anyhow!(e)))
+}
+
+/// Opens the named budget in the database (exit 2 when it cannot be used; nothing is sent).
+async fn open_database_ledger(
+    req: &GovernorRequest<'_>,
+    file: &FileConfig,
+    url: LedgerUrl,
+) -> Result<PgLedger, Failure> {
+    let name = req
+        .budget_name
+        .or(file.budget_name.as_deref())
+        .unwrap_or(BudgetName::DEFAULT);
+    let budget =
+        BudgetName::parse(name).map_err(|e| Failure::usage(anyhow!("--budget-name: {e}")))?;
+    let run_id = match &req.run_id {
+        Some(id) => id.clone(),
+        None => kept_run_id(req.ledger_path.parent().unwrap_or(Path::new(".")))?,
+    };
+    let mut options = PgLedgerOptions::new(url, budget, run_id);
+    options.cap = req.budget;
+    PgLedger::open(options).await.map_err(Failure::governor)
+}
+
+/// The run id kept in `dir` (`run-id`), created on first use: `run-<UTC time>-<6 hex>`.
+pub fn kept_run_id(dir: &Path) -> Result<String, Failure> {
+    use sha2::Digest;
+    let path = dir.join("run-id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        let ok = !id.is_empty()
+            && id.len() <= 100
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            return Ok(id.to_string());
+        }
+        return Err(Failure::usage(anyhow!(
+            "{} does not hold a run id (letters, digits, '-', '_', '.'); remove it to start a new one",
+            path.display()
+        )));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let seed = format!(
+        "{}-{}-{}",
+        std::process::id(),
+        now.unix_timestamp_nanos(),
+        dir.display()
+    );
+    let tag: String = sha2::Sha256::digest(seed.as_bytes())[..3]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let id = format!(
+        "run-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{tag}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    std::fs::create_dir_all(dir)
+        .and_then(|()| llm::atomic_write(&path, format!("{id}\n").as_bytes()))
+        .map_err(|e| Failure::usage(anyhow!("cannot write {}: {e}", path.display())))?;
+    Ok(id)
 }
 
 /// "; did you mean ...?" for an error about the model string or its price.
@@ -115,14 +220,13 @@ async fn fetch_openrouter_prices(
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<(), Failure> {
-    let providers = ProvidersConfig::from_toml(&file.providers)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let providers = ProvidersConfig::from_toml(&file.providers).map_err(Failure::governor)?;
     let Some(path) = catalog_cache_path(env) else {
         return Ok(());
     };
     let lookup = |k: &str| env.get(k).cloned();
-    let client = governor::openrouter_catalog_client(&providers, &lookup)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let client =
+        governor::openrouter_catalog_client(&providers, &lookup).map_err(Failure::governor)?;
     tracing::info!(cache = %path.display(), "no price known: fetching OpenRouter's price list once");
     let catalog = governor::refresh_openrouter_catalog(&client, &path)
         .await
@@ -193,10 +297,8 @@ pub fn resolve_governor(
     file: &FileConfig,
     env: &BTreeMap<String, String>,
 ) -> Result<GovernorConfig, Failure> {
-    let providers = ProvidersConfig::from_toml(&file.providers)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    let pricing = PricingOverrides::from_toml(&file.pricing)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let providers = ProvidersConfig::from_toml(&file.providers).map_err(Failure::governor)?;
+    let pricing = PricingOverrides::from_toml(&file.pricing).map_err(Failure::governor)?;
     let cache = catalog_cache_path(env);
     let settings = GovernorSettings {
         model: req.model,
@@ -211,9 +313,12 @@ pub fn resolve_governor(
     let lookup = |k: &str| env.get(k).cloned();
     let mut config = GovernorConfig::resolve(&settings, &lookup).map_err(|e| {
         let hint = model_hint(&e, req.model, file, env);
-        Failure::new(e.exit_code(), anyhow!("{e}{hint}"))
+        Failure::new(crate::exit::of_governor(e.kind()), anyhow!("{e}{hint}"))
     })?;
     config.budget_includes_ledger = req.budget_includes_ledger;
+    if let Some(max_tokens) = file.max_tokens {
+        config.max_tokens = max_tokens;
+    }
     if let (Some(protocol), governor::Connection::Http { options, .. }) =
         (req.tool_protocol, &mut config.provider.connection)
     {
@@ -280,16 +385,48 @@ pub fn state_dir_for(
 /// Things the user should know before a run starts: the Governor's (an unknown price, a torn
 /// ledger line) and the sandbox's (running as root, the sandbox switched off).
 pub fn startup_warnings(governor: &Governor, sandbox_on: bool) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
     let mut out = governor.warnings().to_vec();
     if !sandbox_on {
         out.push("the sandbox is off (--sandbox off): the agent's commands run unconfined, with your permissions".into());
-    } else if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        out.push(
-            "running as root: confined commands cannot write outside the project, but they can change the mode and owner of root's files anywhere; run loopwright as an ordinary user".into(),
-        );
     }
     out
+}
+
+/// Starts the egress proxy when the agent's commands run in a network namespace of their own,
+/// and returns what the user should know about the confinement this machine allows (the
+/// fallback and its reason, running as root without namespaces, `registries` without a proxy).
+pub async fn start_confinement(
+    toolbox: &tools::Toolbox,
+    network: &NetworkSettings,
+    sandbox_on: bool,
+) -> Result<Vec<String>, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    if !sandbox_on {
+        return Ok(out);
+    }
+    let sandbox = toolbox.sandbox();
+    let proxied = sandbox
+        .start_egress_proxy()
+        .await
+        .map_err(|e| Failure::usage(anyhow!("cannot start the egress proxy: {e}")))?;
+    let confinement = sandbox.confinement();
+    if let Some(reason) = sandbox.fallback_reason() {
+        out.push(format!(
+            "this machine does not allow the sandbox's namespaces ({reason}); the agent's commands run under Landlock and seccomp only: they share the host's processes and network stack, and background processes end with their command"
+        ));
+    }
+    if !confinement.namespaces && std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        out.push(
+            "running as root without the sandbox's namespaces: confined commands cannot write outside the project, but they can change the mode and owner of root's files anywhere; run loopwright as an ordinary user".into(),
+        );
+    }
+    if !proxied && network.mode == NetworkMode::Registries {
+        out.push(
+            "network = \"registries\" needs the sandbox's network namespace, which is not available here: the agent's commands get no network (use network = \"open\" for the whole network, unlogged)".into(),
+        );
+    }
+    Ok(out)
 }
 
 /// A session cut off by the harness dying (not by the agent: it cannot signal the harness) may
@@ -468,9 +605,9 @@ pub fn build_toolbox(
     } else {
         sandbox::SandboxMode::Off
     };
-    // Until commands run in a network namespace of their own, the egress proxy cannot be the
-    // only way out: the socket filter then opens only for `open`, as `--allow-network` did, and
-    // `registries` means no sockets (as the default was before).
+    // In a world the commands' network is their own loopback plus the egress proxy (started by
+    // `start_confinement`). Without one (fallback mode) the proxy cannot be the only way out:
+    // the socket filter then opens only for `open`, and `registries` means no sockets.
     config.allow_network = req.network.mode == NetworkMode::Open;
     config.network = req.network.mode;
     config.allow_domains = req.network.allow_domains.clone();
@@ -499,7 +636,8 @@ pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure
     }
 }
 
-/// First Ctrl-C: cancel (the step under way finishes, state is saved). Second: leave at once.
+/// First Ctrl-C: cancel (a model call in flight is abandoned and settled in the ledger, a tool
+/// call under way finishes, state is saved). Second: leave at once.
 /// The handler is installed before this returns, so an interrupt right after start is not lost.
 pub fn watch_interrupts(
     cancel: tokio_util::sync::CancellationToken,
@@ -510,7 +648,7 @@ pub fn watch_interrupts(
         if interrupts.recv().await.is_none() {
             return;
         }
-        eprintln!("\ninterrupted: finishing the current step (Ctrl-C again to quit now)");
+        eprintln!("\ninterrupted: cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (Ctrl-C again to quit now)");
         cancel.cancel();
         if interrupts.recv().await.is_some() {
             std::process::exit(crate::exit::code::INTERRUPTED);

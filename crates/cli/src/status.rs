@@ -33,6 +33,10 @@ pub struct StatusArgs {
     /// Seconds between two looks with --watch.
     #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
+    /// Show the named budget of the database ledger instead (`ledger` in the user's config or
+    /// LOOPWRIGHT_LEDGER): its cap, spent, reserved and spend by run; no project needed.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["project_dir", "state_dir", "watch"])]
+    pub budget: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,6 +93,8 @@ pub struct Report {
     pub unattributed_cost: Usd,
     /// From the first session's start to the last one's end (or now while running).
     pub duration_secs: Option<u64>,
+    /// Attempts the provider billed above what they asked for (flagged in the ledger).
+    pub overbilled_attempts: u64,
     /// Sessions in a row without progress, as the stall rule counts them.
     pub stall: StallRow,
     pub last_stop: Option<agent::run::state::StopRecord>,
@@ -177,8 +183,8 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
             ))
         })?;
     let running = agent::run::run_is_live(state_dir);
-    let ledger = LedgerContents::read(&state_dir.join("ledger.jsonl"))
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let ledger =
+        LedgerContents::read(&state_dir.join("ledger.jsonl")).map_err(Failure::governor)?;
     let by_session: BTreeMap<String, Usd> = ledger
         .totals_by_session()
         .into_iter()
@@ -273,6 +279,11 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
         planning_cost: planning,
         unattributed_cost: unattributed,
         duration_secs,
+        overbilled_attempts: ledger
+            .totals_by_session()
+            .values()
+            .map(|t| t.overbilled)
+            .sum(),
         stall: StallRow {
             sessions: state.stall.sessions,
             weight: state.stall.weight,
@@ -308,6 +319,9 @@ pub fn locate(
 }
 
 pub async fn run(args: StatusArgs) -> CmdResult {
+    if let Some(name) = &args.budget {
+        return crate::budget_status::run(name, args.json).await;
+    }
     let (project, state_dir) = locate(args.project_dir.as_deref(), args.state_dir.clone())?;
     if args.watch {
         return watch(&project, &state_dir, Duration::from_secs(args.interval)).await;
@@ -436,6 +450,13 @@ pub fn render(r: &Report) -> String {
         "spent     {} (planning {}, not yet attributed {})",
         r.spent, r.planning_cost, r.unattributed_cost
     );
+    if r.overbilled_attempts > 0 {
+        let _ = writeln!(
+            o,
+            "billing   {} attempt(s) billed above what was asked (flagged \"overbilled\" in ledger.jsonl); check the provider's usage page",
+            r.overbilled_attempts
+        );
+    }
     if let Some(stop) = &r.last_stop {
         let _ = writeln!(
             o,
@@ -579,6 +600,7 @@ mod tests {
             planning_cost: Usd::ZERO,
             unattributed_cost: Usd::ZERO,
             duration_secs: None,
+            overbilled_attempts: 0,
             stall: StallRow {
                 sessions: 1,
                 weight: 1,

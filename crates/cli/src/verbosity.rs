@@ -6,6 +6,16 @@ use std::sync::atomic::{AtomicI8, Ordering};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
 
+/// -1 quiet, 0 normal, 1.. verbose.
+pub fn level() -> i8 {
+    LEVEL.load(Ordering::Relaxed)
+}
+
+/// `-q`: only errors and the final line.
+pub fn quiet() -> bool {
+    level() < 0
+}
+
 /// Whether colour may be used on stderr: it is a terminal and `NO_COLOR` is unset or empty.
 pub fn color_on_stderr() -> bool {
     use std::io::IsTerminal;

@@ -348,6 +348,89 @@ fn a_served_model_swap_exits_4() {
 }
 
 #[test]
+fn a_provider_billing_above_the_ask_exits_4_and_is_flagged_in_the_ledger() {
+    let e = env();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::Reply(
+        Reply::text("hi").with_usage(testkit::Usage::new(10, 999_999)),
+    )]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "say hi"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = events(&out.stdout);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "error");
+    assert_eq!(last["exit_code"], 4);
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("billed above what was asked"),
+        "{last}"
+    );
+    let settle = ledger(&e.state)
+        .into_iter()
+        .find(|l| l["kind"] == "settle")
+        .unwrap();
+    assert_eq!(settle["overbilled"], true);
+    assert_eq!(settle["output_tokens"], 999_999, "recorded as reported");
+}
+
+#[test]
+fn ctrl_c_during_a_model_call_that_never_ends_exits_130() {
+    let e = env();
+    // The answer starts, then nothing for an hour: only cancelling the call ends it.
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::stall(2, 3_600_000)]));
+    let mut child = exec_std(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "hang"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.request_count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no model call made");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // Bounded wait, so a regression fails instead of hanging the suite.
+    let waited = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > waited {
+            child.kill().unwrap();
+            panic!("the call was not cancelled");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelling the model call"), "{stderr}");
+    assert_eq!(server.request_count(), 1);
+    let settle = ledger(&e.state)
+        .into_iter()
+        .find(|l| l["kind"] == "settle")
+        .expect("the cancelled call is settled, not left at its reservation");
+    assert_eq!(settle["outcome"], "cancelled");
+    let last = events(&out.stdout).pop().unwrap();
+    assert_eq!(last["type"], "session.completed", "{last}");
+    assert_eq!(last["end"], "cancelled");
+}
+
+#[test]
 fn a_bad_budget_is_a_usage_error() {
     let e = env();
     exec(&e, None)

@@ -17,7 +17,18 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn top_level_help_lists_every_command() {
     let text = help(&[]);
-    for command in ["run", "status", "exec", "models", "doctor"] {
+    for command in [
+        "run",
+        "status",
+        "exec",
+        "models",
+        "doctor",
+        "report",
+        "reset",
+        "init",
+        "completions",
+        "man",
+    ] {
         assert!(
             text.contains(&format!("  {command} ")),
             "{command} missing from:\n{text}"
@@ -49,6 +60,31 @@ fn models_help() {
 #[test]
 fn doctor_help() {
     insta::assert_snapshot!(help(&["doctor"]));
+}
+
+#[test]
+fn report_help() {
+    insta::assert_snapshot!(help(&["report"]));
+}
+
+#[test]
+fn reset_help() {
+    insta::assert_snapshot!(help(&["reset"]));
+}
+
+#[test]
+fn init_help() {
+    insta::assert_snapshot!(help(&["init"]));
+}
+
+#[test]
+fn completions_help() {
+    insta::assert_snapshot!(help(&["completions"]));
+}
+
+#[test]
+fn man_help() {
+    insta::assert_snapshot!(help(&["man"]));
 }
 
 #[test]

@@ -477,3 +477,164 @@ fn max_sessions_counts_the_sessions_of_this_invocation_and_features_reaches_plan
     assert_eq!(status["sessions"].as_array().unwrap().len(), 3);
     assert_eq!(passing(&status), vec!["F1", "F2"]);
 }
+
+#[test]
+fn an_imported_feature_list_is_checked_frozen_and_built_without_planning() {
+    let w = world();
+    std::fs::create_dir_all(w.project.join("tests")).unwrap();
+    std::fs::write(w.project.join("tests/test_app.py"), TEST_FILE).unwrap();
+    let list = w.home.join("feature_list.json");
+    let mut features = vec![feature(0), feature(1), feature(2)];
+    features[0]["passes"] = json!(true);
+    std::fs::write(&list, serde_json::to_string(&features).unwrap()).unwrap();
+
+    // Refused: a check the policy does not allow, a Python-harness entry without id and check.
+    let idle = FakeServer::start_blocking(Script::turns(vec![]));
+    let mut bad = features.clone();
+    bad[2]["check"] = json!("sudo true");
+    let bad_list = w.home.join("bad.json");
+    std::fs::write(&bad_list, serde_json::to_string(&bad).unwrap()).unwrap();
+    run(&w, &idle, &["--import", bad_list.to_str().unwrap()])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "imported feature list cannot be used",
+        ))
+        .stderr(predicate::str::contains("is not allowed"));
+    std::fs::write(
+        &bad_list,
+        r#"[{"category": "functional", "description": "adds", "steps": [], "passes": false}]"#,
+    )
+    .unwrap();
+    run(&w, &idle, &["--import", bad_list.to_str().unwrap()])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "needs an id, a description and a check",
+        ));
+    assert_eq!(idle.request_count(), 0);
+
+    let server = FakeServer::start_blocking(Script::turns([build(0), build(1), build(2)].concat()));
+    run(
+        &w,
+        &server,
+        &["--import", list.to_str().unwrap(), "--fresh", "--yes"],
+    )
+    .success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3"]);
+    let kinds: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["building"; 3], "no planning session");
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| !r.tool_names().iter().any(|t| t == "add_features")));
+    assert!(git_log(&w.project)
+        .iter()
+        .any(|m| m.starts_with("loopwright: plan — 3 features")));
+}
+
+const TEST_FOUR: &str = r#"import subprocess, sys, unittest
+
+class TestFour(unittest.TestCase):
+    def test_four(self):
+        out = subprocess.run([sys.executable, "four.py"], capture_output=True, text=True).stdout
+        self.assertEqual(out.strip(), "4")
+"#;
+
+#[test]
+fn extend_plan_adds_features_for_a_changed_spec_and_leaves_the_frozen_ones_alone() {
+    let w = world();
+    let server = FakeServer::start_blocking(Script::turns(whole_build()));
+    run(&w, &server, &[]).success();
+    let old_tests = std::fs::read(w.project.join("tests/test_app.py")).unwrap();
+
+    std::fs::write(
+        &w.spec,
+        "Four scripts: one.py prints 1, two.py prints 2, three.py prints 3, four.py prints 4.\n",
+    )
+    .unwrap();
+    let idle = FakeServer::start_blocking(Script::turns(vec![]));
+    run(&w, &idle, &[])
+        .code(2)
+        .stderr(predicate::str::contains("--extend-plan"));
+
+    let four = json!({
+        "id": "F4",
+        "category": "functional",
+        "description": "four.py prints 4",
+        "steps": ["python3 four.py"],
+        "check": "python3 -m unittest tests.test_four",
+        "test_files": ["tests/test_four.py"]
+    });
+    let turns = vec![
+        // The extension session tries to weaken a frozen test: it is refused or put back.
+        call(
+            "write_file",
+            json!({"path": "tests/test_app.py", "content": "# nothing to test\n"}),
+        ),
+        call(
+            "write_file",
+            json!({"path": "tests/test_four.py", "content": TEST_FOUR}),
+        ),
+        call("add_features", json!({"features": [feature(0)]})),
+        call("add_features", json!({"features": [four]})),
+        Turn::text("Added F4."),
+        call(
+            "write_file",
+            json!({"path": "four.py", "content": "print(4)\n"}),
+        ),
+        call("verify_feature", json!({"id": "F4"})),
+        Turn::text("F4 works."),
+    ];
+    let server = FakeServer::start_blocking(Script::turns(turns));
+    run(&w, &server, &["--extend-plan"]).success();
+    let status = status_json(&w);
+    assert_eq!(passing(&status), vec!["F1", "F2", "F3", "F4"]);
+    let kinds: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["planning", "building", "building", "building", "planning", "building"]
+    );
+    assert_eq!(
+        std::fs::read(w.project.join("tests/test_app.py")).unwrap(),
+        old_tests,
+        "the frozen test is as it was"
+    );
+    let reqs = server.requests();
+    let prompt = reqs[0].body["system"].to_string();
+    assert!(
+        prompt.contains("The specification changed after it was planned"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("four.py prints 4"),
+        "the new spec is in the prompt"
+    );
+    assert!(
+        reqs[3]
+            .last_tool_result()
+            .unwrap()
+            .contains("\"F1\" is used twice"),
+        "an existing feature cannot be added again"
+    );
+    assert!(std::fs::read_to_string(w.state.join("features.json"))
+        .unwrap()
+        .contains("tests/test_four.py"));
+    assert_eq!(
+        std::fs::read_to_string(w.project.join("app_spec.txt")).unwrap(),
+        std::fs::read_to_string(&w.spec).unwrap()
+    );
+    // Nothing new: refused.
+    run(&w, &idle, &["--extend-plan"])
+        .code(2)
+        .stderr(predicate::str::contains("has not changed"));
+}

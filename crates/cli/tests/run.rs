@@ -429,7 +429,7 @@ fn wait_for_stalled_call(server: &FakeServer, child: &mut std::process::Child) {
 #[test]
 fn ctrl_c_finishes_the_step_saves_state_exits_130_and_the_rerun_finishes() {
     let w = world();
-    // The interrupted call is answered after a short stall: the step under way finishes.
+    // The interrupted call stalls: Ctrl-C abandons it (settled by the torn-attempt rule).
     let server = FakeServer::start_blocking(adaptive_model_stalling(Some(4_000), None));
     let mut child = run_cmd(&w, &server, &[])
         .stdout(std::process::Stdio::null())

@@ -2,7 +2,7 @@
 //! `max_tokens` must be lowered to fit the remaining budget, and when to refuse.
 
 use crate::pricing::Price;
-use llm::{Message, Request, ToolSpec, Usd};
+use llm::{Message, Prompt, ToolSpec, Usd};
 
 /// The smallest answer worth asking for. When the remaining budget cannot pay for the input
 /// bound plus this many output tokens (or the caller's own `max_tokens`, if smaller) the call
@@ -91,21 +91,21 @@ pub struct PreviousCall {
 impl PreviousCall {
     /// Remembers a call whose usage the server reported (estimated usage is not remembered:
     /// an estimate is no bound).
-    pub fn new(request: &Request, total_input: u64, output: u64) -> PreviousCall {
+    pub fn new(prompt: &Prompt, total_input: u64, output: u64) -> PreviousCall {
         PreviousCall {
-            system: request.system.clone(),
-            tools: request.tools.clone(),
-            messages: request.messages.clone(),
+            system: prompt.system.clone(),
+            tools: prompt.tools.clone(),
+            messages: prompt.messages.clone(),
             tokens: total_input.saturating_add(output),
         }
     }
 }
 
-/// An upper bound of the input tokens of `request`: bytes of the whole prompt (a token is at
+/// An upper bound of the input tokens of `prompt`: bytes of the whole prompt (a token is at
 /// least one byte) plus [`REQUEST_OVERHEAD_TOKENS`]; tighter when the request extends the
 /// session's previous one (same system and tools, previous messages as a prefix): the previous
 /// call's reported input + output tokens plus the bytes of the messages added since.
-pub fn input_upper_bound(previous: Option<&PreviousCall>, request: &Request) -> u64 {
+pub fn input_upper_bound(previous: Option<&PreviousCall>, request: &Prompt) -> u64 {
     let from_bytes = (request.approx_bytes() as u64).saturating_add(REQUEST_OVERHEAD_TOKENS);
     let Some(prev) = previous else {
         return from_bytes;
@@ -124,21 +124,10 @@ pub fn input_upper_bound(previous: Option<&PreviousCall>, request: &Request) -> 
     prev.tokens.saturating_add(added).min(from_bytes)
 }
 
-/// The cost to settle for a call: the provider-reported cost and the cost computed from the
-/// usage at `price` — the larger of the two when both exist, so neither a provider that
-/// under-reports nor a stale price table can make the ledger under-count.
-pub fn settlement(computed: Option<Usd>, reported: Option<Usd>) -> Usd {
-    match (computed, reported) {
-        (Some(c), Some(r)) => c.max(r),
-        (Some(c), None) => c,
-        (None, Some(r)) => r,
-        (None, None) => Usd::ZERO,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::charge::settlement;
     use llm::{ContentPart, Usage};
     use proptest::prelude::*;
 
@@ -196,22 +185,11 @@ mod tests {
         assert_eq!((r.max_tokens, r.reserved), (8192, Usd::ZERO));
     }
 
-    #[test]
-    fn settlement_takes_the_larger_figure() {
-        assert_eq!(settlement(Some(usd("1")), Some(usd("2"))), usd("2"));
-        assert_eq!(settlement(Some(usd("3")), Some(usd("2"))), usd("3"));
-        assert_eq!(settlement(None, Some(usd("2"))), usd("2"));
-        assert_eq!(settlement(None, None), Usd::ZERO);
-    }
-
-    fn request(messages: Vec<Message>) -> Request {
-        Request {
-            model: "m".into(),
+    fn request(messages: Vec<Message>) -> Prompt {
+        Prompt {
             system: "you are a coder".into(),
             messages,
-            tools: vec![],
-            max_tokens: 100,
-            temperature: None,
+            ..Prompt::default()
         }
     }
 

@@ -1,18 +1,35 @@
-//! The Governor: the one door to the model. Every call is checked against free-only mode,
-//! reserved against the budget in the ledger, sent with the pinned model id, checked for the
-//! model that answered, and settled in the ledger.
+//! The Governor: the one door to the model. Every call is checked against free-only mode; each
+//! of its attempts is reserved against the budget in the ledger, sent with the pinned model id
+//! and the Governor's `max_tokens`, checked for the model that answered and for over-billing,
+//! and settled in the ledger; failed attempts are retried here (not in the wire client) while
+//! the policy and the budget allow.
 
-use crate::budget::{input_upper_bound, reserve, settlement, PreviousCall, Reservation};
-use crate::error::{exit, may_have_billed, GovernorError};
-use crate::ledger::{now_rfc3339, EntryKind, Ledger, LedgerContents, LedgerEntry};
+use crate::budget::{input_upper_bound, reserve, PreviousCall, Reservation};
+use crate::charge::{self, AttemptOutcome};
+use crate::error::{ErrorKind, GovernorError};
+use crate::ledger::{
+    BudgetView, EntryKind, FileBackend, LedgerBackend, LedgerContents, LedgerEntry, ReserveRequest,
+};
 use crate::model_ref::{ModelRef, Provider};
 use crate::pin::served_model_matches;
 use crate::pricing::{OpenRouterCatalog, Price, PriceCatalog, PricedModel, PricingOverrides};
 use crate::provider::{resolve_provider, ProvidersConfig, ResolvedProvider};
-use llm::{ModelClient, Request, Response, RetryPolicy, StreamEvent, Usage, Usd};
+use crate::retry::{NextStep, RetryPolicy};
+use llm::{
+    AttemptError, Delivery, LlmError, ModelClient, Prompt, Request, Response, StreamEvent, Usage,
+    Usd,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// `max_tokens` a call asks for unless configured: 8192 for a priced model, 4096 for a free or
+/// local one (smaller servers and windows; a CPU generates 8–17 tokens a second, so 8192 tokens
+/// can take 15 minutes). The Python harness asked 1000 and 4096.
+pub const DEFAULT_MAX_TOKENS: u32 = 8192;
+/// See [`DEFAULT_MAX_TOKENS`].
+pub const DEFAULT_FREE_MAX_TOKENS: u32 = 4096;
 
 /// What the CLI knows before the Governor exists: the model string, the config tables, flags.
 #[derive(Debug, Clone)]
@@ -42,7 +59,11 @@ pub struct GovernorConfig {
     pub budget: Option<Usd>,
     pub free_only: bool,
     pub ledger_path: PathBuf,
+    /// How often and how patiently failed attempts are retried.
     pub retry: RetryPolicy,
+    /// The most output tokens a call asks for; the budget may lower it per call (default:
+    /// [`DEFAULT_MAX_TOKENS`], [`DEFAULT_FREE_MAX_TOKENS`]; the config's `max_tokens`).
+    pub max_tokens: u32,
     pub record_to: Option<PathBuf>,
     /// Whether what the ledger already holds counts against the budget (true: a resumed run
     /// continues the same budget; false: the budget is for this process's calls only, as for
@@ -65,6 +86,10 @@ impl GovernorConfig {
         };
         let catalog = PriceCatalog::new(settings.pricing, openrouter)?;
         let price = catalog.lookup(&model, provider.local);
+        let max_tokens = match &price {
+            Some(p) if p.price.is_free() => DEFAULT_FREE_MAX_TOKENS,
+            _ => DEFAULT_MAX_TOKENS,
+        };
         Ok(GovernorConfig {
             model,
             provider,
@@ -74,6 +99,7 @@ impl GovernorConfig {
             free_only: settings.free_only,
             ledger_path: settings.ledger_path.clone(),
             retry: RetryPolicy::default(),
+            max_tokens,
             record_to: settings.record_to.clone(),
             budget_includes_ledger: true,
         })
@@ -82,21 +108,10 @@ impl GovernorConfig {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Settled costs and crash-orphaned reservations from the ledger, plus this process's
-    /// settled calls.
-    settled: Usd,
-    /// Reservations of calls in flight.
-    in_flight: Usd,
     calls: u64,
     next_call: u64,
     sessions: HashMap<String, PreviousCall>,
-    stopped: Option<(String, i32)>,
-}
-
-impl State {
-    fn spent(&self) -> Usd {
-        self.settled.saturating_add(self.in_flight)
-    }
+    stopped: Option<(String, ErrorKind)>,
 }
 
 /// The one door to the model. Shareable (`&self` methods); `Send + Sync`.
@@ -107,12 +122,26 @@ pub struct Governor {
     client: ModelClient,
     price: Option<PricedModel>,
     catalog: PriceCatalog,
-    budget: Option<Usd>,
     free_only: bool,
-    ledger: Ledger,
+    /// Where attempts are reserved and settled; it keeps the budget's accounting.
+    backend: Arc<dyn LedgerBackend>,
+    /// The longest one attempt can take (the provider's per-call deadline).
+    attempt_deadline: std::time::Duration,
+    retry: RetryPolicy,
+    max_tokens: u32,
     state: Mutex<State>,
     warnings: Vec<String>,
     call_prefix: String,
+}
+
+/// A call's answer and what it cost.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub response: Response,
+    /// What all its attempts were settled at in the ledger (a torn first attempt included).
+    pub cost: Usd,
+    /// Attempts made (1: no retry).
+    pub attempts: u32,
 }
 
 fn free_only_refusal(model: &ModelRef, price: Option<&PricedModel>) -> Option<GovernorError> {
@@ -132,14 +161,15 @@ fn free_only_refusal(model: &ModelRef, price: Option<&PricedModel>) -> Option<Go
     })
 }
 
-/// Refusals decided before anything is sent or opened.
-fn preflight(config: &GovernorConfig) -> Result<(), GovernorError> {
+/// Refusals decided before anything is sent or opened. `budget`: the cap the ledger will
+/// enforce.
+fn preflight(config: &GovernorConfig, budget: Option<Usd>) -> Result<(), GovernorError> {
     if config.free_only {
         if let Some(err) = free_only_refusal(&config.model, config.price.as_ref()) {
             return Err(err);
         }
     }
-    if config.budget.is_some() && config.price.is_none() {
+    if budget.is_some() && config.price.is_none() {
         return Err(GovernorError::UnknownPrice {
             model: config.model.to_string(),
         });
@@ -149,26 +179,49 @@ fn preflight(config: &GovernorConfig) -> Result<(), GovernorError> {
 
 impl Governor {
     /// Checks free-only and the budget's need for a price before anything is sent, opens the
-    /// ledger (what it holds counts as spent) and builds the one model client.
+    /// file ledger at `config.ledger_path` (what it holds counts as spent when
+    /// `budget_includes_ledger`) and builds the one model client.
     pub fn new(config: GovernorConfig) -> Result<Governor, GovernorError> {
-        preflight(&config)?;
-        let mut client = config.provider.client(config.retry.clone())?;
+        preflight(&config, config.budget)?;
+        let client = Governor::client(&config)?;
+        let backend = FileBackend::open(
+            &config.ledger_path,
+            config.budget,
+            config.budget_includes_ledger,
+        )?;
+        Ok(Governor::assemble(config, client, Arc::new(backend)))
+    }
+
+    /// A Governor that reserves and settles in `backend` (a budget shared with other
+    /// processes: [`crate::ledger::postgres::PgLedger`]). The budget is the backend's (its cap
+    /// may come from the database); `config.budget`, `config.ledger_path` and
+    /// `config.budget_includes_ledger` are not used.
+    pub fn with_backend(
+        config: GovernorConfig,
+        backend: Arc<dyn LedgerBackend>,
+    ) -> Result<Governor, GovernorError> {
+        preflight(&config, backend.budget())?;
+        let client = Governor::client(&config)?;
+        Ok(Governor::assemble(config, client, backend))
+    }
+
+    /// The one model client (recording into a cassette if asked).
+    fn client(config: &GovernorConfig) -> Result<ModelClient, GovernorError> {
+        let mut client = config.provider.client()?;
         if let Some(path) = &config.record_to {
             let writer = llm::CassetteWriter::open(path).map_err(|e| {
                 GovernorError::Config(format!("cannot record to {}: {e}", path.display()))
             })?;
             client = client.with_recorder(Arc::new(writer));
         }
-        Governor::with_client(config, client)
+        Ok(client)
     }
 
-    /// Like [`Governor::new`] with a client built by the caller (tests, embedding).
-    pub fn with_client(
+    fn assemble(
         config: GovernorConfig,
         client: ModelClient,
-    ) -> Result<Governor, GovernorError> {
-        preflight(&config)?;
-        let (ledger, contents) = Ledger::open(&config.ledger_path)?;
+        backend: Arc<dyn LedgerBackend>,
+    ) -> Governor {
         let mut warnings = Vec::new();
         if config.price.is_none() {
             warnings.push(format!(
@@ -176,34 +229,23 @@ impl Governor {
                 config.model, config.model
             ));
         }
-        if let Some(tail) = &contents.torn_tail {
-            warnings.push(format!(
-                "the ledger {} ended with a line cut short by a crash ({} bytes); it was dropped (its call is counted by its reservation)",
-                config.ledger_path.display(),
-                tail.len()
-            ));
-        }
+        warnings.extend(backend.warnings());
         let started = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        Ok(Governor {
+        Governor {
             local: config.provider.local,
+            attempt_deadline: config.provider.timeouts.call,
             model: config.model,
             client,
             price: config.price,
             catalog: config.catalog,
-            budget: config.budget,
             free_only: config.free_only,
-            ledger,
-            state: Mutex::new(State {
-                settled: if config.budget_includes_ledger {
-                    contents.total_spent()
-                } else {
-                    Usd::ZERO
-                },
-                ..State::default()
-            }),
+            backend,
+            retry: config.retry,
+            max_tokens: config.max_tokens.max(1),
+            state: Mutex::new(State::default()),
             warnings,
             call_prefix: format!("{}-{started}", std::process::id()),
-        })
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -219,27 +261,41 @@ impl Governor {
         self.price.as_ref()
     }
 
+    /// The cap (`None`: none). For a budget shared through a database, the cap as last seen
+    /// there.
     pub fn budget(&self) -> Option<Usd> {
-        self.budget
+        self.backend.budget()
     }
 
     pub fn free_only(&self) -> bool {
         self.free_only
     }
 
+    /// The most output tokens a call asks for (the budget may lower it for a call).
+    pub fn max_tokens(&self) -> u32 {
+        self.max_tokens
+    }
+
     /// Everything spent against the budget: the ledger's settled costs, reservations never
-    /// settled, and calls in flight at their reserved worst case.
+    /// settled, and attempts in flight at their reserved worst case. For a budget shared
+    /// through a database: the whole budget's, as of this process's last reservation or
+    /// settlement.
     pub fn spent(&self) -> Usd {
-        self.lock().spent()
+        self.backend.spent()
     }
 
     /// Budget left (`None`: no budget).
     pub fn remaining(&self) -> Option<Usd> {
-        self.budget
+        self.budget()
             .map(|b| b.saturating_sub(self.spent()).max(Usd::ZERO))
     }
 
-    /// Calls settled by this Governor.
+    /// Where attempts are reserved and settled.
+    pub fn ledger_backend(&self) -> &Arc<dyn LedgerBackend> {
+        &self.backend
+    }
+
+    /// Calls that made at least one attempt through this Governor.
     pub fn calls(&self) -> u64 {
         self.lock().calls
     }
@@ -249,60 +305,143 @@ impl Governor {
         &self.warnings
     }
 
-    /// True when the model has no known price (calls are not budget-limited; see warnings).
-    pub fn price_unknown(&self) -> bool {
-        self.price.is_none()
-    }
-
-    /// The ledger's contents as on disk.
+    /// The ledger file's contents as on disk (every line checked). A ledger in a database is
+    /// read with its own report ([`crate::ledger::postgres::BudgetReport`]).
     pub fn ledger(&self) -> Result<LedgerContents, GovernorError> {
-        LedgerContents::read(self.ledger.path())
+        LedgerContents::read(self.ledger_file()?)
     }
 
-    /// Sends one request to the pinned model: free-only check → reserve (ledger) → pinned model
-    /// id and budget-lowered `max_tokens` → send → served-model check → settle (ledger) →
-    /// free-only cost check.
+    /// Checks the ledger file on disk (every line) and that it still accounts for at least
+    /// `expected`, the total the caller last knew (a run keeps it in its state); returns the
+    /// total it accounts for. A truncated or emptied ledger is [`GovernorError::LedgerShort`].
+    pub fn verify_ledger(&self, expected: Usd) -> Result<Usd, GovernorError> {
+        let path = self.ledger_file()?;
+        let contents = LedgerContents::read(path)?;
+        contents.verify_total_at_least(path, expected)?;
+        Ok(contents.total_spent())
+    }
+
+    fn ledger_file(&self) -> Result<&Path, GovernorError> {
+        self.backend.file().ok_or_else(|| {
+            GovernorError::Config(format!(
+                "the ledger is in a database ({}), not a file; `loopwright status --budget NAME` reads it",
+                self.backend.describe()
+            ))
+        })
+    }
+
+    /// Sends `prompt` to the pinned model and returns the answer with what it cost. Each
+    /// attempt: reserve (ledger) → the pinned model id and the budget-lowered `max_tokens` →
+    /// send → settle (ledger) by the charging rule ([`crate::charge`]) → served-model,
+    /// over-billing and free-only checks. A failed attempt is retried per the [`RetryPolicy`]
+    /// while the budget pays for the retry. `cancel` aborts the attempt in flight (settled as
+    /// torn) and any wait: [`GovernorError::Cancelled`].
     pub async fn call(
         &self,
         session: &str,
-        mut request: Request,
+        prompt: &Prompt,
+        cancel: &CancellationToken,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<Response, GovernorError> {
+    ) -> Result<Settled, GovernorError> {
         if self.free_only {
             if let Some(err) = free_only_refusal(&self.model, self.price.as_ref()) {
                 return Err(err);
             }
         }
-        let (call, plan) = self.reserve(session, &request)?;
-        let reserve_entry = self.entry(EntryKind::Reserve, &call, session, &plan);
-        if let Err(e) = self.ledger.append(&reserve_entry) {
-            let mut st = self.lock();
-            st.in_flight = st.in_flight.saturating_sub(plan.reserved);
-            return Err(e);
-        }
-
-        request.model = self.model.model_id().to_string();
-        request.max_tokens = plan.max_tokens;
-        let result = self.client.send(&request, on_event).await;
-
-        let response = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let billed = may_have_billed(&e);
-                let cost = if billed { plan.reserved } else { Usd::ZERO };
-                let mut entry = self.entry(EntryKind::Settle, &call, session, &plan);
-                entry.cost = cost;
-                entry.cost_usd = cost.to_string();
-                entry.note = Some(if billed {
-                    format!("failed after the request may have been billed, settled at the reservation: {e}")
-                } else {
-                    format!("refused by the provider, nothing billed: {e}")
-                });
-                self.settle(&entry, &plan, None)?;
-                return Err(GovernorError::Provider(e));
+        let call = self.next_call_id();
+        let mut request = Request::new(self.model.model_id(), self.max_tokens, prompt);
+        // What the wire adds to the prompt's text (the text tool protocol's instructions and
+        // markup) counts in the input bound.
+        let wire_extra = self
+            .client
+            .wire_bytes(&request)
+            .saturating_sub(request.approx_bytes()) as u64;
+        let mut charged = Usd::ZERO;
+        let mut attempt = 1;
+        let mut reserved_any = false;
+        let result = loop {
+            if cancel.is_cancelled() {
+                break Err(GovernorError::Cancelled { charged });
             }
+            let plan = match self
+                .reserve(&call, attempt, session, prompt, wire_extra)
+                .await
+            {
+                Ok(plan) => plan,
+                Err(e) => break Err(e),
+            };
+            reserved_any = true;
+            request.max_tokens = plan.max_tokens;
+            let at = Attempt {
+                session,
+                call: &call,
+                number: attempt,
+                plan: &plan,
+            };
+            let failure = match self.client.send(&request, cancel, on_event).await {
+                Ok(mut response) => {
+                    response.attempts = attempt;
+                    break self.settle_answer(&at, prompt, response, charged).await;
+                }
+                Err(failure) => failure,
+            };
+            let cost = match self.settle_failure(&at, &failure).await {
+                Ok(cost) => cost,
+                Err(e) => break Err(e),
+            };
+            charged = charged.saturating_add(cost);
+            if matches!(failure.error, LlmError::Cancelled) {
+                break Err(GovernorError::Cancelled { charged });
+            }
+            let step = if self.client.is_replay() {
+                NextStep::Final
+            } else {
+                self.retry
+                    .next_step(attempt, &failure, &mut rand::thread_rng())
+            };
+            let wait = match step {
+                NextStep::RetryAfter(wait) => wait,
+                NextStep::Final => break Err(GovernorError::Provider(failure.error)),
+                NextStep::Exhausted => {
+                    break Err(GovernorError::RetriesExhausted {
+                        attempts: attempt,
+                        last: failure.error,
+                    })
+                }
+                NextStep::WaitTooLong(wait) => {
+                    break Err(GovernorError::RetryAfterTooLong {
+                        wait_secs: wait.as_secs(),
+                        cap_secs: self.retry.max_retry_after.as_secs(),
+                        last: failure.error,
+                    })
+                }
+            };
+            on_event(StreamEvent::Retry {
+                attempt,
+                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                reason: format!("{} (the attempt was settled at {cost})", failure.error),
+            });
+            tokio::select! {
+                _ = cancel.cancelled() => break Err(GovernorError::Cancelled { charged }),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            attempt += 1;
         };
+        if reserved_any {
+            self.lock().calls += 1;
+        }
+        result
+    }
 
+    /// Settles an attempt that brought an answer, and checks it: the served model, over-billing,
+    /// free-only. `charged` is what the call's earlier attempts cost.
+    async fn settle_answer(
+        &self,
+        at: &Attempt<'_>,
+        prompt: &Prompt,
+        response: Response,
+        charged: Usd,
+    ) -> Result<Settled, GovernorError> {
         let asked = self.model.model_id();
         let pinned = self.model.provider() == &Provider::Replay
             || served_model_matches(
@@ -311,18 +450,19 @@ impl Governor {
                 &response.served_model,
                 self.local,
             );
-        let (cost, price_note) = self.cost_of(&response, pinned);
-        let mut entry = self.entry(EntryKind::Settle, &call, session, &plan);
-        entry.model_served = Some(response.served_model.clone());
+        let (price, price_note) = self.price_for(&response, pinned);
         let u = &response.usage;
-        entry.input_tokens = u.input_tokens;
-        entry.output_tokens = u.output_tokens;
-        entry.cache_read_tokens = u.cache_read_tokens;
-        entry.cache_write_tokens = u.cache_write_tokens;
-        entry.estimated = u.estimated;
+        let cost = charge::answered(price.as_ref(), u, at.plan);
+        let overbilled = pinned
+            .then(|| charge::overbilling(self.pinned_price().as_ref(), at.plan, u, cost))
+            .flatten();
+        let mut entry = self.entry(EntryKind::Settle, at.call, at.number, at.session);
+        entry.reserved = at.plan.reserved;
+        entry.outcome = Some(AttemptOutcome::Answered);
+        entry.model_served = Some(response.served_model.clone());
+        fill_usage(&mut entry, u);
         entry.request_id = response.request_id.clone();
-        entry.cost = cost;
-        entry.cost_usd = cost.to_string();
+        entry.set_cost(cost);
         let mut notes: Vec<String> = price_note.into_iter().collect();
         if !pinned {
             notes.push(format!(
@@ -330,24 +470,28 @@ impl Governor {
                 response.served_model
             ));
         }
-        if response.attempts > 1 {
+        if let Some(why) = &overbilled {
+            entry.overbilled = true;
+            notes.push(format!("over-billed: {why}"));
+        }
+        if at.number > 1 {
             notes.push(format!(
-                "answered on attempt {}; failed earlier attempts may have been billed by the provider and are not counted",
-                response.attempts
+                "answered on attempt {}; the earlier attempts have their own entries",
+                at.number
             ));
         }
         entry.note = (!notes.is_empty()).then(|| notes.join("; "));
-        let remember = (pinned && !u.estimated)
-            .then(|| PreviousCall::new(&request, u.total_input(), u.output_tokens));
-        self.settle(&entry, &plan, remember.map(|p| (session, p)))?;
+        let remember = (pinned && !u.estimated && overbilled.is_none())
+            .then(|| PreviousCall::new(prompt, u.total_input(), u.output_tokens));
+        self.settle(entry, remember.map(|p| (at.session, p)))
+            .await?;
 
         if !pinned {
             let err = GovernorError::PinViolation {
                 asked: asked.to_string(),
                 served: response.served_model.clone(),
             };
-            self.stop(&err, exit::PIN);
-            return Err(err);
+            return Err(self.stop(err));
         }
         if self.free_only && !cost.is_zero() {
             let err = GovernorError::FreeOnlyViolation {
@@ -357,88 +501,175 @@ impl Governor {
                     self.model
                 ),
             };
-            self.stop(&err, exit::BUDGET);
-            return Err(err);
+            return Err(self.stop(err));
         }
-        Ok(response)
+        if let Some(why) = overbilled {
+            return Err(self.stop(GovernorError::Overbilled {
+                detail: format!("{why} (call {} attempt {})", at.call, at.number),
+            }));
+        }
+        Ok(Settled {
+            response,
+            cost: charged.saturating_add(cost),
+            attempts: at.number,
+        })
     }
 
-    fn stop(&self, err: &GovernorError, code: i32) {
-        self.lock().stopped = Some((err.to_string(), code));
-    }
-
-    /// Plans the call under the state lock and counts its reservation as in flight.
-    fn reserve(
+    /// Settles a failed attempt by the charging rule and returns its cost; usage above what it
+    /// asked for stops the Governor ([`GovernorError::Overbilled`]).
+    async fn settle_failure(
         &self,
-        session: &str,
-        request: &Request,
-    ) -> Result<(String, Reservation), GovernorError> {
-        let mut st = self.lock();
-        if let Some((reason, code)) = &st.stopped {
-            return Err(GovernorError::Stopped {
-                reason: reason.clone(),
-                code: *code,
-            });
-        }
-        let bound = input_upper_bound(st.sessions.get(session), request);
-        let plan = match (&self.price, self.budget) {
-            (Some(p), budget) => {
-                let remaining = budget.map(|b| b.saturating_sub(st.spent()));
-                reserve(&p.price, bound, request.max_tokens, remaining).map_err(|s| {
-                    GovernorError::BudgetExhausted {
-                        spent: st.spent(),
-                        limit: budget.unwrap_or(Usd::ZERO),
-                        needed: s.needed,
+        at: &Attempt<'_>,
+        failure: &AttemptError,
+    ) -> Result<Usd, GovernorError> {
+        let price = self.pinned_price();
+        let e = &failure.error;
+        let (cost, outcome, note, usage) = match &failure.delivery {
+            Delivery::NotSent => (
+                Usd::ZERO,
+                AttemptOutcome::NotSent,
+                format!("nothing reached the provider, nothing billed: {e}"),
+                None,
+            ),
+            Delivery::Refused { status, usage } => (
+                charge::refused(price.as_ref(), usage.as_ref(), at.plan),
+                AttemptOutcome::Refused,
+                match usage {
+                    Some(_) => {
+                        format!("refused with HTTP {status}; its body reports usage, charged: {e}")
                     }
-                })?
-            }
-            (None, None) => Reservation {
-                input_bound: bound,
-                max_tokens: request.max_tokens,
-                reserved: Usd::ZERO,
-            },
-            (None, Some(_)) => {
-                return Err(GovernorError::UnknownPrice {
-                    model: self.model.to_string(),
-                })
+                    None => format!("refused with HTTP {status}, nothing billed: {e}"),
+                },
+                usage.clone(),
+            ),
+            Delivery::Torn { seen } => {
+                let (cost, basis) = charge::torn(price.as_ref(), seen, at.plan);
+                let outcome = if matches!(e, LlmError::Cancelled) {
+                    AttemptOutcome::Cancelled
+                } else {
+                    AttemptOutcome::Torn
+                };
+                (
+                    cost,
+                    outcome,
+                    format!(
+                        "torn after it was sent, charged by the torn-attempt rule ({}): {e}",
+                        basis.describe()
+                    ),
+                    seen.last.clone().or_else(|| seen.input.clone()),
+                )
             }
         };
-        st.next_call += 1;
-        st.in_flight = st.in_flight.saturating_add(plan.reserved);
-        Ok((format!("{}-{}", self.call_prefix, st.next_call), plan))
+        let overbilled = usage
+            .as_ref()
+            .and_then(|u| charge::overbilling(price.as_ref(), at.plan, u, cost));
+        let mut entry = self.entry(EntryKind::Settle, at.call, at.number, at.session);
+        entry.reserved = at.plan.reserved;
+        entry.outcome = Some(outcome);
+        if let Some(u) = &usage {
+            fill_usage(&mut entry, u);
+        }
+        entry.set_cost(cost);
+        entry.note = Some(match &overbilled {
+            Some(why) => format!("{note}; over-billed: {why}"),
+            None => note,
+        });
+        entry.overbilled = overbilled.is_some();
+        self.settle(entry, None).await?;
+        if let Some(why) = overbilled {
+            return Err(self.stop(GovernorError::Overbilled {
+                detail: format!("{why} (call {} attempt {})", at.call, at.number),
+            }));
+        }
+        Ok(cost)
     }
 
-    /// Writes the settle entry and moves the call from in flight to settled. If the entry
-    /// cannot be written, the ledger still holds the reservation, so the reservation is what
-    /// counts.
-    fn settle(
+    /// Closes the door: every later call is refused with `err`'s reason and kind.
+    fn stop(&self, err: GovernorError) -> GovernorError {
+        self.lock().stopped = Some((err.to_string(), err.kind()));
+        err
+    }
+
+    fn next_call_id(&self) -> String {
+        let mut st = self.lock();
+        st.next_call += 1;
+        format!("{}-{}", self.call_prefix, st.next_call)
+    }
+
+    /// Plans attempt `attempt` of `call` against what the budget has left and reserves it in
+    /// the ledger, as one step of the backend (concurrent calls never plan against the same
+    /// remainder). `wire_extra`: bytes the wire format adds to the prompt's text.
+    async fn reserve(
         &self,
-        entry: &LedgerEntry,
-        plan: &Reservation,
+        call: &str,
+        attempt: u32,
+        session: &str,
+        prompt: &Prompt,
+        wire_extra: u64,
+    ) -> Result<Reservation, GovernorError> {
+        let bound = {
+            let st = self.lock();
+            if let Some((reason, kind)) = &st.stopped {
+                return Err(GovernorError::Stopped {
+                    reason: reason.clone(),
+                    kind: *kind,
+                });
+            }
+            input_upper_bound(st.sessions.get(session), prompt).saturating_add(wire_extra)
+        };
+        let max_tokens = prompt
+            .max_tokens_cap
+            .map_or(self.max_tokens, |cap| cap.clamp(1, self.max_tokens));
+        let price = self.pinned_price();
+        let model = &self.model;
+        let plan = move |budget: Option<BudgetView>| match (price, budget) {
+            (Some(p), budget) => reserve(&p, bound, max_tokens, budget.map(|b| b.remaining()))
+                .map_err(|s| GovernorError::BudgetExhausted {
+                    spent: budget.map_or(Usd::ZERO, |b| b.spent),
+                    limit: budget.map_or(Usd::ZERO, |b| b.limit),
+                    needed: s.needed,
+                }),
+            (None, None) => Ok(Reservation {
+                input_bound: bound,
+                max_tokens,
+                reserved: Usd::ZERO,
+            }),
+            (None, Some(_)) => Err(GovernorError::UnknownPrice {
+                model: model.to_string(),
+            }),
+        };
+        self.backend
+            .reserve(ReserveRequest {
+                entry: self.entry(EntryKind::Reserve, call, attempt, session),
+                plan: &plan,
+                deadline: self.attempt_deadline,
+            })
+            .await
+    }
+
+    /// Writes the settle entry (the backend moves the attempt from reserved to settled; an
+    /// entry it cannot write leaves the reservation counting) and remembers the session's
+    /// call for the next input bound.
+    async fn settle(
+        &self,
+        entry: LedgerEntry,
         remember: Option<(&str, PreviousCall)>,
     ) -> Result<(), GovernorError> {
-        let written = self.ledger.append(entry);
-        let mut st = self.lock();
-        st.in_flight = st.in_flight.saturating_sub(plan.reserved);
-        let counted = if written.is_ok() {
-            entry.cost
-        } else {
-            entry.cost.max(plan.reserved)
-        };
-        st.settled = st.settled.saturating_add(counted);
-        st.calls += 1;
+        let written = self.backend.settle(entry).await;
         if let Some((session, prev)) = remember {
-            st.sessions.insert(session.to_string(), prev);
+            self.lock().sessions.insert(session.to_string(), prev);
         }
         written
     }
 
-    /// What a call cost: the usage at the pinned model's price (or, when another model
-    /// answered and its known price is higher, at that price), and the provider-reported cost;
-    /// the larger of the two.
-    fn cost_of(&self, response: &Response, pinned: bool) -> (Usd, Option<String>) {
-        let usage: &Usage = &response.usage;
-        let mut price: Option<Price> = self.price.map(|p| p.price);
+    fn pinned_price(&self) -> Option<Price> {
+        self.price.map(|p| p.price)
+    }
+
+    /// The price an answer is charged at: the pinned model's, or, when another model answered
+    /// and its known price is higher, that price (with a note saying so).
+    fn price_for(&self, response: &Response, pinned: bool) -> (Option<Price>, Option<String>) {
+        let mut price = self.pinned_price();
         let mut note = None;
         if !pinned && !response.served_model.trim().is_empty() {
             let served = self.model.sibling(response.served_model.trim());
@@ -452,36 +683,26 @@ impl Governor {
                 price = Some(higher);
             }
         }
-        let computed = price.map(|p| p.cost(usage));
-        (settlement(computed, usage.reported_cost), note)
+        (price, note)
     }
 
-    fn entry(&self, kind: EntryKind, call: &str, session: &str, plan: &Reservation) -> LedgerEntry {
-        LedgerEntry {
-            kind,
-            time: now_rfc3339(),
-            call: call.to_string(),
-            session: session.to_string(),
-            model_asked: self.model.to_string(),
-            model_served: None,
-            input_tokens: if kind == EntryKind::Reserve {
-                plan.input_bound
-            } else {
-                0
-            },
-            output_tokens: if kind == EntryKind::Reserve {
-                u64::from(plan.max_tokens)
-            } else {
-                0
-            },
-            cache_read_tokens: 0,
-            cache_write_tokens: 0,
-            cost: Usd::ZERO,
-            cost_usd: Usd::ZERO.to_string(),
-            reserved: plan.reserved,
-            request_id: None,
-            estimated: false,
-            note: None,
-        }
+    fn entry(&self, kind: EntryKind, call: &str, attempt: u32, session: &str) -> LedgerEntry {
+        LedgerEntry::new(kind, call, attempt, session, &self.model.to_string())
     }
+}
+
+/// Which attempt is being settled.
+struct Attempt<'a> {
+    session: &'a str,
+    call: &'a str,
+    number: u32,
+    plan: &'a Reservation,
+}
+
+fn fill_usage(entry: &mut LedgerEntry, u: &Usage) {
+    entry.input_tokens = u.input_tokens;
+    entry.output_tokens = u.output_tokens;
+    entry.cache_read_tokens = u.cache_read_tokens;
+    entry.cache_write_tokens = u.cache_write_tokens;
+    entry.estimated = u.estimated;
 }

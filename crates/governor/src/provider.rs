@@ -3,10 +3,11 @@
 
 use crate::error::GovernorError;
 use crate::model_ref::{ModelRef, Provider};
-use llm::{Endpoint, WireFormat, WireOptions};
+use llm::{Endpoint, Timeouts, WireFormat, WireOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The API key Ollama ignores but OpenAI-compatible clients must send.
 pub const OLLAMA_DUMMY_KEY: &str = "ollama";
@@ -28,9 +29,50 @@ pub struct ProviderConfig {
     /// `base_url` points at this machine (localhost, 127.0.0.0/8, ::1).
     #[serde(default)]
     pub local: Option<bool>,
+    /// Seconds to wait for the response headers (the prompt is read first) [local 600, remote 60].
+    #[serde(default)]
+    pub first_byte_timeout_secs: Option<u64>,
+    /// Seconds of silence (not even a keep-alive) before an answer is abandoned [local 300, remote 120].
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds one call may take in all, keep-alives or not [local 1800, remote 600].
+    #[serde(default)]
+    pub call_timeout_secs: Option<u64>,
     /// `"native"` (the API's tool calling, the default) or `"text"` (tools described in the prompt, calls read from the answer's text: for models without good native tool calling).
     #[serde(default)]
     pub tool_protocol: Option<llm::ToolProtocol>,
+}
+
+impl ProviderConfig {
+    /// The deadlines of a call: this table's keys over the defaults for a local or remote
+    /// server ([`Timeouts::LOCAL`], [`Timeouts::REMOTE`]). Zero is refused (it would end every
+    /// call at once).
+    pub fn timeouts(&self, name: &str, local: bool) -> Result<Timeouts, GovernorError> {
+        let base = if local {
+            Timeouts::LOCAL
+        } else {
+            Timeouts::REMOTE
+        };
+        let pick = |key: &str, value: Option<u64>, default: Duration| {
+            match value {
+            Some(0) => Err(GovernorError::Config(format!(
+                "[providers.{name}] {key} = 0 would end every call at once; give a number of seconds, or remove it for the default ({}s)",
+                default.as_secs()
+            ))),
+            Some(secs) => Ok(Duration::from_secs(secs)),
+            None => Ok(default),
+        }
+        };
+        Ok(Timeouts {
+            first_byte: pick(
+                "first_byte_timeout_secs",
+                self.first_byte_timeout_secs,
+                base.first_byte,
+            )?,
+            idle: pick("idle_timeout_secs", self.idle_timeout_secs, base.idle)?,
+            call: pick("call_timeout_secs", self.call_timeout_secs, base.call)?,
+        })
+    }
 }
 
 /// All `[providers.NAME]` tables.
@@ -77,6 +119,8 @@ pub struct ResolvedProvider {
     pub connection: Connection,
     /// Self-hosted or offline: calls cost nothing unless a price override says otherwise.
     pub local: bool,
+    /// The deadlines of each attempt (per-provider config over the local or remote defaults).
+    pub timeouts: Timeouts,
 }
 
 impl ResolvedProvider {
@@ -89,10 +133,10 @@ impl ResolvedProvider {
     }
 
     /// Builds the one model client for this provider.
-    pub fn client(&self, retry: llm::RetryPolicy) -> Result<llm::ModelClient, GovernorError> {
+    pub fn client(&self) -> Result<llm::ModelClient, GovernorError> {
         match &self.connection {
             Connection::Http { endpoint, options } => {
-                llm::ModelClient::new(endpoint.clone(), options.clone(), retry)
+                llm::ModelClient::new(endpoint.clone(), options.clone(), self.timeouts)
                     .map_err(GovernorError::Provider)
             }
             Connection::Replay { cassette } => {
@@ -199,6 +243,7 @@ pub fn resolve_provider(
                 cassette: PathBuf::from(model.model_id()),
             },
             local: true,
+            timeouts: Timeouts::LOCAL,
         });
     }
     let configured = providers
@@ -291,8 +336,10 @@ pub fn resolve_provider(
         openrouter_pin: provider == Provider::Openrouter,
         tool_protocol: configured.tool_protocol.unwrap_or_default(),
     };
+    let timeouts = configured.timeouts(provider.name(), local)?;
     Ok(ResolvedProvider {
         provider,
+        timeouts,
         connection: Connection::Http {
             endpoint: Endpoint {
                 wire,
@@ -332,7 +379,7 @@ pub fn openrouter_catalog_client(
         }
         Err(e) => return Err(e),
     };
-    resolved.client(llm::RetryPolicy::default())
+    resolved.client()
 }
 
 #[cfg(test)]
@@ -458,7 +505,7 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(&format!("{var} is not set")), "{msg}");
             assert!(msg.contains("--model"), "{msg}");
-            assert_eq!(err.exit_code(), 2);
+            assert_eq!(err.kind(), crate::ErrorKind::BadInput);
         }
     }
 
@@ -573,6 +620,60 @@ mod tests {
             matches!(r.connection, Connection::Replay { ref cassette } if cassette == &PathBuf::from("a/b.jsonl"))
         );
         assert!(r.local);
+    }
+
+    #[test]
+    fn timeouts_default_by_kind_and_come_from_the_table() {
+        let table: toml::Table = toml::from_str(
+            r#"
+            [llamacpp]
+            base_url = "http://127.0.0.1:8080/v1"
+            wire = "openai"
+            idle_timeout_secs = 900
+
+            [anthropic]
+            call_timeout_secs = 120
+
+            [broken]
+            base_url = "http://127.0.0.1:8080/v1"
+            wire = "openai"
+            first_byte_timeout_secs = 0
+            "#,
+        )
+        .unwrap();
+        let cfg = ProvidersConfig::from_toml(&table).unwrap();
+        let env = env_of(&[("ANTHROPIC_API_KEY", "k")]);
+        let local = resolve_provider(&cfg.parse_model("llamacpp/q").unwrap(), &cfg, &env).unwrap();
+        assert_eq!(
+            local.timeouts,
+            Timeouts {
+                idle: Duration::from_secs(900),
+                ..Timeouts::LOCAL
+            }
+        );
+        let remote = resolve_provider(
+            &cfg.parse_model("anthropic/claude-haiku-4-5").unwrap(),
+            &cfg,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            remote.timeouts,
+            Timeouts {
+                call: Duration::from_secs(120),
+                ..Timeouts::REMOTE
+            }
+        );
+        let ollama =
+            resolve_provider(&ModelRef::parse("ollama/q").unwrap(), &cfg, &env_of(&[])).unwrap();
+        assert_eq!(ollama.timeouts, Timeouts::LOCAL);
+        let err = resolve_provider(&cfg.parse_model("broken/q").unwrap(), &cfg, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[providers.broken] first_byte_timeout_secs = 0"),
+            "{err}"
+        );
     }
 
     #[test]

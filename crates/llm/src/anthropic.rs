@@ -5,7 +5,7 @@ use crate::error::LlmError;
 use crate::sse::SseEvent;
 use crate::types::{
     tool_input_from_text, tool_input_to_text, ContentPart, Message, Request, Response, Role,
-    StopReason, StreamEvent, Usage,
+    SeenUsage, StopReason, StreamEvent, Usage,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -143,6 +143,13 @@ fn apply_usage(usage: &mut Usage, v: &Value) {
     }
 }
 
+/// Reads a Messages `usage` object.
+pub fn parse_usage(v: &Value) -> Usage {
+    let mut usage = Usage::default();
+    apply_usage(&mut usage, v);
+    usage
+}
+
 fn stream_error(v: &Value) -> LlmError {
     let err = &v["error"];
     LlmError::StreamError {
@@ -176,6 +183,8 @@ pub struct StreamDecoder {
     usage: Usage,
     stop_reason: Option<String>,
     started: bool,
+    /// `message_delta` brought the final usage.
+    final_usage: bool,
     done: bool,
 }
 
@@ -187,6 +196,18 @@ impl StreamDecoder {
     /// True once `message_stop` arrived.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// What the stream reported so far: the input counts of `message_start`, and the final
+    /// usage once `message_delta` carried it.
+    pub fn seen(&self) -> SeenUsage {
+        SeenUsage {
+            input: self.started.then(|| Usage {
+                output_tokens: 0,
+                ..self.usage.clone()
+            }),
+            last: self.final_usage.then(|| self.usage.clone()),
+        }
     }
 
     /// Handles one SSE event; text and tool-call starts go to `on_event` as they arrive.
@@ -265,7 +286,10 @@ impl StreamDecoder {
                 if let Some(s) = v["delta"]["stop_reason"].as_str() {
                     self.stop_reason = Some(s.to_string());
                 }
-                apply_usage(&mut self.usage, &v["usage"]);
+                if v["usage"].is_object() {
+                    apply_usage(&mut self.usage, &v["usage"]);
+                    self.final_usage = true;
+                }
             }
             "message_stop" => self.done = true,
             "error" => return Err(stream_error(&v)),

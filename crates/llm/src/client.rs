@@ -1,9 +1,11 @@
-//! The one model client: an endpoint, a wire format, retries, streaming, record/replay.
+//! The one model client: an endpoint, a wire format, streaming, deadlines, record/replay.
 //!
-//! [`ModelClient::send`] posts one request and returns the complete answer, retrying transient
-//! failures per [`RetryPolicy`]. Text and tool-call starts reach `on_event` as they stream in;
-//! when an attempt fails after some text was already shown, that text was real but the answer
-//! is taken from the retry alone (callers that display deltas may show a fragment twice).
+//! [`ModelClient::send`] makes one attempt and returns the complete answer, or an
+//! [`AttemptError`] saying how far the request got ([`Delivery`]): the Governor decides whether
+//! to retry and what the attempt cost, and records every attempt in its ledger. Text and
+//! tool-call starts reach `on_event` as they stream in; when an attempt fails after some text
+//! was already shown, that text was real but a retry's answer replaces it (callers that display
+//! deltas may show a fragment twice).
 
 use crate::anthropic;
 use crate::cassette::{
@@ -11,13 +13,14 @@ use crate::cassette::{
 };
 use crate::error::LlmError;
 use crate::openai;
-use crate::retry::{backoff_delay, error_from_http, parse_retry_after};
+use crate::retry::{error_from_http, parse_retry_after, usage_in_error_body};
 use crate::sse::{SseEvent, SseParser};
 use crate::text_tools::{CallFilter, TextProtocol, ToolProtocol};
-use crate::types::{Request, Response, StreamEvent};
+use crate::types::{Request, Response, SeenUsage, StreamEvent, Usage};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio_util::sync::CancellationToken;
 
 /// Which wire format an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -67,27 +70,91 @@ impl Default for WireOptions {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Total attempts including the first.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// A stream that sends nothing (not even a ping/keep-alive) for this long is abandoned.
-    pub idle_timeout: Duration,
-    /// Time allowed to connect and receive response headers.
-    pub connect_timeout: Duration,
+/// How long one attempt may take, stage by stage. Each is configurable per provider
+/// (`[providers.NAME] first_byte_timeout_secs`, `idle_timeout_secs`, `call_timeout_secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From sending the request to the response headers. A local server reads the whole prompt
+    /// before it answers (llama.cpp on a CPU: about 40 tokens a second), so it needs long.
+    pub first_byte: Duration,
+    /// The longest silence between two pieces of the body; keep-alive comments count.
+    pub idle: Duration,
+    /// The whole attempt, from sending to the last byte: this is what ends a stream that only
+    /// ever sends keep-alives.
+    pub call: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Timeouts {
+    /// Remote APIs: headers within 60 s, no silence over 120 s, at most 10 minutes a call.
+    pub const REMOTE: Timeouts = Timeouts {
+        first_byte: Duration::from_secs(60),
+        idle: Duration::from_secs(120),
+        call: Duration::from_secs(600),
+    };
+    /// Servers on this machine (Ollama, llama.cpp, vLLM): 10 minutes to read a prompt, 5
+    /// minutes of silence, 30 minutes a call.
+    pub const LOCAL: Timeouts = Timeouts {
+        first_byte: Duration::from_secs(600),
+        idle: Duration::from_secs(300),
+        call: Duration::from_secs(1800),
+    };
+
+    /// The time allowed to open the connection (part of the first-byte time): at most 30 s.
+    fn connect(&self) -> Duration {
+        self.first_byte.min(Duration::from_secs(30))
+    }
+}
+
+impl Default for Timeouts {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(120),
-            connect_timeout: Duration::from_secs(30),
+        Timeouts::REMOTE
+    }
+}
+
+/// How far a failed attempt got, which decides what it may have cost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Nothing reached the provider: the connection could not be opened (refused, DNS, TLS,
+    /// connect timeout), the request could not be built, or it was a replay.
+    NotSent,
+    /// The provider refused with an HTTP error status; `usage` is what its body says was used
+    /// (almost always nothing).
+    Refused { status: u16, usage: Option<Usage> },
+    /// The request was sent and no complete answer came back: a stream cut after HTTP 200, a
+    /// timeout, a malformed event, an error event after HTTP 200, a cancellation, an answer that
+    /// could not be recorded. `seen` is what the answer had reported before it broke.
+    Torn { seen: SeenUsage },
+}
+
+/// One failed attempt: the error, how far the request got, and the wait the server asked for.
+#[derive(Debug)]
+pub struct AttemptError {
+    pub error: LlmError,
+    pub delivery: Delivery,
+    pub retry_after: Option<Duration>,
+}
+
+impl AttemptError {
+    fn not_sent(error: LlmError) -> AttemptError {
+        AttemptError {
+            error,
+            delivery: Delivery::NotSent,
+            retry_after: None,
         }
+    }
+
+    fn torn(error: LlmError, seen: &SeenUsage) -> AttemptError {
+        AttemptError {
+            error,
+            delivery: Delivery::Torn { seen: seen.clone() },
+            retry_after: None,
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
     }
 }
 
@@ -103,24 +170,9 @@ enum Source {
 pub struct ModelClient {
     pub endpoint: Endpoint,
     pub options: WireOptions,
-    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
     source: Source,
     recorder: Option<Arc<CassetteWriter>>,
-}
-
-/// One failed attempt and the wait the server asked for, if any.
-struct AttemptFailure {
-    error: LlmError,
-    retry_after: Option<Duration>,
-}
-
-impl From<LlmError> for AttemptFailure {
-    fn from(error: LlmError) -> Self {
-        AttemptFailure {
-            error,
-            retry_after: None,
-        }
-    }
 }
 
 /// A successful attempt's answer and the raw body it was parsed from.
@@ -130,12 +182,20 @@ struct Answer {
     raw: Vec<u8>,
 }
 
-/// What parses a body while it arrives: the SSE parser, the decoder, and where events go.
+/// What parses a body while it arrives: the SSE parser, the decoder, where events go, and
+/// where what the stream reported so far is kept.
 type LiveStream<'a> = (
     &'a mut SseParser,
     &'a mut Decoder,
     &'a mut (dyn FnMut(StreamEvent) + Send),
+    &'a mut SeenUsage,
 );
+
+/// What ended an attempt from outside it.
+enum Interrupt {
+    Cancelled,
+    Deadline,
+}
 
 /// An incremental decoder for either wire format.
 enum Decoder {
@@ -166,6 +226,13 @@ impl Decoder {
         match self {
             Decoder::Anthropic(d) => d.is_done(),
             Decoder::Openai(d) => d.is_done(),
+        }
+    }
+
+    fn seen(&self) -> SeenUsage {
+        match self {
+            Decoder::Anthropic(d) => d.seen(),
+            Decoder::Openai(d) => d.seen(),
         }
     }
 
@@ -211,6 +278,18 @@ fn header_str(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String
         .map(str::to_string)
 }
 
+/// A transport failure as an attempt error: a failure to connect (refused, DNS, TLS, connect
+/// timeout) sent nothing; any other may have left after the request was written.
+fn transport_failure(e: reqwest::Error, seen: &SeenUsage) -> AttemptError {
+    let connect = e.is_connect();
+    let error = transport(e);
+    if connect {
+        AttemptError::not_sent(error)
+    } else {
+        AttemptError::torn(error, seen)
+    }
+}
+
 fn transport(e: reqwest::Error) -> LlmError {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -226,16 +305,16 @@ impl ModelClient {
     pub fn new(
         endpoint: Endpoint,
         options: WireOptions,
-        retry: RetryPolicy,
+        timeouts: Timeouts,
     ) -> Result<ModelClient, LlmError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(retry.connect_timeout)
+            .connect_timeout(timeouts.connect())
             .build()
             .map_err(|e| LlmError::InvalidRequest(format!("cannot build the HTTP client: {e}")))?;
         Ok(ModelClient {
             endpoint,
             options,
-            retry,
+            timeouts,
             source: Source::Http(http),
             recorder: None,
         })
@@ -254,7 +333,7 @@ impl ModelClient {
                 extra_headers: Vec::new(),
             },
             options: WireOptions::default(),
-            retry: RetryPolicy::default(),
+            timeouts: Timeouts::LOCAL,
             source: Source::Replay(cassette),
             recorder: None,
         }
@@ -271,70 +350,89 @@ impl ModelClient {
         matches!(self.source, Source::Replay(_))
     }
 
-    /// Sends `request` (retrying per policy) and returns the complete answer. `on_event` sees
-    /// text and tool calls as they stream in, and every retry (before its wait). With the text
+    /// Makes one attempt at `request` and returns the complete answer. `on_event` sees text and
+    /// tool calls as they stream in. The attempt ends early, as torn, when `cancel` fires or
+    /// the per-call deadline passes; the first-byte and idle timeouts end it too. With the text
     /// tool protocol the request goes out as [`TextProtocol::wire_request`] renders it, and the
     /// answer (and the stream) come back with the calls read from its text.
     pub async fn send(
         &self,
         request: &Request,
+        cancel: &CancellationToken,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<Response, LlmError> {
+    ) -> Result<Response, AttemptError> {
         let http = match &self.source {
-            Source::Replay(cassette) => return replay_one(cassette, request, on_event),
+            Source::Replay(cassette) => {
+                return replay_one(cassette, request, on_event).map_err(AttemptError::not_sent)
+            }
             Source::Http(http) => http,
         };
         let text = (self.options.tool_protocol == ToolProtocol::Text)
             .then(|| TextProtocol::for_request(request));
         let wire_request = text.as_ref().map(|t| t.wire_request(request));
+        let sent = wire_request.as_ref().unwrap_or(request);
         let mut events = Events::new(text.as_ref(), on_event);
-        let max_attempts = self.retry.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let sent = wire_request.as_ref().unwrap_or(request);
-            match self.attempt(http, sent, &mut |e| events.event(e)).await {
-                Ok(answer) => {
-                    let mut response = answer.response;
-                    response.attempts = attempt;
-                    if let Some(recorder) = &self.recorder {
-                        recorder.append(&CassetteEntry {
-                            wire: self.endpoint.wire,
-                            streamed: answer.streamed,
-                            status: 200,
-                            body: String::from_utf8_lossy(&answer.raw).into_owned(),
-                            request_shape: request_shape(request),
-                            tool_protocol: self.options.tool_protocol,
-                        })?;
-                    }
-                    events.finish();
-                    return Ok(match &text {
-                        Some(t) => t.parse_response(response),
-                        None => response,
-                    });
-                }
-                Err(failure) => {
-                    if !failure.error.is_retryable() {
-                        return Err(failure.error);
-                    }
-                    if attempt >= max_attempts {
-                        return Err(LlmError::RetriesExhausted {
-                            attempts: attempt,
-                            last: Box::new(failure.error),
-                        });
-                    }
-                    let wait = match failure.retry_after {
-                        Some(d) => d.min(self.retry.max_delay),
-                        None => backoff_delay(&self.retry, attempt, &mut rand::thread_rng()),
-                    };
-                    events.event(StreamEvent::Retry {
-                        attempt,
-                        wait_ms: wait.as_millis() as u64,
-                        reason: failure.error.to_string(),
-                    });
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
+        let mut seen = SeenUsage::default();
+        let ended = {
+            let mut sink = |e: StreamEvent| events.event(e);
+            let attempt = self.attempt(http, sent, &mut sink, &mut seen);
+            tokio::pin!(attempt);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(Interrupt::Cancelled),
+                _ = tokio::time::sleep(self.timeouts.call) => Err(Interrupt::Deadline),
+                result = &mut attempt => Ok(result),
             }
+        };
+        let answer = match ended {
+            Ok(result) => result?,
+            Err(Interrupt::Cancelled) => {
+                return Err(AttemptError::torn(LlmError::Cancelled, &seen))
+            }
+            Err(Interrupt::Deadline) => {
+                return Err(AttemptError::torn(
+                    LlmError::DeadlineExceeded {
+                        secs: self.timeouts.call.as_secs(),
+                    },
+                    &seen,
+                ))
+            }
+        };
+        if let Some(recorder) = &self.recorder {
+            let recorded = recorder.append(&CassetteEntry {
+                wire: self.endpoint.wire,
+                streamed: answer.streamed,
+                status: 200,
+                body: String::from_utf8_lossy(&answer.raw).into_owned(),
+                request_shape: request_shape(request),
+                tool_protocol: self.options.tool_protocol,
+            });
+            if let Err(error) = recorded {
+                // The answer came (and was billed) but the run cannot keep its promise to
+                // record it: charge what it reported, and stop.
+                let seen = SeenUsage {
+                    input: None,
+                    last: Some(answer.response.usage.clone()),
+                };
+                return Err(AttemptError::torn(error, &seen));
+            }
+        }
+        events.finish();
+        Ok(match &text {
+            Some(t) => t.parse_response(answer.response),
+            None => answer.response,
+        })
+    }
+
+    /// Bytes of text `request` puts on the wire: more than [`Request::approx_bytes`] with the
+    /// text tool protocol, which describes the tools in the system prompt and renders past calls
+    /// and results as text. The Governor bounds a call's input with it.
+    pub fn wire_bytes(&self, request: &Request) -> usize {
+        match self.options.tool_protocol {
+            ToolProtocol::Text if !self.is_replay() => TextProtocol::for_request(request)
+                .wire_request(request)
+                .approx_bytes(),
+            _ => request.approx_bytes(),
         }
     }
 
@@ -362,13 +460,15 @@ impl ModelClient {
         rb
     }
 
-    /// One HTTP attempt.
+    /// One HTTP attempt, without the per-call deadline and cancellation (see `send`). `seen`
+    /// follows what the stream reports, for the charge of an attempt that breaks.
     async fn attempt(
         &self,
         http: &reqwest::Client,
         request: &Request,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<Answer, AttemptFailure> {
+        seen: &mut SeenUsage,
+    ) -> Result<Answer, AttemptError> {
         let (url, body) = match self.endpoint.wire {
             WireFormat::Anthropic => (
                 self.url("/v1/messages"),
@@ -383,15 +483,14 @@ impl ModelClient {
             .authorize(http.post(url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        let response = match tokio::time::timeout(self.retry.connect_timeout, rb.send()).await {
+        let response = match tokio::time::timeout(self.timeouts.first_byte, rb.send()).await {
             Err(_) => {
-                return Err(LlmError::Transport(format!(
-                    "no response headers within {}s",
-                    self.retry.connect_timeout.as_secs()
-                ))
-                .into())
+                let error = LlmError::FirstByteTimeout {
+                    secs: self.timeouts.first_byte.as_secs(),
+                };
+                return Err(AttemptError::torn(error, seen));
             }
-            Ok(Err(e)) => return Err(transport(e).into()),
+            Ok(Err(e)) => return Err(transport_failure(e, seen)),
             Ok(Ok(r)) => r,
         };
         let status = response.status().as_u16();
@@ -419,51 +518,66 @@ impl ModelClient {
                     header_str(&headers, "retry-after")
                         .and_then(|v| parse_retry_after(&v, SystemTime::now()))
                 });
-            return Err(AttemptFailure {
+            return Err(AttemptError {
                 error: error_from_http(status, &raw, header_id),
+                delivery: Delivery::Refused {
+                    status,
+                    usage: usage_in_error_body(self.endpoint.wire, &raw),
+                },
                 retry_after,
             });
         }
 
-        let mut response_out = if streamed {
+        let torn = |error: LlmError, seen: &SeenUsage| AttemptError::torn(error, seen);
+        let mut answer = if streamed {
             let mut parser = SseParser::new();
             let mut decoder = Decoder::new(self.endpoint.wire, request.approx_bytes());
-            let raw = self
-                .read_body(response, Some((&mut parser, &mut decoder, &mut *on_event)))
-                .await?;
+            let read = self
+                .read_body(
+                    response,
+                    Some((&mut parser, &mut decoder, &mut *on_event, &mut *seen)),
+                )
+                .await;
+            let raw = read.map_err(|e| torn(e, seen))?;
             let mut sink = |e: StreamEvent| on_event(e);
             if !decoder.is_done() {
                 for ev in parser.finish() {
-                    decoder.feed(&ev, &mut sink)?;
+                    let fed = decoder.feed(&ev, &mut sink);
+                    *seen = decoder.seen();
+                    fed.map_err(|e| torn(e, seen))?;
                 }
             }
-            let resp = decoder.finish()?;
+            let response = decoder.finish().map_err(|e| torn(e, seen))?;
             Answer {
-                response: resp,
+                response,
                 streamed: true,
                 raw,
             }
         } else {
-            let raw = self.read_body(response, None).await?;
+            let raw = self
+                .read_body(response, None)
+                .await
+                .map_err(|e| torn(e, seen))?;
             let mut sink = |e: StreamEvent| on_event(e);
-            let resp = match self.endpoint.wire {
-                WireFormat::Anthropic => anthropic::parse_json(&raw, &mut sink)?,
-                WireFormat::Openai => openai::parse_json(&raw, request.approx_bytes(), &mut sink)?,
+            let parsed = match self.endpoint.wire {
+                WireFormat::Anthropic => anthropic::parse_json(&raw, &mut sink),
+                WireFormat::Openai => openai::parse_json(&raw, request.approx_bytes(), &mut sink),
             };
             Answer {
-                response: resp,
+                response: parsed.map_err(|e| torn(e, seen))?,
                 streamed: false,
                 raw,
             }
         };
         if header_id.is_some() {
-            response_out.response.request_id = header_id;
+            answer.response.request_id = header_id;
         }
-        Ok(response_out)
+        Ok(answer)
     }
 
-    /// Reads a body chunk by chunk, giving up after `idle_timeout` without bytes. When a stream
-    /// decoder is given, each chunk is parsed as it arrives, and reading stops at the end marker.
+    /// Reads a body chunk by chunk, giving up after the idle timeout without bytes. When a
+    /// stream decoder is given, each chunk is parsed as it arrives (and what it reported kept
+    /// in `seen`), and reading stops at the end marker.
     async fn read_body(
         &self,
         response: reqwest::Response,
@@ -472,10 +586,10 @@ impl ModelClient {
         let mut raw = Vec::new();
         let mut body = response.bytes_stream();
         loop {
-            let next = tokio::time::timeout(self.retry.idle_timeout, body.next())
+            let next = tokio::time::timeout(self.timeouts.idle, body.next())
                 .await
                 .map_err(|_| LlmError::IdleTimeout {
-                    secs: self.retry.idle_timeout.as_secs(),
+                    secs: self.timeouts.idle.as_secs(),
                 })?;
             let chunk = match next {
                 None => break,
@@ -483,10 +597,12 @@ impl ModelClient {
                 Some(Ok(chunk)) => chunk,
             };
             raw.extend_from_slice(&chunk);
-            if let Some((parser, decoder, on_event)) = stream.as_mut() {
+            if let Some((parser, decoder, on_event, seen)) = stream.as_mut() {
                 let mut sink = |e: StreamEvent| on_event(e);
                 for ev in parser.push(&chunk) {
-                    decoder.feed(&ev, &mut sink)?;
+                    let fed = decoder.feed(&ev, &mut sink);
+                    **seen = decoder.seen();
+                    fed?;
                     if decoder.is_done() {
                         return Ok(raw);
                     }
@@ -513,15 +629,12 @@ impl ModelClient {
             WireFormat::Openai => self.url("/models"),
         };
         let response = tokio::time::timeout(
-            self.retry.connect_timeout,
+            self.timeouts.first_byte,
             self.authorize(http.get(url)).send(),
         )
         .await
-        .map_err(|_| {
-            LlmError::Transport(format!(
-                "no response headers within {}s",
-                self.retry.connect_timeout.as_secs()
-            ))
+        .map_err(|_| LlmError::FirstByteTimeout {
+            secs: self.timeouts.first_byte.as_secs(),
         })?
         .map_err(transport)?;
         let status = response.status().as_u16();
@@ -536,6 +649,7 @@ impl ModelClient {
     }
 }
 
+/// Plays the next recorded answer. Every failure here is final (a replay never retries).
 fn replay_one(
     cassette: &CassetteReader,
     request: &Request,
@@ -563,7 +677,14 @@ fn replay_one(
         entry.body.as_bytes(),
         wire_request.as_ref().unwrap_or(request),
         &mut |e| events.event(e),
-    )?;
+    )
+    .map_err(|e| {
+        LlmError::ReplayDiverged(format!(
+            "response {} of {} cannot be parsed: {e}",
+            index + 1,
+            cassette.source()
+        ))
+    })?;
     events.finish();
     response.attempts = 1;
     Ok(match &text {

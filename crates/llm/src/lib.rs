@@ -1,7 +1,8 @@
 //! Wire clients for model APIs: Anthropic Messages and OpenAI-compatible Chat Completions
-//! (OpenAI, OpenRouter, Ollama, llama.cpp, vLLM), streaming SSE, retries, record/replay, and one
-//! neutral message/tool/usage model. Only the Governor (crate `governor`) holds a
-//! [`ModelClient`].
+//! (OpenAI, OpenRouter, Ollama, llama.cpp, vLLM), streaming SSE, deadlines and cancellation,
+//! record/replay, and one neutral message/tool/usage model. A client makes one attempt per
+//! `send`; retrying is the Governor's, which reserves and settles each attempt. Only the
+//! Governor (crate `governor`) holds a [`ModelClient`].
 
 pub mod anthropic;
 pub mod atomic;
@@ -18,7 +19,8 @@ pub mod types;
 pub use atomic::atomic_write;
 pub use cassette::{CassetteEntry, CassetteReader, CassetteWriter};
 pub use client::{
-    parse_response_body, Endpoint, ModelClient, RetryPolicy, WireFormat, WireOptions,
+    parse_response_body, AttemptError, Delivery, Endpoint, ModelClient, Timeouts, WireFormat,
+    WireOptions,
 };
 pub use error::LlmError;
 pub use money::Usd;

@@ -31,10 +31,6 @@ impl Usd {
         self.0
     }
 
-    pub const fn from_micros(micros: i64) -> Usd {
-        Usd(micros.saturating_mul(1_000))
-    }
-
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }

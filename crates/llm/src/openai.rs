@@ -7,7 +7,7 @@ use crate::money::Usd;
 use crate::sse::SseEvent;
 use crate::types::{
     tool_input_from_text, tool_input_to_text, ContentPart, Message, Request, Response, Role,
-    StopReason, StreamEvent, Usage,
+    SeenUsage, StopReason, StreamEvent, Usage,
 };
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -221,6 +221,15 @@ impl StreamDecoder {
     /// True once `[DONE]` arrived.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// What the stream reported so far: the usage chunk, once it came (it ends a generation;
+    /// nothing reports input earlier on this wire).
+    pub fn seen(&self) -> SeenUsage {
+        SeenUsage {
+            input: None,
+            last: self.usage.clone(),
+        }
     }
 
     /// Handles one SSE event; text and tool-call starts go to `on_event` as they arrive.

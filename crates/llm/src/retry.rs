@@ -1,8 +1,10 @@
-//! What to retry, how long to wait, and how HTTP error bodies of both formats read.
+//! What is worth another attempt, how long the server asked to wait, and how HTTP error bodies
+//! of both formats read. The retrying itself is the Governor's (crate `governor`): it reserves
+//! and settles every attempt in its ledger.
 
-use crate::client::RetryPolicy;
+use crate::client::WireFormat;
 use crate::error::LlmError;
-use rand::Rng;
+use crate::types::Usage;
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
@@ -15,27 +17,12 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     if let Ok(secs) = value.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+            return Some(Duration::from_secs_f64(secs.min(86_400.0 * 365.0)));
         }
         return None;
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// The wait before retrying after failed attempt number `attempt` (1-based): "full jitter", a
-/// uniformly random time between zero and `base_delay × 2^(attempt-1)`, capped at `max_delay`.
-pub fn backoff_delay(policy: &RetryPolicy, attempt: u32, rng: &mut impl Rng) -> Duration {
-    let exp = attempt.saturating_sub(1).min(30);
-    let ceiling = policy
-        .base_delay
-        .saturating_mul(1u32 << exp)
-        .min(policy.max_delay);
-    let ceiling_ms = ceiling.as_millis() as u64;
-    if ceiling_ms == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_millis(rng.gen_range(0..=ceiling_ms))
 }
 
 /// True for HTTP statuses worth another attempt: 408, 409 (Anthropic's transient conflict), 429,
@@ -45,13 +32,18 @@ pub fn retryable_status(status: u16) -> bool {
 }
 
 impl LlmError {
-    /// True when another attempt may succeed: retryable HTTP statuses, transport failures, idle
-    /// timeouts, truncated streams and mid-stream errors that say the server was overloaded or
-    /// failed internally.
+    /// True when another attempt may succeed: retryable HTTP statuses, transport failures,
+    /// first-byte and idle timeouts, truncated streams, malformed bodies or events, and mid-stream
+    /// errors that say the server was overloaded or failed internally. Not: refusals, the
+    /// per-call deadline (the next attempt would likely take as long), cancellation, replay.
     pub fn is_retryable(&self) -> bool {
         match self {
             LlmError::Http { status, .. } => retryable_status(*status),
-            LlmError::Transport(_) | LlmError::IdleTimeout { .. } | LlmError::Truncated(_) => true,
+            LlmError::Transport(_)
+            | LlmError::FirstByteTimeout { .. }
+            | LlmError::IdleTimeout { .. }
+            | LlmError::Truncated(_)
+            | LlmError::Malformed(_) => true,
             LlmError::StreamError { kind, .. } => {
                 let k = kind.to_ascii_lowercase();
                 let transient_name = [
@@ -141,33 +133,21 @@ pub fn error_from_http(status: u16, body: &[u8], header_request_id: Option<Strin
     }
 }
 
+/// The usage an HTTP error body reports, if any (a top-level `usage` object in the wire's
+/// format). Providers bill nothing for a refused request unless they say otherwise here.
+pub fn usage_in_error_body(wire: WireFormat, body: &[u8]) -> Option<Usage> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let u = v.get("usage").filter(|u| u.is_object())?;
+    Some(match wire {
+        WireFormat::Anthropic => crate::anthropic::parse_usage(u),
+        WireFormat::Openai => crate::openai::parse_usage(u),
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn backoff_stays_under_the_exponential_ceiling_and_max_delay() {
-        let policy = RetryPolicy {
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(1000),
-            ..RetryPolicy::default()
-        };
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for attempt in 1..40 {
-            for _ in 0..50 {
-                let d = backoff_delay(&policy, attempt, &mut rng);
-                let ceiling = (100u64 << (attempt - 1).min(30)).min(1000);
-                assert!(d.as_millis() as u64 <= ceiling, "attempt {attempt}: {d:?}");
-            }
-        }
-        // Jitter: not every draw is the same.
-        let draws: std::collections::HashSet<u128> = (0..50)
-            .map(|_| backoff_delay(&policy, 5, &mut rng).as_millis())
-            .collect();
-        assert!(draws.len() > 5);
-    }
 
     #[test]
     fn stream_errors_retryable_by_kind() {
@@ -180,5 +160,25 @@ mod tests {
         assert!(se("502").is_retryable());
         assert!(!se("invalid_request_error").is_retryable());
         assert!(!se("400").is_retryable());
+    }
+
+    #[test]
+    fn deadlines_and_cancellation_are_final_but_malformed_events_are_retried() {
+        assert!(LlmError::Malformed("x".into()).is_retryable());
+        assert!(LlmError::FirstByteTimeout { secs: 1 }.is_retryable());
+        assert!(LlmError::IdleTimeout { secs: 1 }.is_retryable());
+        assert!(!LlmError::DeadlineExceeded { secs: 1 }.is_retryable());
+        assert!(!LlmError::Cancelled.is_retryable());
+    }
+
+    #[test]
+    fn error_bodies_bill_only_the_usage_they_report() {
+        let plain = br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#;
+        assert_eq!(usage_in_error_body(WireFormat::Anthropic, plain), None);
+        let billed =
+            br#"{"error":{"message":"cut"},"usage":{"prompt_tokens":12,"completion_tokens":3}}"#;
+        let u = usage_in_error_body(WireFormat::Openai, billed).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (12, 3));
+        assert_eq!(usage_in_error_body(WireFormat::Openai, b"not json"), None);
     }
 }

@@ -80,7 +80,40 @@ pub struct ToolSpec {
     pub input_schema: serde_json::Value,
 }
 
-/// A request in neutral form. The wire clients translate it; nothing else builds model requests.
+/// What a caller asks the model: everything of a request but the model and the output limit,
+/// which the Governor decides (it pins the one model and lowers `max_tokens` to the budget).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// A lower output limit for this prompt (a one-word connectivity check); the Governor's
+    /// `max_tokens` and the budget still apply on top. `None`: the Governor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_cap: Option<u32>,
+}
+
+impl Prompt {
+    /// Bytes of text in the whole prompt (system, tools, messages).
+    pub fn approx_bytes(&self) -> usize {
+        prompt_bytes(&self.system, &self.tools, &self.messages)
+    }
+}
+
+fn prompt_bytes(system: &str, tools: &[ToolSpec], messages: &[Message]) -> usize {
+    system.len()
+        + tools
+            .iter()
+            .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
+            .sum::<usize>()
+        + messages.iter().map(Message::approx_bytes).sum::<usize>()
+}
+
+/// A request in neutral form, as it goes on the wire. The Governor builds it from a [`Prompt`]
+/// (with the pinned model and its `max_tokens`); the wire clients translate it. Nothing else
+/// builds model requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// The provider's model id exactly as it goes on the wire (no `provider/` prefix).
@@ -94,19 +127,21 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request for `prompt` to `model`, answering in at most `max_tokens`.
+    pub fn new(model: impl Into<String>, max_tokens: u32, prompt: &Prompt) -> Request {
+        Request {
+            model: model.into(),
+            system: prompt.system.clone(),
+            messages: prompt.messages.clone(),
+            tools: prompt.tools.clone(),
+            max_tokens,
+            temperature: prompt.temperature,
+        }
+    }
+
     /// Bytes of text in the whole prompt (system, tools, messages).
     pub fn approx_bytes(&self) -> usize {
-        self.system.len()
-            + self
-                .tools
-                .iter()
-                .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
-                .sum::<usize>()
-            + self
-                .messages
-                .iter()
-                .map(Message::approx_bytes)
-                .sum::<usize>()
+        prompt_bytes(&self.system, &self.tools, &self.messages)
     }
 }
 
@@ -154,7 +189,7 @@ pub struct Response {
     /// The model the server says answered (checked against the pin by the Governor).
     pub served_model: String,
     pub request_id: Option<String>,
-    /// HTTP attempts this answer took (1 = no retry).
+    /// Attempts this answer took (1 = no retry); set by the Governor, which does the retrying.
     pub attempts: u32,
 }
 
@@ -186,14 +221,25 @@ pub enum StreamEvent {
         id: String,
         name: String,
     },
-    /// A failed attempt that will be retried after `wait_ms`. `attempt` is the 1-based number
-    /// of the attempt that failed; `reason` is its error. Text already streamed by the failed
-    /// attempt was shown but is not part of the final answer.
+    /// A failed attempt that the Governor retries after `wait_ms`. `attempt` is the 1-based
+    /// number of the attempt that failed; `reason` is its error and what it was charged. Text
+    /// already streamed by the failed attempt was shown but is not part of the final answer.
     Retry {
         attempt: u32,
         wait_ms: u64,
         reason: String,
     },
+}
+
+/// What a broken answer (cut stream, timeout, malformed event, error event after HTTP 200,
+/// cancellation) had reported before it broke: the Governor charges it by its torn-attempt rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenUsage {
+    /// Input counts reported when the stream began (Anthropic's `message_start`), output zero.
+    pub input: Option<Usage>,
+    /// The provider's final usage (Anthropic's `message_delta`, the OpenAI usage chunk): the
+    /// generation had ended and this is what it cost, whatever broke afterwards.
+    pub last: Option<Usage>,
 }
 
 /// Key under which a tool call's arguments are kept when they were not valid JSON, so the agent

@@ -1,26 +1,25 @@
-//! End to end: `ModelClient` against testkit's scripted fake server, on both wires — retries
-//! (counted by the requests the server saw), faults, quirks, usage, cost and served model.
+//! End to end: `ModelClient` against testkit's scripted fake server, on both wires — one
+//! attempt per `send`: what each fault reports (how far the request got, retryable or not),
+//! deadlines, quirks, usage, cost and served model. Retrying is the Governor's.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
 
 use llm::{
-    ContentPart, Endpoint, LlmError, Message, ModelClient, Request, Response, RetryPolicy,
-    StopReason, StreamEvent, ToolSpec, Usd, WireFormat, WireOptions,
+    AttemptError, ContentPart, Delivery, Endpoint, LlmError, Message, ModelClient, Request,
+    Response, StopReason, StreamEvent, Timeouts, ToolSpec, Usd, WireFormat, WireOptions,
 };
 use serde_json::json;
 use std::time::Duration;
 use testkit::{FakeServer, HttpFault, Quirks, Reply, Script, Turn, Usage};
 
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(20),
-        idle_timeout: Duration::from_secs(10),
-        connect_timeout: Duration::from_secs(10),
+fn timeouts() -> Timeouts {
+    Timeouts {
+        first_byte: Duration::from_secs(10),
+        idle: Duration::from_secs(10),
+        call: Duration::from_secs(60),
     }
 }
 
-fn client(wire: WireFormat, base_url: String, stream: bool, retry: RetryPolicy) -> ModelClient {
+fn client(wire: WireFormat, base_url: String, stream: bool, timeouts: Timeouts) -> ModelClient {
     let endpoint = Endpoint {
         wire,
         base_url,
@@ -31,7 +30,7 @@ fn client(wire: WireFormat, base_url: String, stream: bool, retry: RetryPolicy) 
         stream,
         ..WireOptions::default()
     };
-    ModelClient::new(endpoint, options, retry).expect("client")
+    ModelClient::new(endpoint, options, timeouts).expect("client")
 }
 
 fn anthropic(server: &FakeServer, stream: bool) -> ModelClient {
@@ -39,7 +38,7 @@ fn anthropic(server: &FakeServer, stream: bool) -> ModelClient {
         WireFormat::Anthropic,
         server.anthropic_base_url(),
         stream,
-        fast_retries(),
+        timeouts(),
     )
 }
 
@@ -48,7 +47,7 @@ fn openai(server: &FakeServer, stream: bool) -> ModelClient {
         WireFormat::Openai,
         server.openai_base_url(),
         stream,
-        fast_retries(),
+        timeouts(),
     )
 }
 
@@ -68,8 +67,19 @@ fn request(model: &str) -> Request {
 }
 
 async fn send(client: &ModelClient, model: &str) -> (Result<Response, LlmError>, Vec<StreamEvent>) {
+    let (result, events) = attempt(client, model).await;
+    (result.map_err(|f| f.error), events)
+}
+
+async fn attempt(
+    client: &ModelClient,
+    model: &str,
+) -> (Result<Response, AttemptError>, Vec<StreamEvent>) {
     let mut events = Vec::new();
-    let result = client.send(&request(model), &mut |e| events.push(e)).await;
+    let never = tokio_util::sync::CancellationToken::new();
+    let result = client
+        .send(&request(model), &never, &mut |e| events.push(e))
+        .await;
     (result, events)
 }
 
@@ -117,52 +127,43 @@ async fn text_and_tool_call_round_trip_on_both_wires_streamed_and_not() {
 }
 
 #[tokio::test]
-async fn rate_limit_with_retry_after_zero_is_retried_once() {
+async fn rate_limits_and_server_errors_are_retryable_refusals() {
     for wire in WIRES {
         let server = FakeServer::start(Script::turns(vec![
             Turn::http_error_retry_after(429, "0"),
-            Turn::text("after the wait"),
-        ]))
-        .await;
-        let (result, events) = send(&for_wire(&server, wire, true), "m").await;
-        let response = result.unwrap_or_else(|e| panic!("{wire:?}: {e}"));
-        assert_eq!(response.text(), "after the wait");
-        assert_eq!(response.attempts, 2);
-        assert_eq!(server.request_count(), 2);
-        let retries: Vec<_> = events
-            .iter()
-            .filter(|e| matches!(e, StreamEvent::Retry { .. }))
-            .collect();
-        assert_eq!(retries.len(), 1, "{wire:?}");
-        assert!(matches!(
-            retries[0],
-            StreamEvent::Retry {
-                attempt: 1,
-                wait_ms: 0,
-                ..
-            }
-        ));
-    }
-}
-
-#[tokio::test]
-async fn overloaded_and_server_errors_are_retried() {
-    for wire in WIRES {
-        let server = FakeServer::start(Script::turns(vec![
             Turn::http_error(529),
             Turn::http_error(500),
-            Turn::text("third time"),
+            Turn::text("fourth time"),
         ]))
         .await;
-        let (result, _) = send(&for_wire(&server, wire, false), "m").await;
-        let response = result.unwrap_or_else(|e| panic!("{wire:?}: {e}"));
-        assert_eq!(response.attempts, 3);
-        assert_eq!(server.request_count(), 3);
+        let c = for_wire(&server, wire, true);
+        for status in [429, 529, 500] {
+            let (result, events) = attempt(&c, "m").await;
+            let f = result.unwrap_err();
+            assert!(f.error.is_retryable(), "{wire:?} {status}: {f}");
+            assert_eq!(
+                f.delivery,
+                Delivery::Refused {
+                    status,
+                    usage: None
+                },
+                "{wire:?}"
+            );
+            assert_eq!(
+                f.retry_after,
+                (status == 429).then_some(Duration::ZERO),
+                "{wire:?} {status}"
+            );
+            assert!(events.is_empty());
+        }
+        let (result, _) = send(&c, "m").await;
+        assert_eq!(result.unwrap().text(), "fourth time");
+        assert_eq!(server.request_count(), 4, "one request per send");
     }
 }
 
 #[tokio::test]
-async fn bad_request_is_not_retried() {
+async fn bad_request_is_a_final_refusal() {
     for wire in WIRES {
         let server = FakeServer::start(Script::turns(vec![
             Turn::http_error(400),
@@ -171,7 +172,7 @@ async fn bad_request_is_not_retried() {
         .await;
         let (result, _) = send(&for_wire(&server, wire, true), "m").await;
         match result {
-            Err(LlmError::Http { status: 400, .. }) => {}
+            Err(e @ LlmError::Http { status: 400, .. }) => assert!(!e.is_retryable()),
             other => panic!("{wire:?}: expected HTTP 400, got {other:?}"),
         }
         assert_eq!(server.request_count(), 1);
@@ -190,7 +191,7 @@ async fn insufficient_credits_is_a_final_spend_limit() {
         WireFormat::Openai,
         server.openrouter_base_url(),
         true,
-        fast_retries(),
+        timeouts(),
     );
     let (result, _) = send(&client, "vendor/model").await;
     assert!(
@@ -220,115 +221,148 @@ async fn anthropic_spend_limit_429_is_not_retried() {
 }
 
 #[tokio::test]
-async fn attempts_are_bounded() {
-    for wire in WIRES {
-        let server = FakeServer::start(Script::turns(vec![
-            Turn::http_error_retry_after(429, "0"),
-            Turn::http_error_retry_after(429, "0"),
-            Turn::http_error_retry_after(429, "0"),
-            Turn::text("never served"),
-        ]))
-        .await;
-        let (result, _) = send(&for_wire(&server, wire, true), "m").await;
-        match result {
-            Err(LlmError::RetriesExhausted { attempts: 3, last }) => {
-                assert!(
-                    matches!(*last, LlmError::Http { status: 429, .. }),
-                    "{last:?}"
-                );
-            }
-            other => panic!("{wire:?}: expected exhaustion after 3, got {other:?}"),
-        }
-        assert_eq!(server.request_count(), 3);
-    }
-}
-
-#[tokio::test]
-async fn cut_stream_is_retried() {
+async fn a_cut_stream_is_torn_with_what_it_reported() {
     for wire in WIRES {
         let server = FakeServer::start(Script::turns(vec![
             Turn::cut_stream(3),
             Turn::text("complete answer"),
         ]))
         .await;
-        let (result, _) = send(&for_wire(&server, wire, true), "m").await;
-        let response = result.unwrap_or_else(|e| panic!("{wire:?}: {e}"));
-        assert_eq!(response.text(), "complete answer");
-        assert_eq!(response.attempts, 2);
-        assert_eq!(server.request_count(), 2);
-    }
-}
-
-#[tokio::test]
-async fn error_after_200_is_retried() {
-    for wire in WIRES {
-        let server = FakeServer::start(Script::turns(vec![
-            Turn::stream_error(2),
-            Turn::text("second answer"),
-        ]))
-        .await;
-        let (result, _) = send(&for_wire(&server, wire, true), "m").await;
-        let response = result.unwrap_or_else(|e| panic!("{wire:?}: {e}"));
-        assert_eq!(response.text(), "second answer");
-        assert_eq!(response.attempts, 2);
-        assert_eq!(server.request_count(), 2);
-    }
-}
-
-#[tokio::test]
-async fn idle_stall_times_out_and_is_retried() {
-    for wire in WIRES {
-        let server = FakeServer::start(Script::turns(vec![
-            Turn::stall(1, 20_000),
-            Turn::text("after the stall"),
-        ]))
-        .await;
-        let retry = RetryPolicy {
-            idle_timeout: Duration::from_millis(200),
-            ..fast_retries()
+        let c = for_wire(&server, wire, true);
+        let (result, _) = attempt(&c, "m").await;
+        let f = result.unwrap_err();
+        assert!(f.error.is_retryable(), "{wire:?}: {f}");
+        let Delivery::Torn { seen } = &f.delivery else {
+            panic!("{wire:?}: {:?}", f.delivery)
         };
-        let client = client(
-            wire,
-            for_wire(&server, wire, true).endpoint.base_url,
-            true,
-            retry,
+        assert_eq!(seen.last, None, "{wire:?}: the generation had not ended");
+        assert_eq!(
+            seen.input.is_some(),
+            wire == WireFormat::Anthropic,
+            "{wire:?}: only Anthropic reports input at the start"
         );
-        let (result, events) = send(&client, "m").await;
-        let response = result.unwrap_or_else(|e| panic!("{wire:?}: {e}"));
-        assert_eq!(response.text(), "after the stall");
-        assert_eq!(response.attempts, 2);
-        assert_eq!(server.request_count(), 2);
-        assert!(events.iter().any(
-            |e| matches!(e, StreamEvent::Retry { reason, .. } if reason.contains("sent nothing"))
-        ));
+        let (result, _) = send(&c, "m").await;
+        assert_eq!(result.unwrap().text(), "complete answer");
     }
 }
 
 #[tokio::test]
-async fn idle_stall_with_one_attempt_is_an_idle_timeout() {
-    let server = FakeServer::start(Script::turns(vec![Turn::stall(1, 20_000)])).await;
-    let retry = RetryPolicy {
-        max_attempts: 1,
-        idle_timeout: Duration::from_millis(200),
-        ..fast_retries()
-    };
-    let client = client(
-        WireFormat::Anthropic,
-        server.anthropic_base_url(),
-        true,
-        retry,
-    );
-    let (result, _) = send(&client, "m").await;
-    let is_idle = |e: &LlmError| matches!(e, LlmError::IdleTimeout { .. });
-    match result {
-        Err(ref e) if is_idle(e) => {}
-        Err(LlmError::RetriesExhausted {
-            attempts: 1,
-            ref last,
-        }) if is_idle(last) => {}
-        other => panic!("expected an idle timeout, got {other:?}"),
+async fn an_error_event_after_200_is_torn_and_retryable() {
+    for wire in WIRES {
+        let server = FakeServer::start(Script::turns(vec![Turn::stream_error(2)])).await;
+        let (result, _) = attempt(&for_wire(&server, wire, true), "m").await;
+        let f = result.unwrap_err();
+        assert!(
+            matches!(f.error, LlmError::StreamError { .. }),
+            "{wire:?}: {f}"
+        );
+        assert!(f.error.is_retryable());
+        assert!(matches!(f.delivery, Delivery::Torn { .. }));
     }
-    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_a_retryable_transport_error() {
+    for wire in WIRES {
+        let server = FakeServer::start(Script::turns(vec![Turn::malformed_sse(2)])).await;
+        let (result, _) = attempt(&for_wire(&server, wire, true), "m").await;
+        let f = result.unwrap_err();
+        assert!(matches!(f.error, LlmError::Malformed(_)), "{wire:?}: {f}");
+        assert!(f.error.is_retryable(), "{wire:?}");
+        assert!(matches!(f.delivery, Delivery::Torn { .. }));
+    }
+}
+
+#[tokio::test]
+async fn an_idle_stall_is_an_idle_timeout() {
+    for wire in WIRES {
+        let server = FakeServer::start(Script::turns(vec![Turn::stall(1, 20_000)])).await;
+        let base = for_wire(&server, wire, true).endpoint.base_url;
+        let c = client(
+            wire,
+            base,
+            true,
+            Timeouts {
+                idle: Duration::from_millis(200),
+                ..timeouts()
+            },
+        );
+        let (result, _) = attempt(&c, "m").await;
+        let f = result.unwrap_err();
+        assert!(
+            matches!(f.error, LlmError::IdleTimeout { .. }),
+            "{wire:?}: {f}"
+        );
+        assert!(f.error.is_retryable());
+        assert!(matches!(f.delivery, Delivery::Torn { .. }));
+    }
+}
+
+#[tokio::test]
+async fn a_keep_alive_drip_ends_at_the_per_call_deadline() {
+    for wire in WIRES {
+        // Keep-alives every 20 ms, for ever: the idle timeout never fires.
+        let server = FakeServer::start(Script::turns(vec![Turn::drip(1, 20)])).await;
+        let base = for_wire(&server, wire, true).endpoint.base_url;
+        let c = client(
+            wire,
+            base,
+            true,
+            Timeouts {
+                idle: Duration::from_secs(30),
+                call: Duration::from_millis(400),
+                ..timeouts()
+            },
+        );
+        let (result, _) = attempt(&c, "m").await;
+        let f = result.unwrap_err();
+        assert!(
+            matches!(f.error, LlmError::DeadlineExceeded { .. }),
+            "{wire:?}: {f}"
+        );
+        assert!(!f.error.is_retryable(), "a drip would drip again");
+        assert!(f.error.to_string().contains("call_timeout_secs"), "{f}");
+        assert!(matches!(f.delivery, Delivery::Torn { .. }));
+    }
+}
+
+#[tokio::test]
+async fn no_headers_within_the_first_byte_timeout() {
+    for wire in WIRES {
+        let server = FakeServer::start(Script::turns(vec![Turn::delay(
+            20_000,
+            Reply::text("too late"),
+        )]))
+        .await;
+        let base = for_wire(&server, wire, true).endpoint.base_url;
+        let c = client(
+            wire,
+            base,
+            true,
+            Timeouts {
+                first_byte: Duration::from_millis(300),
+                ..timeouts()
+            },
+        );
+        let (result, _) = attempt(&c, "m").await;
+        let f = result.unwrap_err();
+        assert!(
+            matches!(f.error, LlmError::FirstByteTimeout { .. }),
+            "{wire:?}: {f}"
+        );
+        assert!(matches!(f.delivery, Delivery::Torn { .. }));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_first_byte_within_the_timeout_is_waited_for() {
+    let server = FakeServer::start(Script::turns(vec![Turn::delay(
+        300,
+        Reply::text("worth the wait"),
+    )]))
+    .await;
+    let (result, _) = send(&anthropic(&server, true), "m").await;
+    assert_eq!(result.unwrap().text(), "worth the wait");
 }
 
 #[tokio::test]
@@ -427,7 +461,7 @@ async fn openrouter_cost_is_read() {
             WireFormat::Openai,
             server.openrouter_base_url(),
             stream,
-            fast_retries(),
+            timeouts(),
         );
         let (result, _) = send(&client, "anthropic/claude-sonnet-4.5").await;
         let usage = result.expect("answer").usage;
@@ -469,7 +503,14 @@ async fn tool_results_reach_the_server_in_wire_form() {
         let server = FakeServer::start(script).await;
         let client = for_wire(&server, wire, true);
         let mut req = request("m");
-        let first = client.send(&req, &mut |_| {}).await.expect("first");
+        let first = client
+            .send(
+                &req,
+                &tokio_util::sync::CancellationToken::new(),
+                &mut |_| {},
+            )
+            .await
+            .expect("first");
         let (id, _, _) = first.tool_uses().next().expect("a tool call");
         let id = id.to_string();
         req.messages.push(Message::assistant(first.parts.clone()));
@@ -481,7 +522,14 @@ async fn tool_results_reach_the_server_in_wire_form() {
                 is_error: false,
             }],
         });
-        let second = client.send(&req, &mut |_| {}).await.expect("second");
+        let second = client
+            .send(
+                &req,
+                &tokio_util::sync::CancellationToken::new(),
+                &mut |_| {},
+            )
+            .await
+            .expect("second");
         assert_eq!(second.text(), "saw file contents", "{wire:?}");
         assert_eq!(server.request_count(), 2);
     }

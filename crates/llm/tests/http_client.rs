@@ -1,12 +1,13 @@
-//! `ModelClient` against a tiny scripted HTTP server on 127.0.0.1: retries, errors, idle
-//! timeouts, recording and replay, headers and paths.
+//! `ModelClient` against a tiny scripted HTTP server on 127.0.0.1: one attempt each — what a
+//! failure reports (how far the request got, the wait asked for), timeouts, cancellation,
+//! recording and replay, headers and paths. Retrying is the Governor's (its tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use llm::cassette::{request_shape, CassetteEntry};
 use llm::retry::{error_from_http, parse_retry_after};
 use llm::{
-    CassetteReader, CassetteWriter, ContentPart, Endpoint, LlmError, Message, ModelClient, Request,
-    RetryPolicy, StreamEvent, WireFormat, WireOptions,
+    AttemptError, CassetteReader, CassetteWriter, ContentPart, Delivery, Endpoint, LlmError,
+    Message, ModelClient, Request, StreamEvent, Timeouts, WireFormat, WireOptions,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -101,17 +102,16 @@ async fn serve(replies: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://{addr}"), seen)
 }
 
-fn fast_retry(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        idle_timeout: Duration::from_millis(300),
-        connect_timeout: Duration::from_secs(5),
+/// Generous limits for servers that answer at once; the tests of timeouts shorten theirs.
+fn fast() -> Timeouts {
+    Timeouts {
+        first_byte: Duration::from_secs(10),
+        idle: Duration::from_secs(10),
+        call: Duration::from_secs(60),
     }
 }
 
-fn client(wire: WireFormat, base: &str, retry: RetryPolicy) -> ModelClient {
+fn client(wire: WireFormat, base: &str, timeouts: Timeouts) -> ModelClient {
     let base_url = match wire {
         WireFormat::Anthropic => base.to_string(),
         WireFormat::Openai => format!("{base}/v1"),
@@ -124,7 +124,7 @@ fn client(wire: WireFormat, base: &str, retry: RetryPolicy) -> ModelClient {
             extra_headers: vec![("X-Title".into(), "loopwright".into())],
         },
         WireOptions::default(),
-        retry,
+        timeouts,
     )
     .unwrap()
 }
@@ -140,14 +140,25 @@ fn request() -> Request {
     }
 }
 
+/// One attempt; the error alone.
 async fn send(
     c: &ModelClient,
     req: &Request,
 ) -> (Result<llm::Response, LlmError>, Vec<StreamEvent>) {
+    let (r, events) = attempt(c, req).await;
+    (r.map_err(|f| f.error), events)
+}
+
+/// One attempt, with how far a failure got.
+async fn attempt(
+    c: &ModelClient,
+    req: &Request,
+) -> (Result<llm::Response, AttemptError>, Vec<StreamEvent>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
+    let never = tokio_util::sync::CancellationToken::new();
     let r = c
-        .send(req, &mut move |e| sink.lock().unwrap().push(e))
+        .send(req, &never, &mut move |e| sink.lock().unwrap().push(e))
         .await;
     let events = events.lock().unwrap().clone();
     (r, events)
@@ -164,11 +175,7 @@ async fn anthropic_headers_path_and_streamed_answer() {
         &fixture("anthropic_text_tool_use.sse"),
     )])
     .await;
-    let (r, events) = send(
-        &client(WireFormat::Anthropic, &base, fast_retry(3)),
-        &request(),
-    )
-    .await;
+    let (r, events) = send(&client(WireFormat::Anthropic, &base, fast()), &request()).await;
     let r = r.unwrap();
     assert_eq!(r.attempts, 1);
     assert_eq!(r.request_id.as_deref(), Some("req_123"));
@@ -195,7 +202,7 @@ async fn openai_sends_a_bearer_even_without_a_key() {
             extra_headers: vec![],
         },
         WireOptions::default(),
-        fast_retry(1),
+        fast(),
     )
     .unwrap();
     let (r, _) = send(&c, &request()).await;
@@ -206,7 +213,7 @@ async fn openai_sends_a_bearer_even_without_a_key() {
 }
 
 #[tokio::test]
-async fn overloaded_then_success_retries_and_reports_the_retry() {
+async fn each_failure_says_how_far_the_request_got() {
     let (base, seen) = serve(vec![
         http(
             "529 Overloaded",
@@ -217,31 +224,114 @@ async fn overloaded_then_success_retries_and_reports_the_retry() {
         sse(&fixture("anthropic_cumulative_usage.sse")),
     ])
     .await;
-    let (r, events) = send(
-        &client(WireFormat::Anthropic, &base, fast_retry(5)),
-        &request(),
-    )
-    .await;
+    let c = client(WireFormat::Anthropic, &base, fast());
+    // A refusal: the status, the wait asked for, nothing billed.
+    let (r, _) = attempt(&c, &request()).await;
+    let f = r.unwrap_err();
+    assert!(matches!(f.error, LlmError::Http { status: 529, .. }), "{f}");
+    assert!(f.error.is_retryable());
+    assert_eq!(
+        f.delivery,
+        Delivery::Refused {
+            status: 529,
+            usage: None
+        }
+    );
+    assert_eq!(f.retry_after, Some(Duration::ZERO));
+    // An error event after HTTP 200: torn, with the input counts the stream began with.
+    let (r, _) = attempt(&c, &request()).await;
+    let f = r.unwrap_err();
+    assert!(
+        matches!(&f.error, LlmError::StreamError { kind, .. } if kind == "overloaded_error"),
+        "{f}"
+    );
+    assert!(f.error.is_retryable());
+    match &f.delivery {
+        Delivery::Torn { seen } => {
+            assert!(seen.input.as_ref().unwrap().input_tokens > 0, "{seen:?}");
+            assert_eq!(seen.last, None, "the generation had not ended");
+        }
+        other => panic!("{other:?}"),
+    }
+    // And an answer.
+    let (r, _) = attempt(&c, &request()).await;
     let r = r.unwrap();
-    assert_eq!(r.attempts, 3);
     assert_eq!(r.text(), "Done.");
+    assert_eq!(r.attempts, 1);
     assert_eq!(seen.lock().unwrap().len(), 3);
-    let retries: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Retry {
-                attempt,
-                wait_ms,
-                reason,
-            } => Some((*attempt, *wait_ms, reason.clone())),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(retries.len(), 2);
-    assert_eq!((retries[0].0, retries[0].1), (1, 0)); // retry-after: 0 honoured
-    assert!(retries[0].2.contains("529"));
-    assert_eq!(retries[1].0, 2);
-    assert!(retries[1].2.contains("overloaded_error"));
+}
+
+#[tokio::test]
+async fn a_refused_connection_sent_nothing() {
+    let c = client(WireFormat::Openai, &testkit::refused_base_url(), fast());
+    let (r, _) = attempt(&c, &request()).await;
+    let f = r.unwrap_err();
+    assert_eq!(f.delivery, Delivery::NotSent, "{f}");
+    assert!(matches!(f.error, LlmError::Transport(_)), "{f}");
+    assert!(f.error.is_retryable());
+}
+
+#[tokio::test]
+async fn no_headers_within_the_first_byte_timeout_is_torn() {
+    let (base, _) = serve(vec![Reply::Stall(String::new())]).await;
+    let c = client(
+        WireFormat::Anthropic,
+        &base,
+        Timeouts {
+            first_byte: Duration::from_millis(300),
+            ..fast()
+        },
+    );
+    let (r, _) = attempt(&c, &request()).await;
+    let f = r.unwrap_err();
+    assert!(matches!(f.error, LlmError::FirstByteTimeout { .. }), "{f}");
+    assert!(
+        f.error.to_string().contains("first_byte_timeout_secs"),
+        "{f}"
+    );
+    assert!(
+        matches!(f.delivery, Delivery::Torn { .. }),
+        "the request was sent"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_abandons_the_attempt_in_flight() {
+    // Headers and the stream's start, then silence far beyond every timeout.
+    let (base, seen) = serve(vec![Reply::Stall(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nevent: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":42,\"output_tokens\":1}}}\n\n".into(),
+    )])
+    .await;
+    let c = client(
+        WireFormat::Anthropic,
+        &base,
+        Timeouts {
+            idle: Duration::from_secs(3600),
+            call: Duration::from_secs(3600),
+            ..fast()
+        },
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let req = request();
+    let mut ignore = |_: StreamEvent| {};
+    let attempt = c.send(&req, &cancel, &mut ignore);
+    let press = async {
+        while seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Give the client a moment to read the stream's start (it is charged either way).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancel.cancel();
+    };
+    let (r, ()) = tokio::join!(attempt, press);
+    let f = r.unwrap_err();
+    assert!(matches!(f.error, LlmError::Cancelled), "{f}");
+    assert!(!f.error.is_retryable());
+    assert!(
+        matches!(f.delivery, Delivery::Torn { .. }),
+        "{:?}",
+        f.delivery
+    );
 }
 
 #[tokio::test]
@@ -262,12 +352,11 @@ async fn client_errors_are_never_retried() {
             sse(&fixture("vllm_usage_choices_null.sse")),
         ])
         .await;
-        let (r, events) = send(
-            &client(WireFormat::Openai, &base, fast_retry(5)),
-            &request(),
-        )
-        .await;
-        match r {
+        let (r, events) = attempt(&client(WireFormat::Openai, &base, fast()), &request()).await;
+        let f = r.unwrap_err();
+        assert!(!f.error.is_retryable());
+        assert!(matches!(f.delivery, Delivery::Refused { usage: None, .. }));
+        match Err::<(), _>(f.error) {
             Err(LlmError::Http {
                 status: s,
                 kind,
@@ -280,11 +369,7 @@ async fn client_errors_are_never_retried() {
             }
             other => panic!("{status}: {other:?}"),
         }
-        assert_eq!(
-            seen.lock().unwrap().len(),
-            1,
-            "{status} must not be retried"
-        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
         assert!(events.is_empty());
     }
 }
@@ -300,7 +385,7 @@ async fn spend_limits_are_final() {
         ),
     ])
     .await;
-    let c = client(WireFormat::Openai, &base, fast_retry(5));
+    let c = client(WireFormat::Openai, &base, fast());
     let (r, _) = send(&c, &request()).await;
     assert!(
         matches!(r, Err(LlmError::SpendLimit { status: 402, .. })),
@@ -315,97 +400,46 @@ async fn spend_limits_are_final() {
 }
 
 #[tokio::test]
-async fn attempts_are_bounded_and_the_last_error_kept() {
-    let replies = (0..3)
-        .map(|_| {
-            http(
-                "503 Service Unavailable",
-                &[],
-                r#"{"error":{"code":503,"message":"No instances available"}}"#,
-            )
-        })
-        .collect();
-    let (base, seen) = serve(replies).await;
-    let (r, events) = send(
-        &client(WireFormat::Openai, &base, fast_retry(3)),
-        &request(),
-    )
-    .await;
-    match r {
-        Err(LlmError::RetriesExhausted { attempts, last }) => {
-            assert_eq!(attempts, 3);
-            assert!(matches!(*last, LlmError::Http { status: 503, .. }));
-        }
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(seen.lock().unwrap().len(), 3);
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| matches!(e, StreamEvent::Retry { .. }))
-            .count(),
-        2
-    );
-}
-
-#[tokio::test]
-async fn a_silent_stream_times_out_and_is_retried() {
-    let (base, seen) = serve(vec![
+async fn a_silent_stream_is_an_idle_timeout_and_torn() {
+    let (base, _) = serve(vec![
         Reply::Stall(
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nevent: ping\ndata: {\"type\":\"ping\"}\n\n".into(),
         ),
-        sse(&fixture("anthropic_cumulative_usage.sse")),
+        // Keep-alives reset the idle timer, but these stop too.
+        Reply::Stall(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: OPENROUTER PROCESSING\n\n"
+                .into(),
+        ),
     ])
     .await;
-    let (r, events) = send(
-        &client(WireFormat::Anthropic, &base, fast_retry(2)),
-        &request(),
-    )
-    .await;
-    assert_eq!(r.unwrap().attempts, 2);
-    assert_eq!(seen.lock().unwrap().len(), 2);
-    assert!(
-        matches!(&events[0], StreamEvent::Retry { reason, .. } if reason.contains("sent nothing"))
-    );
-}
-
-#[tokio::test]
-async fn idle_timeout_alone_exhausts_attempts() {
-    let (base, _) = serve(vec![Reply::Stall(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: OPENROUTER PROCESSING\n\n"
-            .into(),
-    )])
-    .await;
-    let (r, _) = send(
-        &client(WireFormat::Openai, &base, fast_retry(1)),
-        &request(),
-    )
-    .await;
-    match r {
-        Err(LlmError::RetriesExhausted { attempts: 1, last }) => {
-            assert!(matches!(*last, LlmError::IdleTimeout { .. }), "{last:?}")
-        }
-        other => panic!("{other:?}"),
+    let short_idle = Timeouts {
+        idle: Duration::from_millis(300),
+        ..fast()
+    };
+    for wire in [WireFormat::Anthropic, WireFormat::Openai] {
+        let (r, _) = attempt(&client(wire, &base, short_idle), &request()).await;
+        let f = r.unwrap_err();
+        assert!(matches!(f.error, LlmError::IdleTimeout { .. }), "{f}");
+        assert!(f.error.is_retryable());
+        assert!(f.error.to_string().contains("sent nothing"), "{f}");
+        assert!(matches!(f.delivery, Delivery::Torn { .. }));
     }
 }
 
 #[tokio::test]
-async fn a_truncated_stream_is_retried() {
-    let (base, seen) = serve(vec![
-        sse(&fixture("openai_truncated.sse")),
-        sse(&fixture("openrouter_keepalive_cost.sse")),
-    ])
-    .await;
-    let (r, events) = send(
-        &client(WireFormat::Openai, &base, fast_retry(3)),
-        &request(),
-    )
-    .await;
-    let r = r.unwrap();
-    assert_eq!(r.attempts, 2);
-    assert_eq!(r.text(), "Hello there!");
-    assert_eq!(seen.lock().unwrap().len(), 2);
-    // Text shown before the failed attempt ended is still reported; the answer is the retry's.
+async fn a_truncated_stream_is_torn_and_what_it_showed_was_shown() {
+    let (base, _) = serve(vec![sse(&fixture("openai_truncated.sse"))]).await;
+    let (r, events) = attempt(&client(WireFormat::Openai, &base, fast()), &request()).await;
+    let f = r.unwrap_err();
+    assert!(matches!(f.error, LlmError::Truncated(_)), "{f}");
+    assert!(f.error.is_retryable());
+    assert_eq!(
+        f.delivery,
+        Delivery::Torn {
+            seen: Default::default()
+        },
+        "no usage came before the cut"
+    );
     assert_eq!(events[0], StreamEvent::TextDelta("Let me".into()));
 }
 
@@ -417,11 +451,7 @@ async fn a_server_that_ignores_stream_gets_its_json_parsed() {
         &fixture("openai_completion.json"),
     )])
     .await;
-    let (r, _) = send(
-        &client(WireFormat::Openai, &base, fast_retry(1)),
-        &request(),
-    )
-    .await;
+    let (r, _) = send(&client(WireFormat::Openai, &base, fast()), &request()).await;
     assert_eq!(r.unwrap().tool_uses().count(), 2);
 }
 
@@ -433,7 +463,7 @@ async fn list_models_uses_the_same_auth() {
         r#"{"data":[{"id":"mistralai/mistral-7b-instruct:free","pricing":{"prompt":"0","completion":"0"}}]}"#,
     )])
     .await;
-    let models = client(WireFormat::Openai, &base, fast_retry(1))
+    let models = client(WireFormat::Openai, &base, fast())
         .list_models()
         .await
         .unwrap();
@@ -457,7 +487,7 @@ async fn record_then_replay_gives_the_same_answers() {
     ])
     .await;
     let writer = Arc::new(CassetteWriter::open(&path).unwrap());
-    let live = client(WireFormat::Anthropic, &base, fast_retry(1)).with_recorder(writer);
+    let live = client(WireFormat::Anthropic, &base, fast()).with_recorder(writer);
     let first = request();
     let (a1, _) = send(&live, &first).await;
     let a1 = a1.unwrap();
@@ -584,26 +614,19 @@ fn retry_after_seconds_dates_and_garbage() {
 }
 
 #[tokio::test]
-async fn retry_after_is_capped_at_max_delay() {
-    let (base, _) = serve(vec![
-        http(
-            "429 Too Many Requests",
-            &[("retry-after", "3600")],
-            r#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#,
-        ),
-        sse(&fixture("vllm_usage_choices_null.sse")),
-    ])
+async fn the_wait_a_server_asks_for_is_reported_as_asked() {
+    let (base, _) = serve(vec![http(
+        "429 Too Many Requests",
+        &[("retry-after", "86400")],
+        r#"{"error":{"code":429,"message":"Rate limit exceeded: free-models-per-day"}}"#,
+    )])
     .await;
-    let (r, events) = send(
-        &client(WireFormat::Openai, &base, fast_retry(2)),
-        &request(),
-    )
-    .await;
-    assert_eq!(r.unwrap().attempts, 2);
+    let (r, _) = attempt(&client(WireFormat::Openai, &base, fast()), &request()).await;
+    let f = r.unwrap_err();
+    assert_eq!(f.retry_after, Some(Duration::from_secs(86_400)));
     assert!(
-        matches!(events[0], StreamEvent::Retry { wait_ms: 5, .. }),
-        "{:?}",
-        events[0]
+        f.error.is_retryable(),
+        "whether to wait that long is the Governor's call"
     );
 }
 

@@ -5,7 +5,7 @@
 
 use llm::{
     CassetteReader, CassetteWriter, ContentPart, Endpoint, Message, ModelClient, Request, Response,
-    RetryPolicy, Role, StopReason, StreamEvent, ToolProtocol, ToolSpec, WireFormat, WireOptions,
+    Role, StopReason, StreamEvent, Timeouts, ToolProtocol, ToolSpec, WireFormat, WireOptions,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -31,12 +31,10 @@ fn client(server: &FakeServer, wire: WireFormat, stream: bool) -> ModelClient {
             tool_protocol: ToolProtocol::Text,
             ..WireOptions::default()
         },
-        RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            idle_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
+        Timeouts {
+            first_byte: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+            call: Duration::from_secs(60),
         },
     )
     .unwrap()
@@ -71,7 +69,9 @@ fn request(messages: Vec<Message>) -> Request {
 async fn send(client: &ModelClient, req: &Request) -> (Response, Vec<StreamEvent>) {
     let mut events = Vec::new();
     let response = client
-        .send(req, &mut |e| events.push(e))
+        .send(req, &tokio_util::sync::CancellationToken::new(), &mut |e| {
+            events.push(e)
+        })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (response, events)

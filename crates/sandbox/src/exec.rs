@@ -1,44 +1,43 @@
-//! Confined execution: `bash -c COMMAND` in the project directory, in its own process group,
-//! with no new privileges, Landlock (writes only to the project and a private temp dir), seccomp
-//! (no network sockets unless allowed, no ptrace/mount/namespaces/module loading/bpf), a scrubbed
-//! environment, a timeout that kills the whole group, and capped output.
+//! Running a command: `bash -c COMMAND` in the project directory, in its own process group,
+//! inside the session's world (or, in fallback mode, on the host), with no new privileges, no
+//! capabilities, Landlock and seccomp, a scrubbed environment, resource limits, a timeout that
+//! kills the whole group, and capped output with notes for the model appended.
 //!
-//! Everything the child applies is built in the parent (the Landlock ruleset fd, the BPF
-//! programs); between fork and exec the child only makes raw system calls, which keeps the
-//! `pre_exec` hook async-signal-safe.
+//! Everything the child applies is prepared in the parent (C strings, the BPF programs, the
+//! Landlock rules, the namespace descriptors); between fork and exec the child only makes raw
+//! system calls, which keeps the `pre_exec` hook async-signal-safe.
 
-use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use landlock::{
-    path_beneath_rules, Access as _, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, Scope, ABI,
-};
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use seccompiler::BpfProgram;
 use tokio::io::AsyncReadExt;
 
-use crate::egress::NetworkMode;
+use crate::egress::{EgressPolicy, NetworkMode};
+use crate::landlock::LandlockRules;
+use crate::limits::{ChildLimits, ResourceLimits};
+use crate::namespaces::{Confinement, NamespaceMode, World, WorldEnded, WorldSpec};
 use crate::output::{CappedBuffer, ExecOutput};
 use crate::path::ProjectRoot;
 use crate::policy::{CommandPolicy, PolicyContext, PolicyDenial};
+use crate::proxy::{EgressProxy, ProxyEvent, ProxyLimits};
+use crate::seccomp::FilterKind;
+use crate::view::{ViewPlan, ViewSpec};
 
 /// Whether the kernel confinement is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxMode {
-    /// Landlock + seccomp (the default).
+    /// Namespaces (when available) + Landlock + seccomp (the default).
     #[default]
     On,
     /// The explicit opt-out (`--sandbox off`): same environment scrub, timeout and output caps,
-    /// no Landlock or seccomp.
+    /// no namespaces, Landlock or seccomp.
     Off,
 }
 
@@ -48,8 +47,12 @@ pub struct SandboxConfig {
     /// The project directory: the working directory, and writable.
     pub project: PathBuf,
     pub mode: SandboxMode,
+    /// Whether commands run in namespaces of their session (see [`NamespaceMode`]).
+    pub namespaces: NamespaceMode,
     /// Allow sockets other than AF_UNIX (the socket filter used when commands do not run in a
-    /// network namespace of their own).
+    /// network namespace of their own). In a world without a proxy this keeps the host's
+    /// network (no network namespace), as before worlds existed; with `proxy_port` set, egress
+    /// goes through the proxy and the world keeps its loopback-only network.
     pub allow_network: bool,
     /// What the egress proxy lets commands reach ([`crate::egress`]).
     pub network: NetworkMode,
@@ -59,33 +62,50 @@ pub struct SandboxConfig {
     pub extra_read: Vec<PathBuf>,
     /// More paths writable by commands.
     pub extra_write: Vec<PathBuf>,
+    /// Paths inside the project that commands may read but not write (the harness passes
+    /// `.git` and the frozen files; relative to the project or absolute inside it): mounted
+    /// read-only in the world's view; missing ones are skipped. Not enforced in fallback mode
+    /// (the harness restores the frozen files after every command).
+    pub read_only: Vec<PathBuf>,
+    /// Memory, process and file-size limits.
+    pub limits: ResourceLimits,
+    /// The port of the egress proxy inside the world (see [`Sandbox::serve_in_world`]); when
+    /// set, commands get `HTTP_PROXY`, `HTTPS_PROXY` and friends pointing at it.
+    pub proxy_port: Option<u16>,
+    /// The home directory whose toolchains commands see; `None`: `$HOME`.
+    pub home: Option<PathBuf>,
     /// More environment variables passed through (secrets are still removed).
     pub env_allow: Vec<String>,
     /// Bytes of each stream kept (head and tail halves).
     pub output_cap_bytes: usize,
-    /// Paths inside the project that commands may read but not write (the harness passes
-    /// `.git` and the frozen files): mounted read-only in the commands' view. Not enforced yet
-    /// by this runner (the harness restores them after every command meanwhile).
-    pub read_only: Vec<PathBuf>,
 }
 
 /// The default output cap per stream.
 pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
 
+/// How long output is still read after the command exits while a background process holds
+/// the pipes open.
+const BACKGROUND_GRACE: Duration = Duration::from_millis(300);
+
 impl SandboxConfig {
-    /// Sandbox on, network off (no sockets, and `network = off`), default cap, no extras.
+    /// Sandbox on, namespaces when available, network off (no sockets, and `network = off`),
+    /// default limits and cap, no extras.
     pub fn new(project: impl Into<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             project: project.into(),
             mode: SandboxMode::On,
+            namespaces: NamespaceMode::Auto,
             allow_network: false,
             network: NetworkMode::Off,
             allow_domains: Vec::new(),
             extra_read: Vec::new(),
             extra_write: Vec::new(),
+            read_only: Vec::new(),
+            limits: ResourceLimits::default(),
+            proxy_port: None,
+            home: None,
             env_allow: Vec::new(),
             output_cap_bytes: DEFAULT_OUTPUT_CAP,
-            read_only: Vec::new(),
         }
     }
 }
@@ -99,6 +119,10 @@ pub enum SandboxError {
     Landlock(String),
     #[error("could not build the seccomp filter: {0}")]
     Seccomp(String),
+    #[error("could not start the sandbox's namespaces: {0}")]
+    World(String),
+    #[error("could not set up the command's resource limits: {0}")]
+    Limits(std::io::Error),
     #[error("the project directory {path} is not usable: {source}")]
     Project {
         path: PathBuf,
@@ -116,32 +140,102 @@ pub enum SandboxError {
     Denied(#[from] PolicyDenial),
 }
 
-/// Runs commands confined to one project. Create once per run; it owns a private temp dir
-/// (exported as `TMPDIR`) that is removed when the sandbox is dropped.
+/// Called with a listener bound on 127.0.0.1:port inside each new world's network namespace
+/// (see [`Sandbox::serve_in_world`]).
+pub type ListenerHandler = Arc<dyn Fn(std::net::TcpListener, WorldEnded) + Send + Sync>;
+
+/// What the child applies to itself after entering its world (or on the host).
 #[derive(Debug)]
+struct Kernel {
+    landlock: LandlockRules,
+    seccomp: [BpfProgram; 2],
+    kept_caps: u64,
+}
+
+/// Runs commands confined to one project. Create once per run; it owns a private temp dir
+/// (the commands' `/tmp`, or `$TMPDIR` in fallback mode) that is removed when the sandbox is
+/// dropped, and per session a world (its own namespaces, see [`Confinement`]) that
+/// [`Sandbox::end_session`] or dropping the sandbox ends.
 pub struct Sandbox {
     config: SandboxConfig,
     project: PathBuf,
-    tmp: tempfile::TempDir,
-    landlock: Option<Arc<OwnedFd>>,
-    seccomp: Option<Arc<[BpfProgram; 2]>>,
+    project_c: CString,
+    base: tempfile::TempDir,
+    tmp: PathBuf,
+    home: Option<PathBuf>,
+    confinement: Confinement,
+    fallback_reason: Option<String>,
+    fallback_noted: AtomicBool,
+    kernel: Option<Arc<Kernel>>,
+    spec: Mutex<Option<Arc<WorldSpec>>>,
+    world: tokio::sync::Mutex<Option<Arc<World>>>,
+    listeners: Mutex<Vec<(u16, ListenerHandler)>>,
+    /// Connections through the egress proxy, until the harness takes them.
+    egress_log: Arc<EgressLog>,
     env: Vec<(OsString, OsString)>,
 }
 
-/// `landlock_create_ruleset` with `LANDLOCK_CREATE_RULESET_VERSION`: the ABI version, or < 1.
-fn landlock_abi_version() -> i64 {
-    // SAFETY: a null attribute pointer with size 0 and the VERSION flag only queries.
-    unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<u8>(),
-            0usize,
-            1u32, /* LANDLOCK_CREATE_RULESET_VERSION */
-        )
+/// The egress proxy's connections, numbered, kept until [`Sandbox::take_proxy_events`] (at
+/// most [`EgressLog::KEPT`]; older ones are dropped first).
+#[derive(Debug, Default)]
+struct EgressLog {
+    inner: Mutex<(u64, std::collections::VecDeque<(u64, ProxyEvent)>)>,
+}
+
+impl EgressLog {
+    const KEPT: usize = 1000;
+
+    fn push(&self, event: ProxyEvent) {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.0 += 1;
+        let n = g.0;
+        if g.1.len() >= Self::KEPT {
+            g.1.pop_front();
+        }
+        g.1.push_back((n, event));
+    }
+
+    /// The number of the last connection recorded.
+    fn mark(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).0
+    }
+
+    /// Refused connections recorded after `mark`, as one line each.
+    fn refused_since(&self, mark: u64) -> Vec<String> {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.1.iter()
+            .filter(|(n, e)| *n > mark && !e.allowed)
+            .map(|(_, e)| format!("{}:{}: {}", e.host, e.port, e.reason))
+            .collect()
+    }
+
+    fn take(&self) -> Vec<ProxyEvent> {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.1.drain(..).map(|(_, e)| e).collect()
     }
 }
 
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("project", &self.project)
+            .field("tmp", &self.tmp)
+            .field("confinement", &self.confinement)
+            .field("fallback_reason", &self.fallback_reason)
+            .finish_non_exhaustive()
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString, SandboxError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| SandboxError::Project {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL byte in path"),
+    })
+}
+
 impl Sandbox {
+    /// Sets up the sandbox. With [`NamespaceMode::Auto`] the first world is created here, so
+    /// [`Sandbox::confinement`] knows whether the kernel allowed it.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let project = config
             .project
@@ -150,39 +244,294 @@ impl Sandbox {
                 path: config.project.clone(),
                 source,
             })?;
-        let tmp = tempfile::Builder::new()
+        let project_c = c_path(&project)?;
+        let base = tempfile::Builder::new()
             .prefix("loopwright-sandbox-")
             .tempdir()
             .map_err(SandboxError::TempDir)?;
-        let env = scrubbed_env(std::env::vars_os(), &config.env_allow, tmp.path());
-        let (landlock, seccomp) = match config.mode {
-            SandboxMode::Off => (None, None),
-            SandboxMode::On => {
-                if landlock_abi_version() < 1 {
-                    return Err(SandboxError::LandlockUnavailable);
-                }
-                let fd = build_landlock(&config, &project, tmp.path())?;
-                let programs = build_seccomp(config.allow_network)?;
-                (Some(Arc::new(fd)), Some(Arc::new(programs)))
-            }
-        };
-        Ok(Sandbox {
+        let tmp = base.path().join("tmp");
+        let staging = base.path().join("root");
+        for dir in [&tmp, &staging] {
+            std::fs::create_dir(dir).map_err(SandboxError::TempDir)?;
+        }
+        let parent_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let home = config
+            .home
+            .clone()
+            .or_else(|| {
+                parent_env
+                    .iter()
+                    .find(|(k, _)| k == "HOME")
+                    .map(|(_, v)| PathBuf::from(v))
+            })
+            .and_then(|h| h.canonicalize().ok());
+        let mut allowed = crate::env::allowed(parent_env.iter().cloned(), &config.env_allow);
+        if let Some(h) = &home {
+            allowed.retain(|(k, _)| k != "HOME");
+            allowed.push((OsString::from("HOME"), h.clone().into_os_string()));
+        }
+
+        let mut sandbox = Sandbox {
+            project: project.clone(),
+            project_c,
+            tmp: tmp.clone(),
+            home: home.clone(),
+            confinement: Confinement::default(),
+            fallback_reason: None,
+            fallback_noted: AtomicBool::new(false),
+            kernel: None,
+            spec: Mutex::new(None),
+            world: tokio::sync::Mutex::new(None),
+            listeners: Mutex::new(Vec::new()),
+            egress_log: Arc::new(EgressLog::default()),
+            env: Vec::new(),
+            base,
             config,
-            project,
-            tmp,
-            landlock,
-            seccomp,
-            env,
-        })
+        };
+        if sandbox.config.mode == SandboxMode::Off {
+            sandbox.env = crate::env::for_fallback(allowed, &tmp);
+            return Ok(sandbox);
+        }
+        if crate::landlock::abi_version() < 1 {
+            return Err(SandboxError::LandlockUnavailable);
+        }
+        if sandbox.config.namespaces == NamespaceMode::Auto {
+            let env =
+                crate::env::for_world(allowed.clone(), home.as_deref(), sandbox.config.proxy_port);
+            match sandbox.start_first_world(&env, &staging) {
+                Ok(network) => {
+                    sandbox.confinement = Confinement {
+                        namespaces: true,
+                        pid_namespace: true,
+                        network_namespace: network,
+                    };
+                    sandbox.env = env;
+                    return Ok(sandbox);
+                }
+                Err(reason) => sandbox.fallback_reason = Some(reason),
+            }
+        }
+        // Fallback: Landlock and seccomp on the host.
+        let env = crate::env::for_fallback(allowed, &tmp);
+        let mut write = vec![project.clone(), tmp.clone(), PathBuf::from("/dev/null")];
+        write.extend(
+            sandbox
+                .config
+                .extra_write
+                .iter()
+                .filter(|p| p.exists())
+                .cloned(),
+        );
+        let read = fallback_read_paths(&sandbox.config, &parent_env);
+        sandbox.kernel = Some(Arc::new(Kernel {
+            landlock: LandlockRules::new(&read, &write, true)?,
+            seccomp: crate::seccomp::build(FilterKind::Fallback {
+                allow_network: sandbox.config.allow_network,
+            })?,
+            kept_caps: crate::child::FALLBACK_KEPT_CAPS,
+        }));
+        sandbox.env = env;
+        Ok(sandbox)
     }
 
-    /// The private temp directory (the commands' `TMPDIR`).
+    /// Builds the world spec and the first world; the reason in words when the kernel refuses.
+    fn start_first_world(
+        &mut self,
+        env: &[(OsString, OsString)],
+        staging: &Path,
+    ) -> Result<bool, String> {
+        let spec = self.world_spec(env, staging, &self.config.read_only.clone())?;
+        let world = World::create(spec.clone()).map_err(|e| e.to_string())?;
+        let network = world.network();
+        let mut write = spec.view.writable().to_vec();
+        write.sort();
+        let kernel = Kernel {
+            landlock: LandlockRules::new(&[PathBuf::from("/")], &write, false)
+                .map_err(|e| e.to_string())?,
+            seccomp: crate::seccomp::build(FilterKind::World).map_err(|e| e.to_string())?,
+            kept_caps: 0,
+        };
+        self.kernel = Some(Arc::new(kernel));
+        *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = Some(spec);
+        *self.world.get_mut() = Some(Arc::new(world));
+        Ok(network)
+    }
+
+    fn world_spec(
+        &self,
+        env: &[(OsString, OsString)],
+        staging: &Path,
+        read_only: &[PathBuf],
+    ) -> Result<Arc<WorldSpec>, String> {
+        let view = ViewPlan::new(&ViewSpec {
+            project: &self.project,
+            private_tmp: &self.tmp,
+            staging,
+            home: self.home.as_deref(),
+            read_only,
+            extra_read: &self.config.extra_read,
+            extra_write: &self.config.extra_write,
+            env,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Arc::new(WorldSpec {
+            view,
+            network: !(self.config.allow_network && self.config.proxy_port.is_none()),
+            limits: self.config.limits,
+        }))
+    }
+
+    /// The private temp directory (host path; the commands' `/tmp` in a world, their
+    /// `$TMPDIR` in fallback mode).
     pub fn temp_dir(&self) -> &Path {
-        self.tmp.path()
+        &self.tmp
     }
 
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// How commands are confined: whether they run in a world (namespaces) or in fallback mode.
+    pub fn confinement(&self) -> Confinement {
+        self.confinement
+    }
+
+    /// Why namespaces are not used although [`NamespaceMode::Auto`] asked for them (the
+    /// kernel refused); `None` when they are used or were not asked for.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    /// Paths inside the project mounted read-only from the next world on (the current one, if
+    /// any, keeps its view until [`Sandbox::end_session`]).
+    pub fn set_read_only(&self, paths: Vec<PathBuf>) -> Result<(), SandboxError> {
+        let mut slot = self.spec.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            return Ok(());
+        }
+        let staging = self.base.path().join("root");
+        let spec = self
+            .world_spec(&self.env, &staging, &paths)
+            .map_err(SandboxError::World)?;
+        *slot = Some(spec);
+        Ok(())
+    }
+
+    /// Registers `handler` to be called with a listener bound on 127.0.0.1:`port` inside every
+    /// world's network namespace: now for the current world, and for each new one. The egress
+    /// proxy serves on it from the harness; it should stop when the [`WorldEnded`] it gets
+    /// resolves. Without a world (fallback mode) the handler is never called.
+    pub async fn serve_in_world(&self, port: u16, handler: ListenerHandler) {
+        let current = self.world.lock().await.clone();
+        if let Some(world) = current.filter(|w| w.alive()) {
+            if let Ok(listener) = world.listener(port) {
+                handler(listener, world.ended());
+            }
+        }
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((port, handler));
+    }
+
+    /// Starts the egress proxy in every world (now and for each new one) when commands run in a
+    /// network namespace of their own, `network` is not `off` and `proxy_port` is set; the
+    /// commands' proxy variables point at it. Its connections are kept for
+    /// [`Sandbox::take_proxy_events`], and a command's output ends with a note naming the
+    /// connections refused while it ran. Returns whether a proxy serves the commands.
+    pub async fn start_egress_proxy(&self) -> Result<bool, SandboxError> {
+        let Some(port) = self.config.proxy_port else {
+            return Ok(false);
+        };
+        if !self.confinement.network_namespace || self.config.network == NetworkMode::Off {
+            return Ok(false);
+        }
+        let policy = EgressPolicy::new(self.config.network, &self.config.allow_domains)
+            .map_err(|e| SandboxError::World(format!("allow_domains: {e}")))?;
+        let log = self.egress_log.clone();
+        self.serve_in_world(
+            port,
+            Arc::new(move |listener, ended| {
+                let log = log.clone();
+                let started = EgressProxy::start(
+                    listener,
+                    policy.clone(),
+                    ProxyLimits::default(),
+                    move |event| log.push(event),
+                );
+                if let Ok(proxy) = started {
+                    tokio::spawn(async move {
+                        ended.wait().await;
+                        drop(proxy);
+                    });
+                }
+            }),
+        )
+        .await;
+        Ok(true)
+    }
+
+    /// The egress proxy's connections since the last call (oldest first).
+    pub fn take_proxy_events(&self) -> Vec<ProxyEvent> {
+        self.egress_log.take()
+    }
+
+    /// A listener on 127.0.0.1:`port` (0: any free port) inside the current world's network
+    /// namespace, starting a world if none is running.
+    pub async fn world_listener(
+        &self,
+        port: u16,
+    ) -> Result<(std::net::TcpListener, WorldEnded), SandboxError> {
+        let world = self.ensure_world().await?.ok_or_else(|| {
+            SandboxError::World("commands do not run in namespaces (fallback mode)".into())
+        })?;
+        let listener = world
+            .listener(port)
+            .map_err(|e| SandboxError::World(format!("could not listen on port {port}: {e}")))?;
+        Ok((listener, world.ended()))
+    }
+
+    /// Ends the session's world: every process the agent started (background servers
+    /// included) is killed. The next command starts a fresh world.
+    pub async fn end_session(&self) {
+        let world = self.world.lock().await.take();
+        if let Some(world) = world {
+            world.kill();
+            let _ = tokio::task::spawn_blocking(move || world.wait_gone()).await;
+        }
+    }
+
+    /// The current world, started if there is none (or it died); `None` in fallback mode.
+    async fn ensure_world(&self) -> Result<Option<Arc<World>>, SandboxError> {
+        let spec = self
+            .spec
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(spec) = spec else {
+            return Ok(None);
+        };
+        let mut slot = self.world.lock().await;
+        if let Some(world) = slot.as_ref().filter(|w| w.alive()) {
+            return Ok(Some(world.clone()));
+        }
+        let world = tokio::task::spawn_blocking(move || World::create(spec))
+            .await
+            .map_err(|e| SandboxError::World(e.to_string()))?
+            .map_err(|e| SandboxError::World(e.to_string()))?;
+        let world = Arc::new(world);
+        let handlers = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (port, handler) in handlers {
+            if let Ok(listener) = world.listener(port) {
+                handler(listener, world.ended());
+            }
+        }
+        *slot = Some(world.clone());
+        Ok(Some(world))
     }
 
     /// Checks `command` against `policy`, then runs it.
@@ -193,18 +542,49 @@ impl Sandbox {
         command: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, SandboxError> {
-        policy.check(
-            command,
-            project,
-            &PolicyContext::new(self.config.allow_network),
-        )?;
+        policy.check(command, project, &self.policy_context())?;
         self.run(command, timeout).await
     }
 
+    /// The confinement as the command policy sees it: network access, whether process tools
+    /// only reach the run's own processes (a pid namespace), and the temp dir as commands name
+    /// it (`/tmp` in a world).
+    pub fn policy_context(&self) -> PolicyContext {
+        PolicyContext {
+            allow_network: self.config.allow_network
+                || (self.config.network != NetworkMode::Off && self.config.proxy_port.is_some()),
+            processes_scoped: self.confinement.pid_namespace,
+            temp_dir: Some(self.commands_temp_dir()),
+        }
+    }
+
+    /// The private temp dir as commands name it: `/tmp` in a world, the host path otherwise.
+    pub fn commands_temp_dir(&self) -> PathBuf {
+        if self.confinement.namespaces {
+            PathBuf::from("/tmp")
+        } else {
+            self.tmp.clone()
+        }
+    }
+
     /// Runs `bash -c command` confined. Does not check the policy (see
-    /// [`Sandbox::check_and_run`]). When the timeout passes, the whole process group is killed.
+    /// [`Sandbox::check_and_run`]). When the timeout passes, the command's process group is
+    /// killed. In a world, background processes the command started keep running until the
+    /// session ends; in fallback mode they die with the command.
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SandboxError> {
         let started = Instant::now();
+        let egress_mark = self.egress_log.mark();
+        let world = self.ensure_world().await?;
+        let limits = &self.config.limits;
+        let run_cgroup = world.as_ref().and_then(|w| w.cgroup());
+        let cmd_cgroup = run_cgroup
+            .map(|c| c.command())
+            .transpose()
+            .map_err(SandboxError::Limits)?;
+        let run_before = run_cgroup.map(|c| c.events());
+        let child_limits = ChildLimits::new(limits, cmd_cgroup.as_ref(), world.is_some());
+        let entry = world.as_ref().map(|w| w.entry(self.project_c.clone()));
+
         let mut cmd = tokio::process::Command::new("bash");
         cmd.arg("-c")
             .arg(command)
@@ -216,27 +596,33 @@ impl Sandbox {
             .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let landlock_fd = self.landlock.clone();
-        let seccomp = self.seccomp.clone();
-        // SAFETY: the hook only makes raw system calls on data prepared in the parent; it does
-        // not allocate or take locks.
+        let kernel = self.kernel.clone();
+        let keep_world = world.clone();
+        // SAFETY: the hook only makes raw system calls (and one fork) on data prepared in the
+        // parent; it does not allocate or take locks.
         unsafe {
-            cmd.pre_exec(move || confine_child(landlock_fd.as_deref(), seccomp.as_deref()));
+            cmd.pre_exec(move || {
+                let _alive = &keep_world;
+                confine_child(entry.as_ref(), &child_limits, kernel.as_deref())
+            });
         }
         let mut child = cmd.spawn().map_err(SandboxError::Spawn)?;
         let pgid = child.id().map(|p| p as libc::pid_t);
         let cap = self.config.output_cap_bytes;
         let out_buf = Arc::new(Mutex::new(CappedBuffer::new(cap)));
         let err_buf = Arc::new(Mutex::new(CappedBuffer::new(cap)));
-        let out_task = child
-            .stdout
-            .take()
-            .map(|s| tokio::spawn(drain(s, out_buf.clone())));
-        let err_task = child
-            .stderr
-            .take()
-            .map(|s| tokio::spawn(drain(s, err_buf.clone())));
+        let discard = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        if let Some(s) = child.stdout.take() {
+            tasks.push(tokio::spawn(drain(s, out_buf.clone(), discard.clone())));
+        }
+        if let Some(s) = child.stderr.take() {
+            tasks.push(tokio::spawn(drain(s, err_buf.clone(), discard.clone())));
+        }
 
+        // If this future is dropped mid-command (the harness was interrupted), the command's
+        // whole group goes, not only the process `kill_on_drop` knows.
+        let mut guard = GroupGuard(pgid);
         let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
             Ok(status) => (status.map_err(SandboxError::Wait)?, false),
             Err(_) => {
@@ -244,20 +630,119 @@ impl Sandbox {
                 (child.wait().await.map_err(SandboxError::Wait)?, true)
             }
         };
-        // Background processes left behind (`sleep 1000 &`) die with the group.
-        kill_group(pgid);
-        for task in [out_task, err_task].into_iter().flatten() {
-            // A process that escaped the group could hold the pipe open; don't wait forever.
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
+        guard.0 = None;
+        if world.is_none() {
+            // No pid namespace to bound them: background processes die with the group.
+            kill_group(pgid);
+        }
+        // The output is complete at EOF. A background job of the command (still in its process
+        // group) may hold the pipes open for as long as it runs: then read on while output keeps
+        // coming, and stop after a short quiet spell. Without such a job, EOF is only waited for
+        // (a loaded machine may take a moment to deliver the last bytes).
+        let background = world.is_some() && group_alive(pgid);
+        let hard = tokio::time::Instant::now()
+            + if background {
+                BACKGROUND_GRACE * 10
+            } else {
+                Duration::from_secs(5)
+            };
+        let mut held = false;
+        let mut seen = output_bytes(&out_buf, &err_buf);
+        let mut quiet_until = tokio::time::Instant::now() + BACKGROUND_GRACE;
+        for mut task in tasks {
+            loop {
+                let step = if background {
+                    quiet_until.min(hard)
+                } else {
+                    hard
+                };
+                if tokio::time::timeout_at(step, &mut task).await.is_ok() {
+                    break;
+                }
+                let now_seen = output_bytes(&out_buf, &err_buf);
+                if background && now_seen != seen && tokio::time::Instant::now() < hard {
+                    seen = now_seen;
+                    quiet_until = tokio::time::Instant::now() + BACKGROUND_GRACE;
+                    continue;
+                }
+                held = true;
+                if world.is_none() {
+                    // A process that escaped the group could hold the pipe open.
+                    task.abort();
+                }
+                // In a world the task keeps draining (and discarding) until the background
+                // process exits or the session ends, so the process never dies of SIGPIPE.
+                break;
             }
         }
+        discard.store(true, Ordering::Relaxed);
         let (stdout, cut_out) = take_buffer(&out_buf, cap);
-        let (stderr, cut_err) = take_buffer(&err_buf, cap);
+        let (mut stderr, cut_err) = take_buffer(&err_buf, cap);
+
+        let mut notes = Vec::new();
+        if self.fallback_reason.is_some() && !self.fallback_noted.swap(true, Ordering::Relaxed) {
+            notes.push(format!(
+                "[sandbox] this machine does not allow the sandbox's namespaces ({}); commands run with Landlock and a socket filter only: {}background processes end with their command",
+                self.fallback_reason.as_deref().unwrap_or_default(),
+                if self.config.allow_network {
+                    ""
+                } else {
+                    "no network sockets (not even 127.0.0.1), and "
+                }
+            ));
+        }
+        let refused = self.egress_log.refused_since(egress_mark);
+        if !refused.is_empty() {
+            let more = refused.len().saturating_sub(5);
+            let mut list = refused.into_iter().take(5).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                list.push_str(&format!("; and {more} more"));
+            }
+            notes.push(format!(
+                "[sandbox] network: loopwright's egress proxy refused {list}. Commands reach only the hosts `network` and `allow_domains` in loopwright.toml allow (network = {}); work offline or ask the user to allow the host",
+                self.config.network
+            ));
+        }
+        if held && world.is_some() {
+            notes.push("[sandbox] a background process started by this command still holds its output open; it keeps running until the session ends, and what it prints from now on is discarded. Start background processes with their output redirected (`server > server.log 2>&1 &`)".to_string());
+        }
+        let all_output = format!("{stdout}\n{stderr}");
+        if self.kernel.is_some() {
+            if let Some(note) = self.denial_note(&all_output) {
+                notes.push(note);
+            }
+        }
+        let cmd_events = cmd_cgroup.as_ref().and_then(|c| c.events());
+        let run_delta = match (run_cgroup, run_before) {
+            (Some(c), Some(before)) => {
+                let after = c.events();
+                Some(crate::limits::Events {
+                    oom_kills: after.oom_kills.saturating_sub(before.oom_kills),
+                    pids_max: after.pids_max.saturating_sub(before.pids_max),
+                })
+            }
+            _ => None,
+        };
+        notes.extend(crate::limits::hit_notes(
+            limits,
+            run_cgroup.is_some(),
+            cmd_events,
+            run_delta,
+            status.signal(),
+            &all_output,
+        ));
+        if let (Some(run), Some(cmd)) = (run_cgroup, cmd_cgroup) {
+            run.release(cmd);
+        }
+        if !notes.is_empty() {
+            if !stderr.is_empty() && !stderr.ends_with('\n') {
+                stderr.push('\n');
+            }
+            for note in notes {
+                stderr.push_str(&note);
+                stderr.push('\n');
+            }
+        }
         Ok(ExecOutput {
             exit_code: status.code(),
             signal: status.signal(),
@@ -268,6 +753,85 @@ impl Sandbox {
             duration: started.elapsed(),
         })
     }
+
+    /// A one-line note when the output shows a kernel denial (EPERM, EACCES, EROFS), saying
+    /// that the sandbox may have caused it and what it allows.
+    fn denial_note(&self, output: &str) -> Option<String> {
+        let lower = output.to_ascii_lowercase();
+        let read_only = lower.contains("read-only file system") || lower.contains("erofs");
+        let denied = lower.contains("operation not permitted")
+            || lower.contains("permission denied")
+            || lower.contains("eperm")
+            || lower.contains("eacces");
+        let world = self.confinement.namespaces;
+        let read_only = world && read_only;
+        if !read_only && !denied {
+            return None;
+        }
+        let mut note = String::from("[sandbox] ");
+        if read_only {
+            let frozen = if self.config.read_only.is_empty() {
+                ""
+            } else {
+                " (so are .git and the files the harness froze)"
+            };
+            note.push_str(&format!(
+                "\"read-only file system\": in loopwright's sandbox everything outside the project, /tmp and $HOME is read-only{frozen}; write inside the project or /tmp instead"
+            ));
+            if !denied {
+                return Some(note);
+            }
+            note.push_str(". ");
+        }
+        let network = if !self.confinement.network_namespace {
+            String::new()
+        } else if let Some(port) = self.config.proxy_port {
+            format!(
+                " and the network beyond 127.0.0.1 (except through the proxy at 127.0.0.1:{port})"
+            )
+        } else {
+            " and the network beyond 127.0.0.1".to_string()
+        };
+        note.push_str(&if world {
+            format!("\"permission denied\" / \"operation not permitted\" may come from loopwright's sandbox: it refuses writes outside the project, /tmp and $HOME, changes to files the command does not own, privilege and namespace changes, mounts, ptrace{network}; work within those bounds rather than retrying")
+        } else {
+            format!("\"permission denied\" / \"operation not permitted\" may come from loopwright's sandbox: it refuses writes outside the project and $TMPDIR, {}new sessions and process groups, privilege and namespace changes, mounts and ptrace; work within those bounds rather than retrying", if self.config.allow_network { "" } else { "network sockets (even to 127.0.0.1), " })
+        });
+        Some(note)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(world) = self.world.get_mut().take() {
+            world.kill();
+        }
+    }
+}
+
+/// Runs in the child between fork and exec: only raw system calls (and, in a world, the fork
+/// that puts the command inside the pid namespace).
+fn confine_child(
+    entry: Option<&crate::namespaces::Entry>,
+    limits: &ChildLimits,
+    kernel: Option<&Kernel>,
+) -> std::io::Result<()> {
+    // SAFETY: system calls on data prepared in the parent.
+    unsafe {
+        crate::child::cloexec_inherited_fds();
+        limits.join()?;
+        if let Some(entry) = entry {
+            entry.enter()?;
+        }
+        limits.apply_rlimits()?;
+        crate::child::no_new_privs()?;
+        if let Some(kernel) = kernel {
+            crate::child::drop_capabilities(kernel.kept_caps)?;
+            kernel.landlock.restrict_self()?;
+            crate::seccomp::install(&kernel.seccomp)?;
+        }
+    }
+    Ok(())
 }
 
 fn take_buffer(buf: &Mutex<CappedBuffer>, cap: usize) -> (String, bool) {
@@ -278,17 +842,45 @@ fn take_buffer(buf: &Mutex<CappedBuffer>, cap: usize) -> (String, bool) {
     taken.finish()
 }
 
-async fn drain<R: tokio::io::AsyncRead + Unpin>(mut reader: R, buf: Arc<Mutex<CappedBuffer>>) {
+async fn drain<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    buf: Arc<Mutex<CappedBuffer>>,
+    discard: Arc<AtomicBool>,
+) {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         match reader.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if discard.load(Ordering::Relaxed) {
+                    continue;
+                }
                 if let Ok(mut b) = buf.lock() {
                     b.push(&chunk[..n]);
                 }
             }
         }
+    }
+}
+
+/// Whether any process is left in the group.
+fn group_alive(pgid: Option<libc::pid_t>) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks.
+    pgid.filter(|p| *p > 1)
+        .is_some_and(|p| unsafe { libc::kill(-p, 0) } == 0)
+}
+
+fn output_bytes(out: &Mutex<CappedBuffer>, err: &Mutex<CappedBuffer>) -> u64 {
+    let total = |b: &Mutex<CappedBuffer>| b.lock().map_or(0, |g| g.total());
+    total(out) + total(err)
+}
+
+/// Kills a command's process group when dropped (before the command finished).
+struct GroupGuard(Option<libc::pid_t>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 
@@ -301,160 +893,8 @@ fn kill_group(pgid: Option<libc::pid_t>) {
     }
 }
 
-/// Capabilities a command keeps when the harness has them (running as root): the ones that
-/// decide file access (`CAP_CHOWN`, `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`,
-/// `CAP_FSETID`), so a root harness still works in a project owned by another user; Landlock
-/// governs where they apply. Everything else (`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`,
-/// `CAP_SYS_RESOURCE`, `CAP_SYS_NICE`, `CAP_SYS_TIME`, `CAP_KILL`, `CAP_NET_*`, `CAP_SETUID`, ...)
-/// is dropped from every set, the bounding set included, so no program the command runs gets
-/// it back. Without them the kernel's own capability check keeps a command from reading the
-/// memory or environment of, or changing the limits and scheduling of, any process holding
-/// more capabilities than it does, such as a root harness.
-const KEPT_CAPS: u64 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-
-/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// Drops every capability but [`KEPT_CAPS`] (raw system calls only; runs after fork).
-///
-/// # Safety
-/// Only makes system calls on stack data.
-unsafe fn drop_capabilities() -> std::io::Result<()> {
-    // The bounding set: needs CAP_SETPCAP, which only a privileged harness has; without it
-    // there is nothing to drop.
-    for cap in 0..64u64 {
-        if KEPT_CAPS & (1 << cap) == 0 {
-            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
-        }
-    }
-    libc::prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL,
-        0,
-        0,
-        0,
-    );
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    if libc::syscall(
-        libc::SYS_capget,
-        &mut header as *mut CapHeader,
-        data.as_mut_ptr(),
-    ) != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    for (word, set) in data.iter_mut().enumerate() {
-        let keep = (KEPT_CAPS >> (32 * word)) as u32;
-        set.effective &= keep;
-        set.permitted &= keep;
-        set.inheritable &= keep;
-    }
-    if libc::syscall(
-        libc::SYS_capset,
-        &mut header as *mut CapHeader,
-        data.as_ptr(),
-    ) != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Marks every descriptor above stderr close-on-exec, so nothing the harness holds or inherited
-/// without `O_CLOEXEC` (a file opened outside the project, a socket) reaches the command; Landlock
-/// only checks at open time, so such a descriptor would be a way around it.
-///
-/// # Safety
-/// Only makes system calls.
-unsafe fn cloexec_inherited_fds() {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    if libc::syscall(
-        libc::SYS_close_range,
-        3 as libc::c_uint,
-        libc::c_uint::MAX,
-        CLOSE_RANGE_CLOEXEC,
-    ) == 0
-    {
-        return;
-    }
-    // Kernels before 5.11: one fcntl per possible descriptor.
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-        limit.rlim_cur.min(1 << 20) as libc::c_int
-    } else {
-        1024
-    };
-    for fd in 3..max {
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-    }
-}
-
-/// Runs in the child between fork and exec: only raw system calls.
-fn confine_child(
-    landlock: Option<&OwnedFd>,
-    seccomp: Option<&[BpfProgram; 2]>,
-) -> std::io::Result<()> {
-    // SAFETY: prctl/syscall with plain integer arguments and pointers to live data.
-    unsafe {
-        cloexec_inherited_fds();
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if landlock.is_some() {
-            drop_capabilities()?;
-        }
-        if let Some(fd) = landlock {
-            if libc::syscall(libc::SYS_landlock_restrict_self, fd.as_raw_fd(), 0u32) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        if let Some(programs) = seccomp {
-            for program in programs.iter() {
-                let fprog = libc::sock_fprog {
-                    len: program.len() as libc::c_ushort,
-                    filter: program.as_ptr() as *mut libc::sock_filter,
-                };
-                if libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    &fprog as *const libc::sock_fprog,
-                ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Directories commands may read and execute from, when they exist.
-fn read_paths(config: &SandboxConfig, env: &[(OsString, OsString)]) -> Vec<PathBuf> {
+/// Directories fallback-mode commands may read and execute from, when they exist.
+fn fallback_read_paths(config: &SandboxConfig, env: &[(OsString, OsString)]) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = [
         "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/proc",
         "/sys", "/dev",
@@ -470,7 +910,7 @@ fn read_paths(config: &SandboxConfig, env: &[(OsString, OsString)]) -> Vec<PathB
             .find(|(k, _)| k == name)
             .map(|(_, v)| PathBuf::from(v))
     };
-    if let Some(home) = get("HOME") {
+    if let Some(home) = config.home.clone().or_else(|| get("HOME")) {
         // Toolchains, and git's user config (git refuses to run when it exists but is unreadable).
         // Not ~/.npmrc, ~/.git-credentials, ~/.ssh and the like: they hold credentials.
         for dir in [
@@ -509,293 +949,4 @@ fn read_paths(config: &SandboxConfig, env: &[(OsString, OsString)]) -> Vec<PathB
     paths.extend(config.extra_read.iter().cloned());
     paths.retain(|p| p.exists());
     paths
-}
-
-fn build_landlock(
-    config: &SandboxConfig,
-    project: &Path,
-    tmp: &Path,
-) -> Result<OwnedFd, SandboxError> {
-    let err = |e: &dyn std::fmt::Display| SandboxError::Landlock(e.to_string());
-    // The newest ABI this crate knows; older kernels get the subset they support.
-    let abi = ABI::V6;
-    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let read = read_paths(config, &env);
-    let mut write: Vec<PathBuf> = vec![
-        project.to_path_buf(),
-        tmp.to_path_buf(),
-        PathBuf::from("/dev/null"),
-    ];
-    write.extend(config.extra_write.iter().filter(|p| p.exists()).cloned());
-    let created = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(abi))
-        .map_err(|e| err(&e))?
-        .scope(Scope::from_all(abi))
-        .map_err(|e| err(&e))?
-        .create()
-        .map_err(|e| err(&e))?
-        .add_rules(path_beneath_rules(&read, AccessFs::from_read(abi)))
-        .map_err(|e| err(&e))?
-        .add_rules(path_beneath_rules(&write, AccessFs::from_all(abi)))
-        .map_err(|e| err(&e))?;
-    let fd: Option<OwnedFd> = created.into();
-    fd.ok_or(SandboxError::LandlockUnavailable)
-}
-
-/// Two filters: one answering EPERM (network sockets, ptrace, mounts, namespaces, module and
-/// kexec loading, bpf, process-group escapes), one answering ENOSYS for `clone3` (whose flags
-/// seccomp cannot inspect; libc then falls back to `clone`, whose flags are checked).
-fn build_seccomp(allow_network: bool) -> Result<[BpfProgram; 2], SandboxError> {
-    let err = |e: &dyn std::fmt::Display| SandboxError::Seccomp(e.to_string());
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| err(&e))?;
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    let always: &[libc::c_long] = &[
-        libc::SYS_ptrace,
-        libc::SYS_process_vm_readv,
-        libc::SYS_process_vm_writev,
-        libc::SYS_mount,
-        libc::SYS_umount2,
-        libc::SYS_pivot_root,
-        libc::SYS_chroot,
-        libc::SYS_unshare,
-        libc::SYS_setns,
-        libc::SYS_kexec_load,
-        libc::SYS_kexec_file_load,
-        libc::SYS_init_module,
-        libc::SYS_finit_module,
-        libc::SYS_delete_module,
-        libc::SYS_bpf,
-        libc::SYS_perf_event_open,
-        libc::SYS_userfaultfd,
-        libc::SYS_keyctl,
-        libc::SYS_add_key,
-        libc::SYS_request_key,
-        libc::SYS_open_by_handle_at,
-        libc::SYS_name_to_handle_at,
-        libc::SYS_swapon,
-        libc::SYS_swapoff,
-        libc::SYS_reboot,
-        libc::SYS_io_uring_setup,
-        libc::SYS_io_uring_enter,
-        libc::SYS_io_uring_register,
-        libc::SYS_fsopen,
-        libc::SYS_fsmount,
-        libc::SYS_move_mount,
-        libc::SYS_open_tree,
-        libc::SYS_setsid,
-        libc::SYS_setpgid,
-    ];
-    for sys in always {
-        rules.insert(*sys, Vec::new());
-    }
-    let namespace_flags = [
-        libc::CLONE_NEWUSER,
-        libc::CLONE_NEWNS,
-        libc::CLONE_NEWNET,
-        libc::CLONE_NEWPID,
-        libc::CLONE_NEWIPC,
-        libc::CLONE_NEWUTS,
-        libc::CLONE_NEWCGROUP,
-    ];
-    let mut clone_rules = Vec::new();
-    for flag in namespace_flags {
-        let flag = flag as u64;
-        let cond = SeccompCondition::new(
-            0,
-            SeccompCmpArgLen::Qword,
-            SeccompCmpOp::MaskedEq(flag),
-            flag,
-        )
-        .map_err(|e| err(&e))?;
-        clone_rules.push(SeccompRule::new(vec![cond]).map_err(|e| err(&e))?);
-    }
-    rules.insert(libc::SYS_clone, clone_rules);
-    // Other processes' limits and scheduling: a command may change its own (pid/who 0), never
-    // another process's, since processes of the same user (the harness, the shell that
-    // started it) would otherwise be open to `prlimit --pid`, `renice`, `taskset -p`,
-    // `ionice -p`, `chrt -p`.
-    for (sys, arg) in [
-        (libc::SYS_prlimit64, 0u8),
-        (libc::SYS_setpriority, 1),
-        (libc::SYS_sched_setaffinity, 0),
-        (libc::SYS_sched_setscheduler, 0),
-        (libc::SYS_sched_setparam, 0),
-        (libc::SYS_sched_setattr, 0),
-        (libc::SYS_ioprio_set, 1),
-    ] {
-        let other = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, 0)
-            .map_err(|e| err(&e))?;
-        rules.insert(
-            sys,
-            vec![SeccompRule::new(vec![other]).map_err(|e| err(&e))?],
-        );
-    }
-    if !allow_network {
-        let not_unix = SeccompCondition::new(
-            0,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::Ne,
-            libc::AF_UNIX as u64,
-        )
-        .map_err(|e| err(&e))?;
-        rules.insert(
-            libc::SYS_socket,
-            vec![SeccompRule::new(vec![not_unix]).map_err(|e| err(&e))?],
-        );
-    }
-    let main = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(|e| err(&e))?;
-    let mut clone3 = BTreeMap::new();
-    clone3.insert(libc::SYS_clone3, Vec::new());
-    let clone3 = SeccompFilter::new(
-        clone3,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| err(&e))?;
-    let main: BpfProgram = main
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| err(&e))?;
-    let clone3: BpfProgram = clone3
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| err(&e))?;
-    Ok([main, clone3])
-}
-
-/// Variables passed to commands when the parent has them.
-const ENV_ALLOW: &[&str] = &[
-    "PATH",
-    "HOME",
-    "LANG",
-    "LANGUAGE",
-    "TERM",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "TZ",
-    "RUSTUP_HOME",
-    "CARGO_HOME",
-    "RUSTUP_TOOLCHAIN",
-    "GOPATH",
-    "GOROOT",
-    "GOFLAGS",
-    "GOTOOLCHAIN",
-    "VIRTUAL_ENV",
-    "CONDA_PREFIX",
-    "PYENV_ROOT",
-    "PYENV_VERSION",
-    "NODE_PATH",
-    "NVM_DIR",
-    "NODE_ENV",
-    "CI",
-    "NO_COLOR",
-    "FORCE_COLOR",
-    "CC",
-    "CXX",
-    "JAVA_HOME",
-    "COLUMNS",
-    "LINES",
-];
-
-/// Whether a variable name looks like it holds a secret; such variables never reach commands.
-pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    ["_KEY", "_TOKEN", "_SECRET", "_PASSWORD"]
-        .iter()
-        .any(|s| upper.ends_with(s))
-        || upper.contains("API_KEY")
-        || upper.contains("SECRET")
-        || upper.contains("PASSWORD")
-        || upper.contains("CREDENTIAL")
-}
-
-fn scrubbed_env(
-    parent: impl Iterator<Item = (OsString, OsString)>,
-    extra: &[String],
-    tmp: &Path,
-) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = parent
-        .filter(|(k, _)| {
-            let Some(name) = k.to_str() else { return false };
-            let listed = ENV_ALLOW.contains(&name)
-                || name.starts_with("LC_")
-                || name.starts_with("PYTHON")
-                || extra.iter().any(|e| e == name);
-            listed && !is_secret_name(name)
-        })
-        .collect();
-    let tmp = tmp.as_os_str().to_os_string();
-    let mut set = |k: &str, v: OsString| {
-        env.retain(|(name, _)| name != k);
-        env.push((OsString::from(k), v));
-    };
-    for k in ["TMPDIR", "TMP", "TEMP"] {
-        set(k, tmp.clone());
-    }
-    // setsid is refused (it would let a process leave the group the timeout kills), so git
-    // must not daemonize its automatic gc/maintenance.
-    for (k, v) in [
-        ("GIT_CONFIG_COUNT", "2"),
-        ("GIT_CONFIG_KEY_0", "gc.autoDetach"),
-        ("GIT_CONFIG_VALUE_0", "false"),
-        ("GIT_CONFIG_KEY_1", "maintenance.autoDetach"),
-        ("GIT_CONFIG_VALUE_1", "false"),
-    ] {
-        set(k, OsString::from(v));
-    }
-    // Tool caches that must be writable go to the private temp dir.
-    let mut sub = |k: &str, dir: &str| {
-        let mut p = PathBuf::from(&tmp);
-        p.push(dir);
-        set(k, p.into_os_string());
-    };
-    sub("GOCACHE", "go-build");
-    sub("npm_config_cache", "npm-cache");
-    sub("XDG_CACHE_HOME", "cache");
-    env
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_scrubbed_even_when_allowed() {
-        let parent = vec![
-            (OsString::from("PATH"), OsString::from("/usr/bin")),
-            (OsString::from("ANTHROPIC_API_KEY"), OsString::from("sk")),
-            (OsString::from("GITHUB_TOKEN"), OsString::from("t")),
-            (OsString::from("MY_SECRET"), OsString::from("s")),
-            (OsString::from("RANDOM_VAR"), OsString::from("r")),
-            (OsString::from("DB_PASSWORD"), OsString::from("p")),
-        ];
-        let extra = vec![
-            "GITHUB_TOKEN".to_string(),
-            "MY_SECRET".to_string(),
-            "DB_PASSWORD".to_string(),
-        ];
-        let env = scrubbed_env(parent.into_iter(), &extra, Path::new("/tmp/x"));
-        let names: Vec<String> = env
-            .iter()
-            .map(|(k, _)| k.to_string_lossy().into_owned())
-            .collect();
-        assert!(names.contains(&"PATH".to_string()));
-        for bad in [
-            "ANTHROPIC_API_KEY",
-            "GITHUB_TOKEN",
-            "MY_SECRET",
-            "RANDOM_VAR",
-            "DB_PASSWORD",
-        ] {
-            assert!(!names.contains(&bad.to_string()), "{bad} leaked");
-        }
-        assert!(env.iter().any(|(k, v)| k == "TMPDIR" && v == "/tmp/x"));
-    }
 }

@@ -27,42 +27,74 @@
 //!   module's decisions).
 //! - `.git` is protected in every [`ProjectRoot`]: file tools and literal shell writes
 //!   (`> .git/hooks/x`, `cp x .git/hooks/`) are refused, and so are git settings that run
-//!   programs (`git -c`, `git config core.*/alias.*`). Landlock cannot exempt a subdirectory of
-//!   the writable project, so a script could still write `.git/hooks`: the harness must run
-//!   its own git with `-c core.hooksPath=/dev/null`.
-//! - seccomp refuses `setsid`/`setpgid` so nothing leaves the process group the timeout kills
-//!   (git is told not to daemonize its gc); `clone3` answers ENOSYS so libc falls back to
+//!   programs (`git -c`, `git config core.*/alias.*`). In a world the paths the harness names
+//!   in [`SandboxConfig::read_only`] (`.git`, the frozen files) are read-only mounts, so no
+//!   script writes them either; in fallback mode Landlock cannot exempt a subdirectory of the
+//!   writable project, and the harness's own git must not trust anything in `.git`.
+//! - In fallback mode seccomp refuses `setsid`/`setpgid` so nothing leaves the process group
+//!   the timeout kills (git is told not to daemonize its gc); in a world they are allowed (the
+//!   pid namespace bounds every process). `clone3` answers ENOSYS so libc falls back to
 //!   `clone`, whose namespace flags are refused.
-//! - A root harness does not hand root to commands: every capability but the five that decide
-//!   file access is dropped (bounding set included), so the kernel's capability check keeps
-//!   commands from reading `/proc/<pid>/environ` of, or changing limits and scheduling of,
-//!   the harness and other privileged processes. seccomp refuses `prlimit`, `setpriority`,
-//!   `sched_set*` and `ioprio_set` aimed at another process (same-user processes would pass
-//!   the capability check). Descriptors above stderr are made close-on-exec in the child, so
-//!   a descriptor the harness inherited cannot carry writes past Landlock.
-//! - Resource limits are not set: `RLIMIT_NPROC` does not bind root and counts all of a user's
-//!   processes otherwise, `RLIMIT_AS` breaks runtimes that reserve address space (JVM, Go,
-//!   V8), `RLIMIT_FSIZE` breaks large build outputs. A fork bomb or a disk filler lasts until
-//!   the timeout kills the group; bound them from outside (a cgroup: `systemd-run --scope -p
-//!   TasksMax=512 -p MemoryMax=8G`, or a container).
-//! - Known residuals: Landlock does not govern `connect` on *pathname* Unix sockets, so a
-//!   daemon socket on the host (e.g. a Docker socket) is reachable; the seccomp filter does not
-//!   reject x32 syscall numbers (this kernel has x32 disabled). Landlock has no access
-//!   right for metadata: `chmod`, `chown`, `utime` and `setxattr` on files outside the project
-//!   that the command's user owns (every system file, for a root harness) are not refused. Tool caches that must be
-//!   writable (`GOCACHE`, npm's cache, `XDG_CACHE_HOME`) point into the private temp dir.
+//! - Commands run in a *world* per session (see [`Confinement`]): their own
+//!   user, mount, pid, network, ipc and uts namespaces, held by a small init process. The mount
+//!   view shows the system's toolchains read-only, the project read-write, the run's temp dir
+//!   at `/tmp` and an empty home with toolchain directories only, so credentials, other
+//!   projects, the state dir and host sockets are simply absent; `/proc` shows only the run's
+//!   processes; the network is loopback only (egress through the harness's proxy when one is
+//!   configured). Background processes live until [`Sandbox::end_session`], the sandbox is
+//!   dropped, or the harness dies (SIGKILL included). Written on `libc` rather than on
+//!   bubblewrap or a container crate because commands must *join* one persistent world; the
+//!   reasons are in `namespaces.rs`. Where the kernel refuses namespaces
+//!   ([`NamespaceMode::Auto`]) the sandbox says so ([`Sandbox::fallback_reason`], and a note on
+//!   the first command's output) and falls back to Landlock and the seccomp socket filter alone.
+//! - A root harness does not hand root to commands. In a world uid 0 is mapped to 0 only and
+//!   every capability is dropped (bounding set included, securebits locked), so root in the
+//!   world reads only by the owner bits of files in the view: the view holds no root-only file
+//!   of `/etc`, `/proc` (masked) and no device but null/zero/full/random/urandom/tty. What a
+//!   root harness's commands can still read that an ordinary user could not: root-only files
+//!   under the read-only `/usr`, `/opt` and the home toolchain directories (not walked: on
+//!   the reference machine that is `/usr/share/polkit-1/rules.d`), and root-only files in the
+//!   project. In fallback mode the five file-access capabilities are kept (a root harness may
+//!   work in a project owned by another user) and Landlock governs where they apply; the
+//!   other capabilities are dropped. seccomp refuses `prlimit`, `setpriority`, `sched_set*`
+//!   and `ioprio_set` aimed at another process. Descriptors above stderr are made
+//!   close-on-exec in the child, so a descriptor the harness inherited cannot carry writes
+//!   past Landlock.
+//! - Metadata: in a world every file outside the project, `/tmp` and `$HOME` is on a
+//!   read-only mount, so `chmod`, `chown`, `utime` and `setxattr` on it fail with EROFS. In
+//!   fallback mode Landlock has no access right for metadata and they are not refused on
+//!   files the command's user owns.
+//! - Resource limits ([`ResourceLimits`]): memory and processes per command and per run in
+//!   cgroups where writable (v2, or v1 as root), rlimits otherwise; file size by rlimit. Hits
+//!   are reported to the model (see `limits.rs`).
+//! - A kernel denial (EPERM, EACCES, EROFS in the output) gets a one-line `[sandbox]` note
+//!   appended to the command's stderr saying the sandbox may have refused it and what it
+//!   allows.
+//! - Known residuals: the seccomp filter does not reject x32 syscall numbers (this kernel has
+//!   x32 disabled). In fallback mode, Landlock does not govern `connect` on pathname Unix
+//!   sockets, so a daemon socket on the host is reachable. Disk use is bounded per file, not
+//!   in total (no quota): a command can fill the file system the project or `/tmp` lives on.
 
+mod child;
 pub mod egress;
+mod env;
 mod exec;
+mod landlock;
+mod limits;
+mod namespaces;
 mod output;
 mod path;
 mod policy;
 pub mod proxy;
+mod seccomp;
 pub mod untrusted;
+mod view;
 
 pub use egress::{EgressPolicy, NetworkMode};
-pub use exec::{Sandbox, SandboxConfig, SandboxError, SandboxMode};
+pub use exec::{ListenerHandler, Sandbox, SandboxConfig, SandboxError, SandboxMode};
+pub use limits::ResourceLimits;
+pub use namespaces::{Confinement, NamespaceMode, WorldEnded};
 pub use output::ExecOutput;
 pub use path::{normalize_lexically, Access, PathError, ProjectRoot};
 pub use policy::{CommandPolicy, PolicyConfig, PolicyContext, PolicyDenial, DEFAULT_ALLOW};
-pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits};
+pub use proxy::{proxy_env, EgressProxy, ProxyEvent, ProxyLimits, PROXY_PORT};

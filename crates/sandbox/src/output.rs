@@ -55,6 +55,11 @@ impl CappedBuffer {
         self.tail.extend(data);
     }
 
+    /// Bytes pushed so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
     /// Bytes dropped between head and tail.
     pub(crate) fn elided(&self) -> u64 {
         self.total - self.head.len() as u64 - self.tail.len() as u64

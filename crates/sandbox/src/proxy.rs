@@ -115,6 +115,10 @@ impl Default for ProxyLimits {
     }
 }
 
+/// The port the egress proxy listens on inside a world (127.0.0.1 of the commands' own
+/// network namespace, so it cannot collide with anything on the host).
+pub const PROXY_PORT: u16 = 3128;
+
 /// One connection to the proxy, reported when it ends (refusals: before the `403` is sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyEvent {

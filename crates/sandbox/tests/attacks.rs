@@ -5,13 +5,19 @@
 //! Placeholders: `{OUT}` a directory outside the project, `{CANARY}` a file in it, `{PORT}` a
 //! listening TCP port on 127.0.0.1.
 
+//!
+//! The corpus runs in a world (the default) and in fallback mode; run as root, everything here
+//! runs again as uid 65534 (`as_an_ordinary_user`).
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use sandbox::{CommandPolicy, PolicyContext, ProjectRoot, Sandbox, SandboxConfig};
+use sandbox::{CommandPolicy, NamespaceMode, PolicyContext, ProjectRoot, Sandbox, SandboxConfig};
 
 /// (command, must the policy refuse it?)
 /// `true`: a named bypass of the old regex filter; the policy must refuse it.
@@ -237,8 +243,22 @@ fn fill(template: &str, out: &str, canary: &str, port: u16) -> String {
         .replace('\u{2}', "}")
 }
 
+#[test]
+fn as_an_ordinary_user() {
+    support::rerun_as_nobody("as_an_ordinary_user");
+}
+
 #[tokio::test]
 async fn attack_corpus_is_refused_or_contained() {
+    corpus(NamespaceMode::Auto).await;
+}
+
+#[tokio::test]
+async fn attack_corpus_is_refused_or_contained_in_fallback_mode() {
+    corpus(NamespaceMode::Off).await;
+}
+
+async fn corpus(namespaces: NamespaceMode) {
     assert!(CORPUS.len() >= 100, "corpus has {} entries", CORPUS.len());
     std::env::set_var("FAKE_API_KEY", "sk-canary");
     std::env::set_var("ANTHROPIC_API_KEY", "sk-canary-anthropic");
@@ -275,7 +295,13 @@ async fn attack_corpus_is_refused_or_contained() {
             }
             Ok(()) => {}
         }
-        let sb = Sandbox::new(SandboxConfig::new(project_dir.path())).unwrap();
+        let mut config = SandboxConfig::new(project_dir.path());
+        config.namespaces = namespaces;
+        let sb = Sandbox::new(config).unwrap();
+        assert_eq!(
+            sb.confinement().namespaces,
+            namespaces == NamespaceMode::Auto
+        );
         let result = sb.run(&command, Duration::from_secs(20)).await.unwrap();
         let mut problems = Vec::new();
         if std::fs::read_to_string(&canary).ok().as_deref() != Some("canary") {
@@ -299,7 +325,7 @@ async fn attack_corpus_is_refused_or_contained() {
             failures.push(format!("{command}: {}", problems.join(", ")));
         }
     }
-    eprintln!("attack corpus: {} commands, {denied} refused by policy, {contained} contained by the sandbox", CORPUS.len());
+    eprintln!("attack corpus ({namespaces:?}): {} commands, {denied} refused by policy, {contained} contained by the sandbox", CORPUS.len());
     assert!(failures.is_empty(), "escapes:\n{}", failures.join("\n"));
 }
 

@@ -3,16 +3,21 @@
 //! inherited file descriptors, surviving the command, sockets the seccomp filter must refuse,
 //! capabilities a root harness would otherwise pass on, and hostile `.git` settings under the
 //! harness's own git command line. Each test first builds what a hostile model would try, then
-//! asserts the harm did not happen (not merely that a command failed).
+//! asserts the harm did not happen (not merely that a command failed). The tests run in a
+//! world (the default); those whose expectations differ run in fallback mode as well.
+//!
+//! Run as root, every test here runs again as uid 65534 (`as_an_ordinary_user`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use sandbox::{Sandbox, SandboxConfig};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sandbox::{NamespaceMode, Sandbox, SandboxConfig};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -26,12 +31,28 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_in(NamespaceMode::Auto)
+}
+
+fn setup_fallback() -> Setup {
+    setup_in(NamespaceMode::Off)
+}
+
+fn setup_in(namespaces: NamespaceMode) -> Setup {
     let project = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let out = outside.path().canonicalize().unwrap();
     let canary = out.join("canary");
     std::fs::write(&canary, "canary").unwrap();
-    let sb = Sandbox::new(SandboxConfig::new(project.path())).unwrap();
+    let mut config = SandboxConfig::new(project.path());
+    config.namespaces = namespaces;
+    let sb = Sandbox::new(config).unwrap();
+    assert_eq!(
+        sb.confinement().namespaces,
+        namespaces == NamespaceMode::Auto,
+        "{:?}",
+        sb.fallback_reason()
+    );
     Setup {
         project: project.path().canonicalize().unwrap(),
         _project: project,
@@ -82,6 +103,11 @@ impl Drop for Victim {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn as_an_ordinary_user() {
+    support::rerun_as_nobody("as_an_ordinary_user");
 }
 
 #[tokio::test]
@@ -172,14 +198,12 @@ async fn processes_outside_cannot_be_signalled_limited_or_deprioritized() {
     assert_eq!(affinity(&victim), affinity_before);
 }
 
-#[tokio::test]
-async fn the_harness_itself_cannot_be_limited_or_signalled() {
-    let s = setup();
+async fn harness_cannot_be_limited_or_signalled(s: &Setup, parent: &str) {
     let me = std::process::id();
     let before = std::fs::read_to_string(format!("/proc/{me}/limits")).unwrap();
     let cmd = format!(
-        "prlimit --pid {me} --nofile=3:3; prlimit --pid $PPID --nproc=1:1; kill -STOP {me}; \
-         kill -9 $PPID; echo done"
+        "prlimit --pid {me} --nofile=3:3; prlimit --pid {parent} --nproc=1:1; kill -STOP {me}; \
+         kill -9 {parent}; echo done"
     );
     let out = s.sb.run(&cmd, T).await.unwrap();
     assert!(out.stdout.contains("done"), "{out:?}");
@@ -187,6 +211,22 @@ async fn the_harness_itself_cannot_be_limited_or_signalled() {
         std::fs::read_to_string(format!("/proc/{me}/limits")).unwrap(),
         before
     );
+}
+
+#[tokio::test]
+async fn the_harness_itself_cannot_be_limited_or_signalled_in_fallback_mode() {
+    harness_cannot_be_limited_or_signalled(&setup_fallback(), "$PPID").await;
+}
+
+/// In a world the command's parent is outside its pid namespace (`$PPID` is 0, and `kill -9 0`
+/// would be the command's own group), and pid 1 is the world's init, which ignores signals from
+/// inside.
+#[tokio::test]
+async fn the_harness_itself_cannot_be_limited_or_signalled() {
+    let s = setup();
+    harness_cannot_be_limited_or_signalled(&s, "1").await;
+    let out = s.sb.run("echo $PPID", T).await.unwrap();
+    assert_eq!(out.stdout, "0\n");
 }
 
 #[tokio::test]
@@ -215,74 +255,63 @@ async fn file_descriptors_the_harness_inherited_do_not_reach_commands() {
     assert!(out.stdout.contains("[0, 1, 2, 3]"), "{out:?}");
 }
 
-/// Whether `pid` is gone (or a zombie waiting to be reaped), waiting up to 10 s for SIGKILL
-/// delivery. A process that is still running after that survived.
-fn dies(pid: i32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            Ok(stat) => {
-                let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
-                if matches!(state, Some("Z") | Some("X")) {
-                    return true;
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn pids_in(path: &Path) -> Vec<i32> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect()
+/// Background job, nohup + disown, a double fork, a child that ignores SIGTERM/SIGHUP and
+/// tries to leave the process group (and session); each carries `marker` in its command line.
+fn escapers(marker: &str) -> String {
+    format!(
+        "sleep {marker} & \
+         nohup sleep {marker} >/dev/null 2>&1 & disown; \
+         python3 -c \"\nimport os, signal, time\n# {marker}\nif os.fork() == 0:\n    if os.fork() == 0:\n        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n        signal.signal(signal.SIGHUP, signal.SIG_IGN)\n        for f in (os.setsid, lambda: os.setpgid(0, 0)):\n            try: f()\n            except OSError: pass\n        time.sleep(600)\n    os._exit(0)\n\"; \
+         sleep 2; echo started"
+    )
 }
 
 #[tokio::test]
-async fn nothing_outlives_the_command() {
-    let s = setup();
-    // Background job, nohup + disown, a double fork, a child that ignores SIGTERM/SIGHUP and
-    // tries to leave the process group, all of them recording their pid.
-    let cmd = "sleep 600 & echo $! >> pids; \
-         nohup sleep 600 >/dev/null 2>&1 & echo $! >> pids; disown; \
-         python3 -c \"\nimport os, signal, time\nif os.fork() == 0:\n    if os.fork() == 0:\n        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n        signal.signal(signal.SIGHUP, signal.SIG_IGN)\n        for f in (os.setsid, lambda: os.setpgid(0, 0)):\n            try: f()\n            except OSError: pass\n        open('pids', 'a').write('%d ' % os.getpid())\n        time.sleep(600)\n    os._exit(0)\n\"; \
-         sleep 2; echo started";
-    let out = s.sb.run(cmd, T).await.unwrap();
+async fn nothing_outlives_the_command_in_fallback_mode() {
+    let s = setup_fallback();
+    let m = support::marker(21);
+    let out = s.sb.run(&escapers(&m), T).await.unwrap();
     assert!(out.stdout.contains("started"), "{out:?}");
-    let pids = pids_in(&s.project.join("pids"));
-    assert_eq!(pids.len(), 3, "{pids:?} {out:?}");
-    for pid in pids {
-        assert!(dies(pid), "process {pid} outlived the command");
-    }
+    assert!(support::all_gone(&m), "a process outlived the command");
 
     // Same when the command times out.
-    let cmd = "sleep 600 & echo $! > pids2; sleep 600";
-    let out = s.sb.run(cmd, Duration::from_secs(1)).await.unwrap();
+    let m = support::marker(22);
+    let cmd = format!("sleep {m} & sleep {m}");
+    let out = s.sb.run(&cmd, Duration::from_secs(1)).await.unwrap();
     assert!(out.timed_out);
-    for pid in pids_in(&s.project.join("pids2")) {
-        assert!(dies(pid), "process {pid} outlived the timeout");
-    }
+    assert!(support::all_gone(&m), "a process outlived the timeout");
 }
 
+/// In a world background processes outlive their command (servers must), but nothing outlives
+/// the session: the same escapes end with [`Sandbox::end_session`].
 #[tokio::test]
-async fn seccomp_refuses_io_uring_raw_netlink_packet_and_inet_pairs() {
+async fn nothing_outlives_the_session() {
     let s = setup();
-    let script = "\
+    let m = support::marker(23);
+    let out = s.sb.run(&escapers(&m), T).await.unwrap();
+    assert!(out.stdout.contains("started"), "{out:?}");
+    assert_eq!(support::host_pids_with(&m).len(), 3, "{out:?}");
+    s.sb.end_session().await;
+    assert!(support::all_gone(&m), "a process outlived the session");
+
+    // A timeout kills the command's group, background jobs included.
+    let m = support::marker(24);
+    let cmd = format!("sleep {m} & sleep {m}");
+    let out = s.sb.run(&cmd, Duration::from_secs(1)).await.unwrap();
+    assert!(out.timed_out);
+    assert!(support::all_gone(&m), "a process outlived the timeout");
+}
+
+const SOCKETS_SCRIPT: &str = "\
 import ctypes, socket, os
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 params = ctypes.create_string_buffer(120)
 r = libc.syscall(425, 8, params)
 print('io_uring_setup', r, ctypes.get_errno())
-for name, fam, typ in [('netlink', socket.AF_NETLINK, socket.SOCK_RAW), ('packet', socket.AF_PACKET, socket.SOCK_RAW), ('inet6', socket.AF_INET6, socket.SOCK_STREAM), ('inet', socket.AF_INET, socket.SOCK_DGRAM)]:
+for name, fam, typ, proto in [('netlink', socket.AF_NETLINK, socket.SOCK_RAW, 0), ('packet', socket.AF_PACKET, socket.SOCK_RAW, 0), ('inet6', socket.AF_INET6, socket.SOCK_STREAM, 0), ('inet', socket.AF_INET, socket.SOCK_DGRAM, 0), ('netlink-audit', socket.AF_NETLINK, socket.SOCK_RAW, 9), ('netlink-uevent', socket.AF_NETLINK, socket.SOCK_RAW, 15)]:
     try:
-        socket.socket(fam, typ)
+        socket.socket(fam, typ, proto)
         print(name, 'OPENED')
     except OSError as e:
         print(name, 'refused', e.errno)
@@ -292,14 +321,43 @@ try:
 except OSError as e:
     print('inet pair refused', e.errno)
 ";
-    std::fs::write(s.project.join("net.py"), script).unwrap();
+
+#[tokio::test]
+async fn seccomp_refuses_io_uring_raw_netlink_packet_and_inet_pairs_in_fallback_mode() {
+    let s = setup_fallback();
+    std::fs::write(s.project.join("net.py"), SOCKETS_SCRIPT).unwrap();
     let out = s.sb.run("python3 net.py", T).await.unwrap();
     assert!(
         out.stdout.contains("io_uring_setup -1 1\n"),
         "io_uring not refused with EPERM: {out:?}"
     );
     assert!(!out.stdout.contains("OPENED"), "{out:?}");
-    assert_eq!(out.stdout.matches("refused").count(), 5, "{out:?}");
+    assert_eq!(out.stdout.matches("refused").count(), 7, "{out:?}");
+}
+
+/// In a world the network namespace holds only loopback, so inet sockets are allowed, and so is
+/// NETLINK_ROUTE (interface listings); raw packet sockets, other netlink families and io_uring
+/// stay refused.
+#[tokio::test]
+async fn seccomp_refuses_io_uring_raw_packet_and_other_netlink_in_a_world() {
+    let s = setup();
+    std::fs::write(s.project.join("net.py"), SOCKETS_SCRIPT).unwrap();
+    let out = s.sb.run("python3 net.py", T).await.unwrap();
+    assert!(
+        out.stdout.contains("io_uring_setup -1 1\n"),
+        "io_uring not refused with EPERM: {out:?}"
+    );
+    for refused in [
+        "packet refused 1",
+        "netlink-audit refused 1",
+        "netlink-uevent refused 1",
+        "inet pair refused",
+    ] {
+        assert!(out.stdout.contains(refused), "{refused}: {out:?}");
+    }
+    for opened in ["inet OPENED", "inet6 OPENED", "netlink OPENED"] {
+        assert!(out.stdout.contains(opened), "{opened}: {out:?}");
+    }
 }
 
 #[tokio::test]

@@ -1,18 +1,41 @@
-//! Confined execution: timeouts kill the group, output stays capped, confinement holds.
+//! Confined execution: timeouts kill the group, output stays capped, confinement holds — in a
+//! world (the default) and in fallback mode (`NamespaceMode::Off`).
+//!
+//! Run as root, every test here runs again as uid 65534 (`as_an_ordinary_user`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::Duration;
 
-use sandbox::{Sandbox, SandboxConfig, SandboxMode};
+use sandbox::{NamespaceMode, Sandbox, SandboxConfig, SandboxMode};
 
 fn sandbox(mode: SandboxMode, cap: usize) -> (tempfile::TempDir, Sandbox) {
+    sandbox_in(mode, NamespaceMode::Auto, cap)
+}
+
+fn fallback(cap: usize) -> (tempfile::TempDir, Sandbox) {
+    sandbox_in(SandboxMode::On, NamespaceMode::Off, cap)
+}
+
+fn sandbox_in(
+    mode: SandboxMode,
+    namespaces: NamespaceMode,
+    cap: usize,
+) -> (tempfile::TempDir, Sandbox) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = SandboxConfig::new(dir.path());
     config.mode = mode;
+    config.namespaces = namespaces;
     config.output_cap_bytes = cap;
     let sb = Sandbox::new(config).unwrap();
     (dir, sb)
+}
+
+#[test]
+fn as_an_ordinary_user() {
+    support::rerun_as_nobody("as_an_ordinary_user");
 }
 
 #[tokio::test]
@@ -36,8 +59,8 @@ async fn runs_in_the_project_with_exit_code_and_output() {
 }
 
 #[tokio::test]
-async fn tmpdir_is_private_and_writable() {
-    let (_dir, sb) = sandbox(SandboxMode::On, 64 * 1024);
+async fn tmpdir_is_private_and_writable_in_fallback_mode() {
+    let (_dir, sb) = fallback(64 * 1024);
     let out = sb
         .run(
             "echo hi > \"$TMPDIR/x\" && cat \"$TMPDIR/x\" && echo \"$TMPDIR\"",
@@ -60,6 +83,23 @@ async fn tmpdir_is_private_and_writable() {
     assert!(!std::path::Path::new("/tmp/loopwright-escape-test").exists());
 }
 
+/// In a world `/tmp` is the private temp dir (see also `tests/world.rs`).
+#[tokio::test]
+async fn tmpdir_is_private_and_writable_in_a_world() {
+    let (_dir, sb) = sandbox(SandboxMode::On, 64 * 1024);
+    let out = sb
+        .run(
+            "echo hi > \"$TMPDIR/x\" && cat \"$TMPDIR/x\" && echo \"$TMPDIR\" && echo x > /tmp/loopwright-escape-test",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "hi\n/tmp\n", "{out:?}");
+    assert!(sb.temp_dir().join("x").exists());
+    assert!(sb.temp_dir().join("loopwright-escape-test").exists());
+    assert!(!std::path::Path::new("/tmp/loopwright-escape-test").exists());
+}
+
 fn pid_alive(pid: i32) -> bool {
     // A zombie is dead for our purposes; it is reaped by init.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -73,12 +113,14 @@ fn pid_alive(pid: i32) -> bool {
     }
 }
 
-async fn timeout_kills_grandchildren(mode: SandboxMode) {
-    let (dir, sb) = sandbox(mode, 64 * 1024);
+async fn timeout_kills_grandchildren(mode: SandboxMode, namespaces: NamespaceMode, tag: u32) {
+    let (_dir, sb) = sandbox_in(mode, namespaces, 64 * 1024);
+    // Found on the host by a marker in their command line: in a world, `$!` is a pid of the
+    // world's pid namespace.
+    let m = support::marker(tag);
     let out = sb
         .run(
-            "sleep 1000 & echo $! > grandchild.pid; bash -c 'sleep 1000' & wait",
-            // Long enough for the pidfile to be written on a loaded machine.
+            &format!("sleep {m} & echo started; bash -c 'sleep {m}' & wait"),
             Duration::from_secs(3),
         )
         .await
@@ -86,34 +128,30 @@ async fn timeout_kills_grandchildren(mode: SandboxMode) {
     assert!(out.timed_out);
     assert_eq!(out.exit_code, None);
     assert_eq!(out.signal, Some(9));
-    let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // SIGKILL is delivered before kill(2) returns; give init a moment to reap without asserting time.
-    for _ in 0..100 {
-        if !pid_alive(pid) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(!pid_alive(pid), "grandchild {pid} survived the timeout");
+    assert!(out.stdout.contains("started"), "{out:?}");
+    assert!(support::all_gone(&m), "a grandchild survived the timeout");
 }
 
 #[tokio::test]
-async fn timeout_kills_the_process_group_sandboxed() {
-    timeout_kills_grandchildren(SandboxMode::On).await;
+async fn timeout_kills_the_process_group_in_a_world() {
+    timeout_kills_grandchildren(SandboxMode::On, NamespaceMode::Auto, 11).await;
+}
+
+#[tokio::test]
+async fn timeout_kills_the_process_group_in_fallback_mode() {
+    timeout_kills_grandchildren(SandboxMode::On, NamespaceMode::Off, 12).await;
 }
 
 #[tokio::test]
 async fn timeout_kills_the_process_group_unsandboxed() {
-    timeout_kills_grandchildren(SandboxMode::Off).await;
+    timeout_kills_grandchildren(SandboxMode::Off, NamespaceMode::Auto, 13).await;
 }
 
+/// In fallback mode nothing bounds a background process but its command's process group; in a
+/// world it lives until the session ends (`tests/world.rs`).
 #[tokio::test]
-async fn background_processes_die_when_the_command_ends() {
-    let (dir, sb) = sandbox(SandboxMode::On, 64 * 1024);
+async fn background_processes_die_when_the_command_ends_in_fallback_mode() {
+    let (dir, sb) = fallback(64 * 1024);
     let out = sb
         .run(
             "sleep 1000 > /dev/null 2>&1 & echo $! > bg.pid",

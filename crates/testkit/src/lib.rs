@@ -16,6 +16,8 @@
 //! abstraction hides or normalises. The server reads one request (`content-length` body) per
 //! connection and answers with `connection: close`.
 //!
+//! [`TempPostgres`] starts a throwaway PostgreSQL server (for the ledger's database backend).
+//!
 //! This crate does not depend on `llm` (which dev-depends on it); it has its own types.
 //!
 //! ```no_run
@@ -36,6 +38,7 @@ mod catalog;
 mod error;
 mod http;
 mod log;
+pub mod postgres;
 mod script;
 mod server;
 mod wire;
@@ -43,11 +46,12 @@ mod wire;
 pub use catalog::{default_catalog, CatalogModel, Pricing};
 pub use error::TestkitError;
 pub use log::{LoggedRequest, Route};
+pub use postgres::TempPostgres;
 pub use script::{
-    ErrorEventFault, Fault, HttpFault, Quirks, Reply, Script, StallFault, StreamFault, ToolCall,
-    Turn, TurnHandler, Usage,
+    DelayFault, DripFault, ErrorEventFault, Fault, HttpFault, Quirks, Reply, Script, StallFault,
+    StreamFault, ToolCall, Turn, TurnHandler, Usage,
 };
-pub use server::FakeServer;
+pub use server::{refused_base_url, FakeServer};
 
 /// Reads a JSON script file (see [`Script`] for the format).
 pub fn load_script(path: &std::path::Path) -> Result<Script, TestkitError> {

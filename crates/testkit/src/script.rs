@@ -72,6 +72,26 @@ impl Turn {
     }
 }
 
+impl Turn {
+    /// HTTP 200, `after_events` events, then only keep-alive comments (`: keep-alive`) every
+    /// `interval_ms`, for as long as the client listens: the answer never completes.
+    pub fn drip(after_events: usize, interval_ms: u64) -> Turn {
+        Turn::Fault(Fault::Drip(DripFault {
+            after_events,
+            interval_ms,
+        }))
+    }
+
+    /// Nothing at all — not even the response head — for `ms` milliseconds, then the reply (a
+    /// server reading a long prompt before it answers).
+    pub fn delay(ms: u64, reply: Reply) -> Turn {
+        Turn::Fault(Fault::Delay(DelayFault {
+            ms,
+            reply: Some(reply),
+        }))
+    }
+}
+
 impl From<Reply> for Turn {
     fn from(reply: Reply) -> Turn {
         Turn::Reply(reply)
@@ -285,7 +305,8 @@ impl Quirks {
 ///
 /// JSON: `{"kind": "http", "status": 429, "retry_after": "0"}`, `{"kind": "cut",
 /// "after_events": 3}`, `{"kind": "malformed_sse", "after_events": 2}`, `{"kind":
-/// "stream_error", "after_events": 1}`, `{"kind": "stall", "after_events": 1, "ms": 500}`.
+/// "stream_error", "after_events": 1}`, `{"kind": "stall", "after_events": 1, "ms": 500}`,
+/// `{"kind": "drip", "after_events": 1, "interval_ms": 50}`, `{"kind": "delay", "ms": 500}`.
 /// Stream faults take an optional `reply` (the answer whose events are sent before the fault;
 /// default: a short text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +324,11 @@ pub enum Fault {
     StreamError(ErrorEventFault),
     /// HTTP 200 and `after_events` events, then nothing for `ms` milliseconds, then the rest.
     Stall(StallFault),
+    /// HTTP 200 and `after_events` events, then keep-alive comments every `interval_ms`,
+    /// forever (for non-streaming requests: the head, then nothing).
+    Drip(DripFault),
+    /// No response head for `ms` milliseconds, then the whole reply.
+    Delay(DelayFault),
 }
 
 /// An HTTP error answer.
@@ -393,6 +419,23 @@ pub struct StallFault {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<Reply>,
     pub ms: u64,
+}
+
+/// A stream that keeps the connection alive and never answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DripFault {
+    pub after_events: usize,
+    pub interval_ms: u64,
+}
+
+/// A silence before the response head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayFault {
+    pub ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
 }
 
 /// A function that picks the answer from the request.

@@ -221,6 +221,16 @@ impl FakeServer {
     }
 }
 
+/// `http://127.0.0.1:PORT` where nothing listens (a port bound and closed again): connecting
+/// is refused, so a client provably sends nothing.
+pub fn refused_base_url() -> String {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9); // the discard port: nothing listens there on a test machine either
+    format!("http://127.0.0.1:{port}")
+}
+
 impl Drop for FakeServer {
     fn drop(&mut self) {
         self.token.cancel();
@@ -476,6 +486,38 @@ async fn respond(
                 http::write_head_fixed(stream, 200, &headers, body.len()).await?;
                 tokio::time::sleep(pause).await;
                 write_raw(stream, body.as_bytes()).await
+            }
+        }
+        Turn::Fault(Fault::Drip(fault)) => {
+            let resolved = resolve(&default_reply());
+            let interval = Duration::from_millis(fault.interval_ms.max(1));
+            if stream_requested {
+                let frames = resolved.frames();
+                start_stream(stream, &mut headers).await?;
+                send_frames(stream, first_events(&frames, fault.after_events)).await?;
+                loop {
+                    tokio::time::sleep(interval).await;
+                    http::write_chunk(stream, b": keep-alive\n\n").await?;
+                }
+            } else {
+                let body = resolved.body().to_string();
+                http::write_head_fixed(stream, 200, &headers, body.len()).await?;
+                loop {
+                    tokio::time::sleep(interval).await;
+                }
+            }
+        }
+        Turn::Fault(Fault::Delay(fault)) => {
+            tokio::time::sleep(Duration::from_millis(fault.ms)).await;
+            let resolved = resolve(&fault.reply.unwrap_or_else(default_reply));
+            if stream_requested {
+                let frames = resolved.frames();
+                start_stream(stream, &mut headers).await?;
+                send_frames(stream, &frames).await?;
+                http::finish_chunked(stream).await
+            } else {
+                let body = resolved.body().to_string();
+                http::write_full(stream, 200, &headers, body.as_bytes()).await
             }
         }
     }

@@ -32,7 +32,7 @@ async fn run(inner: &Inner, input: &Value) -> Result<ToolOutcome, String> {
         .check(command, &inner.root, &inner.policy_context)
         .map_err(|denial| format!("command refused by policy: {denial}"))?;
 
-    let result = inner.sandbox().run(command, timeout).await;
+    let result = inner.sandbox.run(command, timeout).await;
     let frozen = inner.frozen();
     let check = if frozen.is_empty() {
         FrozenCheck::default()

@@ -97,9 +97,7 @@ pub(crate) struct Inner {
     pub(crate) policy: CommandPolicy,
     /// The confinement as the policy sees it (network, process scoping, temp dir).
     pub(crate) policy_context: PolicyContext,
-    /// Replaced (with the frozen files read-only) when the frozen set changes.
-    sandbox: RwLock<Arc<Sandbox>>,
-    sandbox_config: SandboxConfig,
+    pub(crate) sandbox: Sandbox,
     pub(crate) allow_network: bool,
     pub(crate) default_timeout: Duration,
     pub(crate) max_timeout: Duration,
@@ -107,13 +105,6 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub(crate) fn sandbox(&self) -> Arc<Sandbox> {
-        self.sandbox
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     pub(crate) fn frozen(&self) -> Arc<FrozenFiles> {
         self.frozen
             .read()
@@ -145,7 +136,7 @@ impl Toolbox {
             message: e.to_string(),
         })?;
         let policy = CommandPolicy::new(&config.policy);
-        let sandbox_config = SandboxConfig {
+        let sandbox = Sandbox::new(SandboxConfig {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
             allow_network: config.allow_network,
@@ -155,25 +146,26 @@ impl Toolbox {
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
             output_cap_bytes: config.output_cap_bytes,
+            // The harness's history; the frozen files join it from the next session on
+            // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
             read_only: vec![root.path().join(".git")],
-        };
-        let sandbox =
-            Sandbox::new(sandbox_config.clone()).map_err(|e| ToolError::Sandbox(e.to_string()))?;
+            // In a world, the egress proxy listens there (started by the caller with
+            // `Sandbox::start_egress_proxy`); without one the port is unused.
+            proxy_port: (config.network != NetworkMode::Off).then_some(sandbox::PROXY_PORT),
+            ..SandboxConfig::new(root.path())
+        })
+        .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         let max_timeout = config.max_timeout.max(Duration::from_secs(1));
-        // Processes are not scoped to the run until commands run in a pid namespace of their own.
-        let policy_context = PolicyContext {
-            allow_network: config.allow_network,
-            processes_scoped: false,
-            temp_dir: Some(sandbox.temp_dir().to_path_buf()),
-        };
+        // Process tools are scoped to the run when commands run in its pid namespace; the temp
+        // dir is named as commands see it (`/tmp` in the run's world).
+        let policy_context = sandbox.policy_context();
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 root,
                 files,
                 policy,
                 policy_context,
-                sandbox: RwLock::new(Arc::new(sandbox)),
-                sandbox_config,
+                sandbox,
                 allow_network: config.allow_network,
                 default_timeout: config
                     .default_timeout
@@ -191,8 +183,8 @@ impl Toolbox {
 
     /// The confined runner `bash` uses; the harness runs the feature checks through it too, so
     /// they are confined like the agent's commands.
-    pub fn sandbox(&self) -> Arc<Sandbox> {
-        self.inner.sandbox()
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.inner.sandbox
     }
 
     /// The command policy `bash` applies (the harness also checks planned feature checks
@@ -221,9 +213,8 @@ impl Toolbox {
     }
 
     /// Freezes files from now on (replacing any earlier set): `write_file`/`edit_file` refuse
-    /// them, commands see them read-only (`.git` too; see [`SandboxConfig::read_only`]) and
-    /// every `bash` call ends by restoring them if it changed them. The snapshot must be of
-    /// this toolbox's project.
+    /// them and every `bash` call ends by restoring them if it changed them. The snapshot must
+    /// be of this toolbox's project.
     pub fn set_frozen(&self, frozen: FrozenFiles) -> Result<(), ToolError> {
         if !frozen.is_empty() && frozen.root() != self.inner.root.path() {
             return Err(ToolError::Frozen {
@@ -234,16 +225,13 @@ impl Toolbox {
                 ),
             });
         }
-        let mut config = self.inner.sandbox_config.clone();
-        config
-            .read_only
-            .extend(frozen.paths().map(|p| self.inner.root.path().join(p)));
-        let sandbox = Sandbox::new(config).map_err(|e| ToolError::Sandbox(e.to_string()))?;
-        *self
-            .inner
+        // Read-only in the commands' view from the next session (world) on.
+        let mut read_only = vec![self.inner.root.path().join(".git")];
+        read_only.extend(frozen.paths().map(|p| self.inner.root.path().join(p)));
+        self.inner
             .sandbox
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(sandbox);
+            .set_read_only(read_only)
+            .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         *self
             .inner
             .frozen

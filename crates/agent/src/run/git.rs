@@ -423,7 +423,9 @@ impl HarnessGit {
         }
         for rel in rels {
             let path = self.dot_git().join(&rel);
-            let Ok(bytes) = untrusted_file::read_regular(&path, MAX_GUARDED_BYTES) else {
+            let Ok(bytes) =
+                untrusted_file::read_regular(&self.dot_git(), Path::new(&rel), MAX_GUARDED_BYTES)
+            else {
                 continue;
             };
             let mode = std::fs::symlink_metadata(&path)
@@ -503,7 +505,7 @@ impl HarnessGit {
         // Files of the baseline: must hold their bytes.
         for (rel, file) in &baseline.files {
             let path = dot_git.join(rel);
-            let intact = untrusted_file::read_regular(&path, MAX_GUARDED_BYTES)
+            let intact = untrusted_file::read_regular(&dot_git, Path::new(rel), MAX_GUARDED_BYTES)
                 .is_ok_and(|bytes| sha256_hex(&bytes) == file.sha256);
             if !intact {
                 let copy = self.baseline_dir().join("files").join(rel);

@@ -87,10 +87,15 @@ pub struct RunConfig {
     pub prompts: Prompts,
     pub check_timeout: Duration,
     pub context_window: Option<u64>,
-    pub max_tokens: u32,
     /// How many features planning should aim for (said in the planning prompt); `None`: the
     /// model decides.
     pub feature_count: Option<u32>,
+    /// A feature list to start from instead of a planning session (`run --import`): validated
+    /// and frozen like a planned one.
+    pub import: Option<Vec<Feature>>,
+    /// The spec changed after planning: run a planning session that adds features for what is
+    /// new, the frozen ones untouched (`run --extend-plan`).
+    pub extend_plan: bool,
 }
 
 impl RunConfig {
@@ -116,8 +121,9 @@ impl RunConfig {
             prompts: Prompts::default(),
             check_timeout: Duration::from_secs(300),
             context_window: None,
-            max_tokens: 8192,
             feature_count: None,
+            import: None,
+            extend_plan: false,
         }
     }
 }
@@ -179,8 +185,14 @@ pub enum RunError {
     },
     #[error("another loopwright run is using the state dir {state_dir}; wait for it to stop (`loopwright status --watch` follows it)")]
     Busy { state_dir: PathBuf },
-    #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec, or start over with `loopwright run --fresh` (the old run is archived)")]
+    #[error("the spec changed since it was planned (the run in {state_dir} was planned from another app_spec.txt); restore the spec, plan features for what is new with `loopwright run --extend-plan`, or start over with `loopwright run --fresh` (the old run is archived)")]
     SpecChanged { state_dir: PathBuf },
+    #[error("--extend-plan: the spec has not changed since the run in {state_dir} was planned; change app_spec.txt (or --spec) to say what is new")]
+    NothingToExtend { state_dir: PathBuf },
+    #[error("the imported feature list cannot be used:\n- {}", .0.join("\n- "))]
+    Import(Vec<String>),
+    #[error("the run in {state_dir} already has a plan; --import starts a run, so add --fresh to archive this one first")]
+    ImportOverPlan { state_dir: PathBuf },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -213,6 +225,9 @@ impl RunError {
             | RunError::ProjectLost { .. }
             | RunError::Busy { .. }
             | RunError::SpecChanged { .. }
+            | RunError::Import(_)
+            | RunError::ImportOverPlan { .. }
+            | RunError::NothingToExtend { .. }
             | RunError::Git(git::GitError::NotARepository)
             | RunError::Prompt(_) => 2,
             RunError::State(StateError::Corrupt { .. }) => 2,
@@ -222,6 +237,9 @@ impl RunError {
     }
 
     fn stop_reason(&self) -> &'static str {
+        if let RunError::Session(SessionError::Governor(e)) = self {
+            return e.kind().as_str();
+        }
         match self.exit_code() {
             3 => "budget",
             4 => "pin_violation",
@@ -263,6 +281,10 @@ impl EventSink for RunEvents<'_> {
         }
         self.inner.emit(event);
     }
+
+    fn text_delta(&self, session: &str, text: &str) {
+        self.inner.text_delta(session, text);
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -297,6 +319,7 @@ pub async fn run(
     })?;
     // Held until the run returns.
     let _lock = lock_state_dir(&cfg.state_dir)?;
+    let mut extending = false;
     let mut state = match RunState::load(&cfg.state_dir)? {
         Some(mut s) => {
             if s.project_dir != cfg.project_dir {
@@ -306,10 +329,18 @@ pub async fn run(
                     project: cfg.project_dir.clone(),
                 });
             }
-            if s.spec_sha256 != spec_hash && s.phase != Phase::Planning {
+            if s.spec_sha256 != spec_hash && s.phase != Phase::Planning && !cfg.extend_plan {
                 return Err(RunError::SpecChanged {
                     state_dir: cfg.state_dir.clone(),
                 });
+            }
+            if cfg.extend_plan && s.phase != Phase::Planning {
+                if s.spec_sha256 == spec_hash {
+                    return Err(RunError::NothingToExtend {
+                        state_dir: cfg.state_dir.clone(),
+                    });
+                }
+                extending = true;
             }
             s.spec_sha256 = spec_hash;
             s.close_interrupted_sessions(&rfc3339_now());
@@ -343,7 +374,7 @@ pub async fn run(
         state: Mutex::new(state),
     };
     ctx.save()?;
-    let result = ctx.drive(&spec, cancel).await;
+    let result = ctx.drive(&spec, extending, cancel).await;
     // The project is handed back with nothing in `.git` that the harness did not write.
     ctx.guard_git("run", None).await;
     result
@@ -351,11 +382,28 @@ pub async fn run(
 
 impl<'a> RunContext<'a> {
     /// Starts (or resumes), then runs sessions until a stop.
-    async fn drive(&self, spec: &str, cancel: CancellationToken) -> Result<RunReport, RunError> {
+    async fn drive(
+        &self,
+        spec: &str,
+        extending: bool,
+        cancel: CancellationToken,
+    ) -> Result<RunReport, RunError> {
         if let Err(e) = self.start(spec).await {
             // `status` shows why the run could not start (a lost project, tampered state...).
             self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
             return Err(e);
+        }
+        if extending {
+            if let Err(e) = self.open_extension(spec) {
+                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                return Err(e);
+            }
+        }
+        if let Some(features) = &self.cfg.import {
+            if let Err(e) = self.import_plan(features.clone()).await {
+                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                return Err(e);
+            }
         }
         loop {
             if let Some(end) = self.stop_condition() {
@@ -403,7 +451,7 @@ impl<'a> RunContext<'a> {
     }
 
     /// Features passing, and in all.
-    fn tally(&self) -> (usize, usize) {
+    pub(super) fn tally(&self) -> (usize, usize) {
         let s = self.lock();
         (s.passing(), s.features.len())
     }

@@ -141,10 +141,96 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// `run --extend-plan` on a frozen plan whose spec changed: the new spec goes into the
+    /// project and the frozen set (the old test files stay frozen as they are), and the run
+    /// goes back to planning, where the existing features are shown as already recorded; the
+    /// session adds features for what is new and freezing takes in the new test files.
+    pub(super) fn open_extension(&self, spec: &str) -> Result<(), RunError> {
+        let target = self.cfg.project_dir.join("app_spec.txt");
+        llm::atomic_write(&target, spec.as_bytes()).map_err(|source| RunError::Io {
+            path: target,
+            source,
+        })?;
+        let paths: Vec<PathBuf> = self
+            .toolbox
+            .frozen()
+            .paths()
+            .map(std::path::Path::to_path_buf)
+            .collect();
+        let frozen = FrozenFiles::snapshot(self.toolbox.project(), &paths)?;
+        frozen.write_copies(&self.cfg.state_dir.join(FROZEN_DIR))?;
+        self.toolbox.set_frozen(frozen)?;
+        // What the extension writes is told apart from what the build sessions wrote.
+        let baseline = self.cfg.state_dir.join(PLANNING_BASELINE_FILE);
+        match std::fs::remove_file(&baseline) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(RunError::Io {
+                    path: baseline,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+        self.save_planning_baseline()?;
+        {
+            let mut s = self.lock();
+            s.phase = Phase::Planning;
+            s.plan_ready = false;
+            s.stall = Stall::default();
+        }
+        self.save()?;
+        Ok(())
+    }
+
+    /// `run --import`: a feature list given by the user takes the place of a planning session.
+    /// It goes through the checks a planned batch goes through, then is frozen the same way
+    /// (which checks it all again); any problem refuses it and leaves the run unplanned.
+    pub(super) async fn import_plan(&self, features: Vec<Feature>) -> Result<(), RunError> {
+        {
+            let s = self.lock();
+            if s.phase != Phase::Planning || !s.features.is_empty() {
+                return Err(RunError::ImportOverPlan {
+                    state_dir: self.cfg.state_dir.clone(),
+                });
+            }
+        }
+        let problems = self.batch_problems(&[], &features);
+        if !problems.is_empty() {
+            return Err(RunError::Import(problems));
+        }
+        // Nothing in the project was written by a planning session: only the listed test
+        // files (and the spec) are frozen.
+        self.save_planning_baseline()?;
+        self.add_planned(features)?;
+        self.lock().plan_ready = true;
+        self.save()?;
+        let problems = self.try_freeze().await?;
+        if !problems.is_empty() {
+            {
+                let mut s = self.lock();
+                s.features.clear();
+                s.status.clear();
+                s.plan_ready = false;
+            }
+            self.save()?;
+            return Err(RunError::Import(problems));
+        }
+        Ok(())
+    }
+
     /// What an earlier planning session left, for the next one's prompt.
     pub(super) fn planning_notes(&self) -> String {
         let s = self.lock();
         let mut out = String::new();
+        if !s.features.is_empty() && self.cfg.extend_plan {
+            out.push_str(
+                "\n# The specification changed after it was planned\n\
+                 The features below were planned from the earlier specification; they are frozen \
+                 (their tests cannot change) and some are built. Read the specification above, \
+                 write tests for what it now asks that these features do not cover, and record \
+                 only those new features, with new ids.\n",
+            );
+        }
         if !s.features.is_empty() {
             out.push_str("\n# Features already recorded by an earlier planning session\n");
             out.push_str(&feature_table(&s.features, &s.status));
@@ -336,11 +422,19 @@ impl<'a> RunContext<'a> {
     /// that prevented freezing (then invalid features are dropped so planning can redo them).
     pub(super) async fn try_freeze(&self) -> Result<Vec<String>, RunError> {
         let features = self.features();
+        // Features frozen before (a plan being extended) are built: their checks pass now and
+        // are not run again as if the application did not exist.
+        let already_frozen: BTreeSet<String> =
+            std::fs::read(self.cfg.state_dir.join(FEATURES_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<Feature>>(&b).ok())
+                .map(|fs| fs.into_iter().map(|f| f.id).collect())
+                .unwrap_or_default();
         let mut problems = Vec::new();
         let mut valid = Vec::new();
         for f in &features {
             let mut p = self.batch_problems(&valid, std::slice::from_ref(f));
-            if p.is_empty() {
+            if p.is_empty() && !already_frozen.contains(&f.id) {
                 p = self
                     .batch_run_problems(valid.len(), std::slice::from_ref(f))
                     .await?;

@@ -71,6 +71,16 @@ impl RunContext<'_> {
             if let Some(message) = project_files::copy_spec(project, spec)? {
                 self.emit("run", EventKind::Warning { message });
             }
+            // Planning again over a frozen plan (an extension cut off): its files stay frozen.
+            if self.cfg.state_dir.join(FEATURES_FILE).exists() {
+                let frozen = FrozenFiles::restore_from(
+                    self.toolbox.project(),
+                    &self.cfg.state_dir.join(FROZEN_DIR),
+                )?;
+                let check = frozen.verify_and_restore();
+                self.toolbox.set_frozen(frozen)?;
+                self.report_restored("run", &check.restored);
+            }
         } else {
             let frozen = FrozenFiles::restore_from(
                 self.toolbox.project(),

@@ -54,7 +54,6 @@ impl RunContext<'_> {
     ) -> Result<SessionConfig, RunError> {
         let mut config = SessionConfig::new(id, system_prompt, task);
         config.max_turns = self.cfg.max_turns;
-        config.max_tokens = self.cfg.max_tokens;
         config.context_window = self.cfg.context_window;
         config.watchdog = self.cfg.watchdog.clone();
         config.max_tool_result_chars = self.cfg.max_tool_result_chars;
@@ -91,6 +90,8 @@ impl RunContext<'_> {
             .cancel_token(cancel)
             .run()
             .await;
+        // Background processes the agent started (dev servers) end with its session.
+        self.toolbox.sandbox().end_session().await;
         let id = state::session_id(number);
         self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
         self.report_restored(&id, &guard.restore());
@@ -113,8 +114,8 @@ pub(super) fn session_commit_message(number: u32, note: &str, newly: &[String]) 
 
 /// How a session ended, as the run records it.
 pub(super) struct Ending {
-    /// [`crate::EndReason::as_str`], or `budget`, `pin_violation`, `error` for a session that
-    /// stopped on an error.
+    /// [`crate::EndReason::as_str`], or `budget`, `pin_violation`, `overbilled`, `error` for a
+    /// session that stopped on an error.
     pub(super) end: String,
     /// The evidence (the watchdog's line, or the error).
     pub(super) detail: String,
@@ -143,9 +144,13 @@ impl Ending {
 }
 
 fn stop_reason_of(e: &SessionError) -> &'static str {
-    match e.exit_code() {
-        3 => "budget",
-        4 => "pin_violation",
-        _ => "error",
+    match e {
+        SessionError::Governor(g) => match g.kind() {
+            governor::ErrorKind::Budget
+            | governor::ErrorKind::PinViolation
+            | governor::ErrorKind::Overbilled => g.kind().as_str(),
+            _ => "error",
+        },
+        SessionError::Transcript { .. } => "error",
     }
 }

@@ -89,7 +89,8 @@ impl SessionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopRecord {
     pub time: String,
-    /// `complete`, `budget`, `pin_violation`, `session_limit`, `stalled`, `interrupted`, `error`.
+    /// `complete`, `budget`, `pin_violation`, `overbilled`, `session_limit`, `stalled`,
+    /// `interrupted`, `bad_input`, `error`.
     pub reason: String,
     pub exit_code: i32,
     pub detail: String,
@@ -273,6 +274,15 @@ impl RunState {
                     .get(&f.id)
                     .is_some_and(FeatureStatus::recorded_passing)
             })
+            .count()
+    }
+
+    /// Features whose last check passed, committed or not (what the live view shows as the
+    /// session goes; [`RunState::passing`] counts only what a commit backs).
+    pub fn verified_passing(&self) -> usize {
+        self.features
+            .iter()
+            .filter(|f| self.status.get(&f.id).is_some_and(|st| st.passes))
             .count()
     }
 

@@ -94,12 +94,18 @@ impl RunContext<'_> {
         }
         self.save()?;
         self.write_feature_list()?;
+        let (passing, total) = {
+            let s = self.lock();
+            (s.verified_passing(), s.features.len())
+        };
         self.emit(
             &session_id,
             EventKind::FeatureVerified {
                 id: feature.id.clone(),
                 passed: result.passed,
                 exit_code: result.exit_code,
+                passing,
+                total,
             },
         );
         Ok(result)
@@ -127,12 +133,15 @@ impl RunContext<'_> {
                 st.regressions += 1;
                 regressions.push(f.id.clone());
                 drop(s);
+                let (passing, total) = self.tally();
                 self.emit(
                     &session_id,
                     EventKind::FeatureRegressed {
                         id: f.id.clone(),
                         exit_code: result.exit_code,
                         output: tail_chars(&result.output, 1000),
+                        passing,
+                        total,
                     },
                 );
             }

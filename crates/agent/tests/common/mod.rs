@@ -2,8 +2,10 @@
 
 //! A Governor pointed at the fake server (Anthropic wire), no retries.
 
-use governor::{Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig};
-use llm::{RetryPolicy, Usd};
+use governor::{
+    Governor, GovernorConfig, GovernorSettings, PricingOverrides, ProvidersConfig, RetryPolicy,
+};
+use llm::Usd;
 use std::path::Path;
 use std::time::Duration;
 use testkit::FakeServer;
@@ -11,6 +13,10 @@ use testkit::FakeServer;
 pub const MODEL: &str = "anthropic/claude-sonnet-4-5";
 
 pub fn governor_for(server: &FakeServer, state: &Path, budget: Option<Usd>) -> Governor {
+    Governor::new(governor_config(server, state, budget)).unwrap()
+}
+
+pub fn governor_config(server: &FakeServer, state: &Path, budget: Option<Usd>) -> GovernorConfig {
     let providers = ProvidersConfig::default();
     let pricing = PricingOverrides::default();
     let settings = GovernorSettings {
@@ -34,8 +40,7 @@ pub fn governor_for(server: &FakeServer, state: &Path, budget: Option<Usd>) -> G
         max_attempts: 1,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(1),
-        idle_timeout: Duration::from_secs(30),
-        connect_timeout: Duration::from_secs(10),
+        ..RetryPolicy::default()
     };
-    Governor::new(config).unwrap()
+    config
 }

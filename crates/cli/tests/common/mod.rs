@@ -8,8 +8,10 @@ use std::path::Path;
 pub mod three_scripts;
 
 /// Variables that must never leak from the developer's shell into a test run.
-pub const SCRUBBED: [&str; 12] = [
+pub const SCRUBBED: [&str; 14] = [
     "LOOPWRIGHT_CONFIG",
+    "LOOPWRIGHT_LEDGER",
+    "LOOPWRIGHT_BUDGET_NAME",
     "LOOPWRIGHT_MODEL",
     "LOOPWRIGHT_BUDGET",
     "LOOPWRIGHT_FREE_ONLY",
