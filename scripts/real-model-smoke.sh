@@ -26,9 +26,10 @@
 # LABEL (a name for this configuration in the table), SUMMARY_ONLY=1 (print the table of an
 # earlier OUT again, running nothing), THREADS (llama-server threads when this script starts it;
 # on a busy machine 1 can be several times faster than one per core), SERVE_ARGS (extra
-# llama-server arguments when this script starts it), MAX_TOKENS (1024: requests go through
-# scripts/realmodel/cap-proxy.py, which lowers their max_tokens to this — llama-server honours
-# the request's 8192, and one rambling answer takes an hour on a CPU; 0: no proxy).
+# llama-server arguments when this script starts it), MAX_TOKENS (1024: `max_tokens` in the
+# projects' loopwright.toml — a local server's default is 4096, and one rambling answer of that
+# length takes many minutes on a busy CPU), STEP_TIMEOUT (seconds; 0 = none: an exec or run
+# still going then gets SIGINT, as Ctrl-C, saves its state and exits 130).
 set -euo pipefail
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 PROTOCOLS=${PROTOCOLS:-"native text"}
@@ -46,9 +47,9 @@ OUT=${OUT:-$(mktemp -d /tmp/loopwright-smoke.XXXXXX)}
 LOOPWRIGHT=${LOOPWRIGHT:-$ROOT_DIR/target/release/loopwright}
 SERVE_ARGS=${SERVE_ARGS:-}
 MAX_TOKENS=${MAX_TOKENS:-1024}
+STEP_TIMEOUT=${STEP_TIMEOUT:-0}
 LABEL=${LABEL:-"template=$TEMPLATE prompts=${PROMPTS:+custom}${PROMPTS:-built-in}"}
 API_PORT=$PORT
-[ "$MAX_TOKENS" != 0 ] && API_PORT=$((PORT + 1))
 if [ -z "${BASE_URL:-}" ]; then
   if [ "$WIRE" = anthropic ]; then BASE_URL="http://127.0.0.1:$API_PORT"; else BASE_URL="http://127.0.0.1:$API_PORT/v1"; fi
 fi
@@ -56,9 +57,7 @@ mkdir -p "$OUT"
 export LOCAL_KEY=${LOCAL_KEY:-not-needed}
 
 server_pid=
-proxy_pid=
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
   true
 }
@@ -82,14 +81,6 @@ if [ -z "${SUMMARY_ONLY:-}" ]; then
       sleep 1
     done
   fi
-  if [ "$MAX_TOKENS" != 0 ]; then
-    LISTEN=$API_PORT UPSTREAM=$PORT CAP=$MAX_TOKENS python3 "$ROOT_DIR/scripts/realmodel/cap-proxy.py" &
-    proxy_pid=$!
-    for _ in $(seq 1 50); do
-      curl -sf "http://127.0.0.1:$API_PORT/v1/models" >/dev/null 2>&1 && break
-      sleep 0.2
-    done
-  fi
 fi
 
 if [ -z "${SPEC:-}" ]; then
@@ -105,6 +96,7 @@ fi
 config() { # $1 dir, $2 protocol
   mkdir -p "$1"
   cat >"$1/loopwright.toml" <<TOML
+max_tokens = $MAX_TOKENS
 [providers.local]
 base_url = "$BASE_URL"
 api_key_env = "LOCAL_KEY"
@@ -132,13 +124,13 @@ for protocol in $PROTOCOLS; do
           >"$base/doctor.txt" 2>&1 || rc=$?
         ;;
       exec)
-        "$LOOPWRIGHT" exec --json --model "$model" --project-dir "$dir" --state-dir "$base/state-exec" \
+        timeout -s INT -k 60 "$STEP_TIMEOUT" "$LOOPWRIGHT" exec --json --model "$model" --project-dir "$dir" --state-dir "$base/state-exec" \
           --max-turns "$MAX_TURNS" "$EXEC_TASK" >"$base/exec.jsonl" 2>"$base/exec.err" || rc=$?
         ;;
       run)
         extra=()
         [ -n "$PROMPTS" ] && extra=(--prompts "$PROMPTS")
-        "$LOOPWRIGHT" run --json --model "$model" --project-dir "$dir" --state-dir "$base/state-run" \
+        timeout -s INT -k 60 "$STEP_TIMEOUT" "$LOOPWRIGHT" run --json --model "$model" --project-dir "$dir" --state-dir "$base/state-run" \
           --spec "$SPEC" --max-sessions "$MAX_SESSIONS" --max-turns "$MAX_TURNS" "${extra[@]}" \
           >"$base/run.jsonl" 2>"$base/run.err" || rc=$?
         ;;

@@ -568,3 +568,37 @@ fn with_the_text_protocol_calls_written_as_text_are_run() {
         "{sent}"
     );
 }
+
+#[test]
+fn the_first_byte_timeout_from_the_config_is_honoured() {
+    let e = env();
+    // One second instead of the remote default of 60: the first attempt, whose headers would
+    // come after an hour, is torn by the configured timeout and the retry answers.
+    std::fs::write(
+        e.project.join("loopwright.toml"),
+        "[providers.anthropic]\nfirst_byte_timeout_secs = 1\n",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::delay(3_600_000, Reply::text("far too late")),
+        Turn::text("done"),
+    ]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "say done"])
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .get_output()
+        .clone();
+    assert_eq!(server.request_count(), 2);
+    let torn = ledger(&e.state)
+        .into_iter()
+        .find(|l| l["kind"] == "settle" && l["outcome"] == "torn")
+        .expect("the first attempt is settled as torn");
+    let note = torn["note"].as_str().unwrap_or_default().to_string();
+    assert!(note.contains("no response headers within 1s"), "{note}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("done"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
