@@ -124,13 +124,13 @@ for protocol in $PROTOCOLS; do
           >"$base/doctor.txt" 2>&1 || rc=$?
         ;;
       exec)
-        timeout -s INT -k 60 "$STEP_TIMEOUT" "$LOOPWRIGHT" exec --json --model "$model" --project-dir "$dir" --state-dir "$base/state-exec" \
+        timeout --foreground --preserve-status -s INT -k 60 "$STEP_TIMEOUT" "$LOOPWRIGHT" exec --json --model "$model" --project-dir "$dir" --state-dir "$base/state-exec" \
           --max-turns "$MAX_TURNS" "$EXEC_TASK" >"$base/exec.jsonl" 2>"$base/exec.err" || rc=$?
         ;;
       run)
         extra=()
         [ -n "$PROMPTS" ] && extra=(--prompts "$PROMPTS")
-        timeout -s INT -k 60 "$STEP_TIMEOUT" "$LOOPWRIGHT" run --json --model "$model" --project-dir "$dir" --state-dir "$base/state-run" \
+        timeout --foreground --preserve-status -s INT -k 60 "$STEP_TIMEOUT" "$LOOPWRIGHT" run --json --model "$model" --project-dir "$dir" --state-dir "$base/state-run" \
           --spec "$SPEC" --max-sessions "$MAX_SESSIONS" --max-turns "$MAX_TURNS" "${extra[@]}" \
           >"$base/run.jsonl" 2>"$base/run.err" || rc=$?
         ;;

@@ -681,7 +681,10 @@ pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure
 }
 
 /// First Ctrl-C: cancel (a model call in flight is abandoned and settled in the ledger, a tool
-/// call under way finishes, state is saved). Second: leave at once.
+/// call under way finishes, state is saved). Second: leave at once — unless it came within
+/// [`SAME_INTERRUPT`] of the first, which is the same Ctrl-C delivered twice (`timeout -s INT`
+/// and other supervisors signal the process and then its group; without this the run quit
+/// without saving).
 /// The handler is installed before this returns, so an interrupt right after start is not lost.
 pub fn watch_interrupts(
     cancel: tokio_util::sync::CancellationToken,
@@ -694,11 +697,17 @@ pub fn watch_interrupts(
         }
         eprintln!("\ninterrupted: cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (Ctrl-C again to quit now)");
         cancel.cancel();
-        if interrupts.recv().await.is_some() {
-            std::process::exit(crate::exit::code::INTERRUPTED);
+        let first = std::time::Instant::now();
+        while interrupts.recv().await.is_some() {
+            if first.elapsed() >= SAME_INTERRUPT {
+                std::process::exit(crate::exit::code::INTERRUPTED);
+            }
         }
     }))
 }
+
+/// Interrupts this close to the first are taken as the same one (see [`watch_interrupts`]).
+pub const SAME_INTERRUPT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The model: the flag, else the config (`model = ...`, `LOOPWRIGHT_MODEL`).
 pub fn model_setting(flag: Option<&str>, file: &FileConfig) -> Result<String, Failure> {

@@ -384,6 +384,19 @@ fn a_provider_billing_above_the_ask_exits_4_and_is_flagged_in_the_ledger() {
 
 #[test]
 fn ctrl_c_during_a_model_call_that_never_ends_exits_130() {
+    interrupt_a_call_that_never_ends(1);
+}
+
+/// `timeout -s INT` (and other supervisors) signal the process and then its group: the same
+/// Ctrl-C arrives twice at once, and must not count as the second one that quits unsaved.
+#[test]
+fn the_same_ctrl_c_delivered_twice_still_saves_and_exits_130() {
+    interrupt_a_call_that_never_ends(2);
+}
+
+/// Sends `signals` SIGINTs in one `kill` during a model call that never ends; checks the call
+/// was cancelled and settled, the session ended as cancelled, and the exit was 130.
+fn interrupt_a_call_that_never_ends(signals: usize) {
     let e = env();
     // The answer starts, then nothing for an hour: only cancelling the call ends it.
     let server = FakeServer::start_blocking(Script::turns(vec![Turn::stall(2, 3_600_000)]));
@@ -398,8 +411,10 @@ fn ctrl_c_during_a_model_call_that_never_ends_exits_130() {
         assert!(std::time::Instant::now() < deadline, "no model call made");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .arg("-INT")
+        .args(std::iter::repeat_n(&pid, signals))
         .status()
         .unwrap()
         .success());
