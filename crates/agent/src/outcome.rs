@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
-    /// The model ended its turn without calling a tool.
+    /// The model ended its turn without calling a tool, after calling tools earlier.
     Completed,
+    /// The model ended its turn without ever calling a tool: nothing was done (a model that
+    /// writes its tool calls as text the harness does not read ends this way).
+    NoAction,
     /// The session reached its maximum number of turns.
     TurnLimit,
     /// The conversation neared the model's context window; the model was asked to wrap up and
@@ -43,6 +46,7 @@ impl EndReason {
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Completed => "completed",
+            EndReason::NoAction => "no_action",
             EndReason::TurnLimit => "turn_limit",
             EndReason::ContextLimit => "context_limit",
             EndReason::ContextExhausted => "context_exhausted",
@@ -63,6 +67,7 @@ impl EndReason {
     pub fn describe(self) -> &'static str {
         match self {
             EndReason::Completed => "the model ending its turn",
+            EndReason::NoAction => "an answer without any tool call",
             EndReason::TurnLimit => "the turn limit",
             EndReason::ContextLimit => "the context window filling up",
             EndReason::ContextExhausted => "a prompt too long for the context window",

@@ -1,5 +1,6 @@
 //! One agent session: system prompt + task, then model turn → tool calls → results, until the
-//! model ends its turn without calling a tool or a limit hits.
+//! model ends its turn without calling a tool or a limit hits. A session whose model never
+//! called a tool ends as [`EndReason::NoAction`], not `Completed`: nothing was done.
 //!
 //! Limits, each ending the session with its [`EndReason`]:
 //! - **turns**: at most [`SessionConfig::max_turns`] model calls;
@@ -69,6 +70,9 @@ answer short.";
 
 const CUT_OFF_TOOL: &str = "This tool call was not run: your answer was cut off at the \
 max_tokens limit while writing it, so its input is incomplete. Repeat it in smaller steps.";
+
+/// The detail of a session that ended as [`EndReason::NoAction`].
+pub const NO_ACTION: &str = "the model answered without using any tool; nothing was changed";
 
 const NOT_RUN_CANCELLED: &str = "This tool call was not run: the session was interrupted.";
 
@@ -262,6 +266,8 @@ struct Running<'a> {
     /// Characters added to the conversation since the last request.
     pending_chars: usize,
     end_detail: String,
+    /// Tool calls the model made in this session (run or not).
+    calls_made: usize,
 }
 
 /// What running an answer's tool calls gave.
@@ -318,6 +324,7 @@ impl<'a> Running<'a> {
             pending_chars,
             end_detail: String::new(),
             registry,
+            calls_made: 0,
             tools,
             s,
         };
@@ -369,10 +376,14 @@ impl<'a> Running<'a> {
             let calls = tool_calls(&response);
             let cut_off = response.stop_reason == StopReason::MaxTokens;
             let wrap_up_turn = self.wrap_up_sent;
+            self.calls_made += calls.len();
             let empty = calls.is_empty() && !cut_off && response.text().trim().is_empty();
             if calls.is_empty() && !cut_off && !empty {
                 return Ok(if wrap_up_turn {
                     EndReason::ContextLimit
+                } else if self.calls_made == 0 {
+                    self.end_detail = NO_ACTION.to_string();
+                    EndReason::NoAction
                 } else {
                     EndReason::Completed
                 });

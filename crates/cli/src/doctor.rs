@@ -6,7 +6,7 @@ use crate::exit::{code, CmdResult, Failure};
 use crate::models::per_mtok;
 use crate::setup::{
     budget_setting, model_setting, resolve_governor, state_home, tool_protocol_flag,
-    GovernorRequest,
+    tool_protocol_of, GovernorRequest,
 };
 use crate::stdout::outln;
 use crate::terminal::sanitize;
@@ -71,10 +71,7 @@ pub async fn run(args: DoctorArgs) -> CmdResult {
     )?;
     outln!("provider    {}", config.model.provider().name());
     outln!("endpoint    {}", config.provider.location());
-    let protocol = match &config.provider.connection {
-        Connection::Http { options, .. } => options.tool_protocol,
-        Connection::Replay { .. } => ToolProtocol::Native,
-    };
+    let protocol = tool_protocol_of(&config).unwrap_or_default();
     if let Connection::Http { endpoint, .. } = &config.provider.connection {
         outln!(
             "key         {}",

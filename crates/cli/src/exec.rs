@@ -69,24 +69,22 @@ async fn run_with(
 ) -> CmdResult {
     let settings = settings(&args, env, &progress)?;
     let task = read_task(args.task)?;
-    let governor = Arc::new(
-        setup::build_governor(
-            &GovernorRequest {
-                model: &settings.model,
-                budget: settings.budget,
-                free_only: settings.free_only,
-                ledger_path: settings.state_dir.join("ledger.jsonl"),
-                record_to: None,
-                budget_includes_ledger: false,
-                tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
-                budget_name: args.agent.budget_name.as_deref(),
-                run_id: Some(session_id.to_string()),
-            },
-            &settings.file,
-            env,
-        )
-        .await?,
-    );
+    let request = GovernorRequest {
+        model: &settings.model,
+        budget: settings.budget,
+        free_only: settings.free_only,
+        ledger_path: settings.state_dir.join("ledger.jsonl"),
+        record_to: None,
+        budget_includes_ledger: false,
+        tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+        budget_name: args.agent.budget_name.as_deref(),
+        run_id: Some(session_id.to_string()),
+    };
+    let governor = Arc::new(setup::build_governor(&request, &settings.file, env).await?);
+    let protocol = setup::resolve_governor(&request, &settings.file, env)
+        .ok()
+        .as_ref()
+        .and_then(setup::tool_protocol_of);
     let toolbox = setup::build_toolbox(
         &ToolboxRequest {
             project: &settings.project,
@@ -143,12 +141,21 @@ async fn run_with(
     }
     let outcome = outcome
         .map_err(|e| Failure::new(crate::exit::of_stop(e.stop_reason()), anyhow::Error::new(e)))?;
+    if outcome.end == EndReason::NoAction && protocol == Some(llm::ToolProtocol::Native) {
+        progress.emit(&Event::now(
+            session_id,
+            EventKind::Warning {
+                message: "the model answered without using any tool; nothing was changed. If it wrote its tool calls as text, run with --tool-protocol text (or set tool_protocol = \"text\" under [providers.NAME])".into(),
+            },
+        ));
+    }
     Ok(match outcome.end {
         // An empty last answer after work is a quiet end of the turn; `AllPassing` does not
         // happen outside `run`.
         EndReason::Completed | EndReason::EmptyAnswer | EndReason::AllPassing => code::OK,
         EndReason::Cancelled => code::INTERRUPTED,
-        EndReason::TurnLimit
+        EndReason::NoAction
+        | EndReason::TurnLimit
         | EndReason::ContextLimit
         | EndReason::ContextExhausted
         | EndReason::RepeatedAction

@@ -320,6 +320,14 @@ pub fn resolve_governor(
     Ok(config)
 }
 
+/// The tool protocol the Governor's client will use (`None` for a replay: its recording says).
+pub fn tool_protocol_of(config: &GovernorConfig) -> Option<llm::ToolProtocol> {
+    match &config.provider.connection {
+        governor::Connection::Http { options, .. } => Some(options.tool_protocol),
+        governor::Connection::Replay { .. } => None,
+    }
+}
+
 /// `$XDG_STATE_HOME/loopwright/<name>`, else `~/.local/state/loopwright/<name>`.
 pub fn state_home(env: &BTreeMap<String, String>, name: &str) -> Option<PathBuf> {
     let base = xdg_dir(env, "XDG_STATE_HOME", ".local/state")?;
@@ -673,7 +681,9 @@ pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure
 /// call in flight is abandoned and settled in the ledger, a tool call under way finishes, state
 /// is saved, exit 130). A second one (any of the three) stops at once: once the Governor has
 /// settled the call in flight (waited for at most [`SETTLE_WAIT`]), the run's hard-stop hook
-/// saves a stop record and the process exits 130.
+/// saves a stop record and the process exits 130. The same signal again within
+/// [`SAME_INTERRUPT`] of the first is the first delivered twice (`timeout -s INT` and other
+/// supervisors signal the process and then its group; taken as a second, the run quit at once).
 /// The handlers are installed before this returns, so a signal right after start is not lost.
 pub fn watch_signals(
     interrupt: Arc<agent::Interrupt>,
@@ -705,8 +715,14 @@ pub fn watch_signals(
             std::io::stderr(),
             "\ninterrupted ({first}): cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (a second Ctrl-C, SIGTERM or SIGHUP quits at once)"
         );
-        let Some(second) = next().await else {
-            return;
+        let first_at = std::time::Instant::now();
+        let second = loop {
+            let Some(next) = next().await else {
+                return;
+            };
+            if next != first || first_at.elapsed() >= SAME_INTERRUPT {
+                break next;
+            }
         };
         let settled = governor.settled(SETTLE_WAIT).await;
         interrupt.hard_stop(second);
@@ -725,6 +741,9 @@ pub fn watch_signals(
 
 /// The longest a second signal waits for the Governor to settle the call in flight.
 pub const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The same signal this close to the first is taken as the same one (see [`watch_signals`]).
+pub const SAME_INTERRUPT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The model: the flag, else the config (`model = ...`, `LOOPWRIGHT_MODEL`).
 pub fn model_setting(flag: Option<&str>, file: &FileConfig) -> Result<String, Failure> {

@@ -259,7 +259,10 @@ fn human_mode_keeps_stdout_empty_and_logs_to_stderr() {
 #[test]
 fn the_task_can_come_from_stdin() {
     let e = env();
-    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("ok")]));
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call("list_files", json!({})),
+        Turn::text("ok"),
+    ]));
     exec(&e, Some(&server))
         .args(["--model", MODEL, "--sandbox", "off", "--json"])
         .write_stdin("say ok\n")
@@ -381,6 +384,19 @@ fn a_provider_billing_above_the_ask_exits_4_and_is_flagged_in_the_ledger() {
 
 #[test]
 fn ctrl_c_during_a_model_call_that_never_ends_exits_130() {
+    interrupt_a_call_that_never_ends(1);
+}
+
+/// `timeout -s INT` (and other supervisors) signal the process and then its group: the same
+/// Ctrl-C arrives twice at once, and must not count as the second one that quits unsaved.
+#[test]
+fn the_same_ctrl_c_delivered_twice_still_saves_and_exits_130() {
+    interrupt_a_call_that_never_ends(2);
+}
+
+/// Sends `signals` SIGINTs in one `kill` during a model call that never ends; checks the call
+/// was cancelled and settled, the session ended as cancelled, and the exit was 130.
+fn interrupt_a_call_that_never_ends(signals: usize) {
     let e = env();
     // The answer starts, then nothing for an hour: only cancelling the call ends it.
     let server = FakeServer::start_blocking(Script::turns(vec![Turn::stall(2, 3_600_000)]));
@@ -395,8 +411,10 @@ fn ctrl_c_during_a_model_call_that_never_ends_exits_130() {
         assert!(std::time::Instant::now() < deadline, "no model call made");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .arg("-INT")
+        .args(std::iter::repeat_n(&pid, signals))
         .status()
         .unwrap()
         .success());
@@ -493,6 +511,111 @@ fn a_config_written_by_a_program_of_the_agent_is_put_back() {
     assert!(events(&out.stdout)
         .iter()
         .any(|ev| ev["type"] == "frozen.restored" && ev["paths"] == json!(["loopwright.toml"])));
+}
+
+#[test]
+fn a_model_that_never_calls_a_tool_ends_as_no_action_with_exit_5() {
+    let e = env();
+    // A model that writes its call as text the native protocol does not read.
+    let written = "```json\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"hello.py\", \"content\": \"print('hello')\\n\"}}\n```";
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text(written)]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "Create hello.py"])
+        .assert()
+        .code(5)
+        .stdout("");
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the model answered without using any tool; nothing was changed")
+            && last.contains("--tool-protocol text"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("session no_action after 1 turns"),
+        "{stderr}"
+    );
+    assert!(!e.project.join("hello.py").exists());
+
+    // The same in JSON: a distinct end reason.
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("Sure, done!")]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "do it"])
+        .assert()
+        .code(5);
+    let evs = events(&out.get_output().stdout);
+    let done = evs
+        .iter()
+        .find(|v| v["type"] == "session.completed")
+        .expect("a session.completed event");
+    assert_eq!(done["end"], "no_action", "{done}");
+}
+
+#[test]
+fn with_the_text_protocol_calls_written_as_text_are_run() {
+    let e = env();
+    let written = "I'll create it.\n```json\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"hello.py\", \"content\": \"print('hello')\\n\"}}\n```";
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::text(written),
+        Turn::text("Created hello.py."),
+    ]));
+    exec(&e, Some(&server))
+        .args([
+            "--model",
+            MODEL,
+            "--sandbox",
+            "off",
+            "--tool-protocol",
+            "text",
+            "Create hello.py",
+        ])
+        .assert()
+        .code(0);
+    assert_eq!(
+        std::fs::read_to_string(e.project.join("hello.py")).unwrap(),
+        "print('hello')\n"
+    );
+    let second = &server.requests()[1];
+    assert!(second.body.get("tools").is_none());
+    let sent = second.body.to_string();
+    assert!(
+        sent.contains("<tool_result name=\\\"write_file\\\" id=\\\"text_call_1_0\\\">"),
+        "{sent}"
+    );
+}
+
+#[test]
+fn the_first_byte_timeout_from_the_config_is_honoured() {
+    let e = env();
+    // One second instead of the remote default of 60: the first attempt, whose headers would
+    // come after an hour, is torn by the configured timeout and the retry answers.
+    std::fs::write(
+        e.project.join("loopwright.toml"),
+        "[providers.anthropic]\nfirst_byte_timeout_secs = 1\n",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::delay(3_600_000, Reply::text("far too late")),
+        Turn::text("done"),
+    ]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--sandbox", "off", "--json", "say done"])
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .get_output()
+        .clone();
+    assert_eq!(server.request_count(), 2);
+    let torn = ledger(&e.state)
+        .into_iter()
+        .find(|l| l["kind"] == "settle" && l["outcome"] == "torn")
+        .expect("the first attempt is settled as torn");
+    let note = torn["note"].as_str().unwrap_or_default().to_string();
+    assert!(note.contains("no response headers within 1s"), "{note}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("done"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -67,16 +67,52 @@ impl<'a> ToolRegistry<'a> {
             Some((_, tool)) => tool.call(input).await,
             None => {
                 let shown = crate::args::preview(name, 60);
-                let mut outcome = ToolOutcome::failure(
-                    "unknown tool",
-                    format!(
-                        "there is no tool named `{shown}`; the tools are: {}",
-                        self.names().join(", ")
-                    ),
+                let mut message = format!(
+                    "there is no tool named `{shown}`; the tools are: {}",
+                    self.names().join(", ")
                 );
+                if let Some(command) = program_call(name, input) {
+                    message.push_str(&format!(
+                        ". To run a program, call `bash`: {{\"command\": {}}}",
+                        Value::String(command)
+                    ));
+                }
+                let mut outcome = ToolOutcome::failure("unknown tool", message);
                 outcome.summary = format!("{shown}: unknown tool");
                 outcome
             }
         }
     }
+}
+
+/// The `bash` command a call to an unknown tool named like a program stands for (small models
+/// call `python3 {"path": "hello.py"}` as if programs were tools): the name and its string or
+/// number arguments. `None` for names that are not program-like (tools are snake_case).
+fn program_call(name: &str, input: &Value) -> Option<String> {
+    let program_like = !name.is_empty()
+        && name.len() <= 40
+        && !name.contains('_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    if !program_like {
+        return None;
+    }
+    let mut command = name.to_string();
+    if let Value::Object(args) = input {
+        for value in args.values() {
+            match value {
+                Value::String(s) if !s.is_empty() && s.len() <= 200 => {
+                    command.push(' ');
+                    command.push_str(s);
+                }
+                Value::Number(n) => {
+                    command.push(' ');
+                    command.push_str(&n.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(command)
 }

@@ -70,6 +70,21 @@ async fn unknown_tool_lists_the_tools() {
     let out = call(&tb, "delete_everything", json!({})).await;
     assert_error(&out, "no tool named `delete_everything`");
     assert!(out.content.contains("read_file"));
+    assert!(!out.content.contains("bash`:"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn a_program_called_as_a_tool_is_pointed_to_bash() {
+    let (_dir, tb) = project();
+    // What Qwen2.5-Coder-1.5B did, four times, for "run it with python3".
+    let out = call(&tb, "python3", json!({"path": "hello.py"})).await;
+    assert_error(&out, "no tool named `python3`");
+    assert!(
+        out.content
+            .contains(r#"call `bash`: {"command": "python3 hello.py"}"#),
+        "{}",
+        out.content
+    );
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use crate::events::EventKind;
 use crate::outcome::EndReason;
 use sandbox::Access;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 use tools::FrozenFiles;
 
@@ -248,7 +248,13 @@ impl<'a> RunContext<'a> {
             out.push_str("\n# How the last planning session ended\n");
             let completed = SessionEnd::Ended(EndReason::Completed);
             let end = last.end.as_ref().map_or("unknown", SessionEnd::as_str);
-            if last.end.as_ref() != Some(&completed) {
+            if last.end.as_ref() == Some(&SessionEnd::Ended(EndReason::NoAction)) {
+                out.push_str(
+                    "It answered without using any tool: it wrote no test file and recorded no \
+                     feature. Describing tests or features in prose does nothing. Use the tools: \
+                     write each test file with write_file, then call add_features.\n",
+                );
+            } else if last.end.as_ref() != Some(&completed) {
                 out.push_str(&format!(
                     "It stopped before it finished ({end}); what it recorded is listed above, \
                      the rest of the plan is still to be recorded.\n"
@@ -289,9 +295,12 @@ impl<'a> RunContext<'a> {
             for t in f.test_files.iter().filter(|t| !t.trim().is_empty()) {
                 match root.resolve(t, Access::Read) {
                     Ok(abs) if abs.is_file() => {}
-                    Ok(_) => problems.push(format!(
-                        "feature {:?}: test file {t:?} does not exist (write it before recording the feature)",
-                        f.id
+                    Ok(abs) => problems.push(format!(
+                        "feature {:?}: test file {t:?} does not exist yet. First write it with \
+                         write_file (a test that imports the code it tests), then call \
+                         add_features again with this feature. {}",
+                        f.id,
+                        files_beside(&abs)
                     )),
                     Err(e) => problems.push(format!("feature {:?}: test file {t:?}: {e}", f.id)),
                 }
@@ -498,4 +507,41 @@ impl<'a> RunContext<'a> {
         );
         Ok(Vec::new())
     }
+}
+
+/// What a planner who named a missing test file needs to know: the files that do exist in the
+/// directory it named (names only, links not followed), or that the directory does not exist.
+fn files_beside(missing: &Path) -> String {
+    let Some(dir) = missing.parent() else {
+        return String::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return format!(
+            "The directory {} does not exist yet (write_file creates it).",
+            dir.file_name()
+                .map(|n| format!("{:?}", n.to_string_lossy()))
+                .unwrap_or_else(|| "of the file".to_string())
+        );
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return "Its directory holds no file yet.".to_string();
+    }
+    let more = names.len().saturating_sub(8);
+    names.truncate(8);
+    format!(
+        "Files that do exist in its directory: {}{}.",
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }

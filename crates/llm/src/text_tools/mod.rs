@@ -194,7 +194,7 @@ impl TextProtocol {
             return None;
         }
         let raw = invalid_raw(input)?;
-        let problem = match scan::parse_content(raw, true, &self.catalog) {
+        let problem = match scan::parse_content(raw, scan::Kind::Definite, &self.catalog) {
             Some(found) => found.into_iter().find_map(|f| match f {
                 Found::Malformed { problem, .. } => Some(problem),
                 Found::Call { .. } => None,
@@ -338,11 +338,15 @@ pub fn system_prompt(system: &str, tools: &[ToolSpec]) -> String {
     out
 }
 
-/// One worked example: `bash` listing files when offered, else the first tool with its
-/// required arguments filled in.
+/// One worked example: `write_file` with two lines when offered (it shows how a newline is
+/// written inside a JSON string, the slip small models make most), else `bash` listing files,
+/// else the first tool with its required arguments filled in.
 fn example_call(tools: &[ToolSpec]) -> String {
+    if tools.iter().any(|t| t.name == "write_file") {
+        return r#"{"name": "write_file", "arguments": {"path": "notes.txt", "content": "first line\nsecond line\n"}}"#.to_string();
+    }
     if tools.iter().any(|t| t.name == "bash") {
-        return call_json("bash", &json!({"command": "ls -la"}));
+        return r#"{"name": "bash", "arguments": {"command": "ls -la"}}"#.to_string();
     }
     let Some(tool) = tools.first() else {
         return String::new();

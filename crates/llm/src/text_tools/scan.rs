@@ -15,7 +15,10 @@
 //! A call object is `{"name", "arguments"}` with the usual aliases (`tool`, `tool_name`,
 //! `function` for the name; `parameters`, `input`, `args`, `params` for the arguments), OpenAI's
 //! `{"function": {"name", "arguments"}}` and `{"tool_calls": [...]}`, arguments given as a JSON
-//! string, or the arguments flattened next to the name. A block meant as a call that cannot be
+//! string, or the arguments flattened next to the name. In a code or call block (not bare), the
+//! arguments alone count as a call of the one tool whose schema they fit (every key a property,
+//! every required property there) — Qwen2.5-Coder-1.5B wrote `add_features` that way after
+//! "call add_features with:" — and as text when no tool or several fit. A block meant as a call that cannot be
 //! read becomes [`Found::Malformed`], so the model is told; a closing fence or tag missing at the
 //! end of a finished answer is tolerated (models often stop right before it).
 
@@ -43,6 +46,30 @@ impl ToolCatalog {
         self.tools.iter().any(|(n, _)| n == name)
     }
 
+    /// The one offered tool whose arguments `args` can be: every key is one of its properties
+    /// and every property it requires is there. `None` when no tool or several fit.
+    fn infer(&self, args: &Map<String, Value>) -> Option<&str> {
+        if args.is_empty() {
+            return None;
+        }
+        let mut fitting = self.tools.iter().filter(|(_, schema)| {
+            let Some(props) = schema["properties"].as_object() else {
+                return false;
+            };
+            let required = schema["required"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            args.keys().all(|k| props.contains_key(k))
+                && required
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .all(|r| args.contains_key(r))
+        });
+        let (name, _) = fitting.next()?;
+        fitting.next().is_none().then_some(name.as_str())
+    }
+
     /// Whether the tool's schema types `property` as anything but a string (so a text value of
     /// it should be read as JSON).
     fn is_non_string(&self, tool: &str, property: &str) -> bool {
@@ -52,6 +79,19 @@ impl ToolCatalog {
             .and_then(|(_, schema)| schema["properties"][property]["type"].as_str())
             .is_some_and(|t| t != "string")
     }
+}
+
+/// How sure it is that a block is meant as a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A call block (`<tool_call>`, ```` ```tool_call ````...): a call, or a malformed one.
+    Definite,
+    /// A ```` ```json ```` (or unlabelled) code block: a call when it is call-shaped, or when it
+    /// holds just the arguments of exactly one offered tool (small models often leave the name
+    /// out: ```` ```json {"features": [...]} ```` after "call add_features with").
+    Fenced,
+    /// A JSON value starting a line: a call only when it names the tool.
+    Bare,
 }
 
 /// One call found in the text.
@@ -233,15 +273,18 @@ fn fence(text: &str, i: usize, complete: bool, tools: &ToolCatalog) -> Step {
         return Step::Pending;
     }
     let lang = text[lang_start..lang_end].to_ascii_lowercase();
-    let definite = CALL_LANGS.contains(&lang.as_str());
-    if !definite && !JSON_LANGS.contains(&lang.as_str()) {
+    let kind = if CALL_LANGS.contains(&lang.as_str()) {
+        Kind::Definite
+    } else if JSON_LANGS.contains(&lang.as_str()) {
+        Kind::Fenced
+    } else {
         return code_fence(text, lang_end, complete);
-    }
+    };
     // The content ends at the closing fence after its JSON values (so a fence inside a JSON
     // string does not end it), or at the next fence when it is not JSON.
     let Some(after_values) = skip_json_values(text, lang_end) else {
         return if complete {
-            block(text, lang_end..text.len(), text.len(), definite, tools)
+            block(text, lang_end..text.len(), text.len(), kind, tools)
         } else {
             Step::Pending
         };
@@ -249,9 +292,9 @@ fn fence(text: &str, i: usize, complete: bool, tools: &ToolCatalog) -> Step {
     match text[after_values..].find("```") {
         Some(k) => {
             let close = after_values + k;
-            block(text, lang_end..close, close + 3, definite, tools)
+            block(text, lang_end..close, close + 3, kind, tools)
         }
-        None if complete => block(text, lang_end..text.len(), text.len(), definite, tools),
+        None if complete => block(text, lang_end..text.len(), text.len(), kind, tools),
         None => Step::Pending,
     }
 }
@@ -275,15 +318,9 @@ fn code_fence(text: &str, from: usize, complete: bool) -> Step {
     }
 }
 
-/// A block whose content (at `content`) is a call, or text when not `definite` and not a call.
-fn block(
-    text: &str,
-    content: Range<usize>,
-    end: usize,
-    definite: bool,
-    tools: &ToolCatalog,
-) -> Step {
-    match parse_content(&text[content], definite, tools) {
+/// A block whose content (at `content`) is a call, or text when it is not one (and need not be).
+fn block(text: &str, content: Range<usize>, end: usize, kind: Kind, tools: &ToolCatalog) -> Step {
+    match parse_content(&text[content], kind, tools) {
         Some(calls) => Step::Calls(end, calls),
         None => Step::Text(end),
     }
@@ -296,7 +333,7 @@ fn tag(text: &str, i: usize, complete: bool, tools: &ToolCatalog) -> Step {
         if rest.starts_with(&open) {
             let close = format!("</{name}>");
             return tagged(text, i + open.len(), &close, complete, |content| {
-                parse_content(content, true, tools).unwrap_or_default()
+                parse_content(content, Kind::Definite, tools).unwrap_or_default()
             });
         }
     }
@@ -380,7 +417,7 @@ fn value_after(text: &str, after: usize, complete: bool, tools: &ToolCatalog) ->
         _ => text.len(),
     };
     let content = &text[after..end];
-    let calls = parse_content(content, true, tools).unwrap_or_default();
+    let calls = parse_content(content, Kind::Definite, tools).unwrap_or_default();
     if calls.is_empty() {
         return Step::Calls(
             end,
@@ -401,7 +438,7 @@ fn bare(text: &str, i: usize, complete: bool, tools: &ToolCatalog) -> Step {
         }
     }
     match lenient_json::extent(text, i) {
-        Extent::Complete(end) => match parse_content(&text[i..end], false, tools) {
+        Extent::Complete(end) => match parse_content(&text[i..end], Kind::Bare, tools) {
             Some(calls) => Step::Calls(end, calls),
             None => Step::Text(end),
         },
@@ -429,12 +466,9 @@ fn malformed(content: &str, problem: &str) -> Found {
 }
 
 /// The calls in a block's content: JSON call values, or tags. `None` when the content is not a
-/// call (only when not `definite`).
-pub(crate) fn parse_content(
-    content: &str,
-    definite: bool,
-    tools: &ToolCatalog,
-) -> Option<Vec<Found>> {
+/// call (never for [`Kind::Definite`]).
+pub(crate) fn parse_content(content: &str, kind: Kind, tools: &ToolCatalog) -> Option<Vec<Found>> {
+    let definite = kind == Kind::Definite;
     let trimmed = content.trim();
     if trimmed.is_empty() {
         return None;
@@ -487,7 +521,7 @@ pub(crate) fn parse_content(
             }
         };
         match lenient_json::parse(value_text) {
-            Ok(v) => match calls_from_value(&v, definite, tools) {
+            Ok(v) => match calls_from_value(&v, kind, tools) {
                 Some(found) => calls.extend(found),
                 None => return None,
             },
@@ -507,9 +541,10 @@ pub(crate) fn parse_content(
     }
 }
 
-/// The calls a parsed JSON value stands for; `None` when it is not call-shaped (only when not
-/// `definite`: a definite block that is not call-shaped is a malformed call).
-fn calls_from_value(v: &Value, definite: bool, tools: &ToolCatalog) -> Option<Vec<Found>> {
+/// The calls a parsed JSON value stands for; `None` when it is not call-shaped (never for
+/// [`Kind::Definite`]: a definite block that is not call-shaped is a malformed call).
+fn calls_from_value(v: &Value, kind: Kind, tools: &ToolCatalog) -> Option<Vec<Found>> {
+    let definite = kind == Kind::Definite;
     let not_a_call = |problem: &str| {
         definite.then(|| {
             vec![Found::Malformed {
@@ -523,17 +558,17 @@ fn calls_from_value(v: &Value, definite: bool, tools: &ToolCatalog) -> Option<Ve
         Value::Array(items) if !items.is_empty() => {
             let mut out = Vec::new();
             for item in items {
-                out.extend(calls_from_value(item, definite, tools)?);
+                out.extend(calls_from_value(item, kind, tools)?);
             }
             Some(out)
         }
         Value::Object(obj) => {
             if let Some(Value::Array(_)) = obj.get("tool_calls") {
-                return calls_from_value(&obj["tool_calls"], definite, tools);
+                return calls_from_value(&obj["tool_calls"], kind, tools);
             }
             match obj.get("function") {
-                Some(Value::Object(f)) => call_from_object(f, definite, tools, v),
-                _ => call_from_object(obj, definite, tools, v),
+                Some(Value::Object(f)) => call_from_object(f, kind, tools, v),
+                _ => call_from_object(obj, kind, tools, v),
             }
         }
         _ => not_a_call("a tool call is a JSON object, {\"name\": ..., \"arguments\": {...}}"),
@@ -542,15 +577,24 @@ fn calls_from_value(v: &Value, definite: bool, tools: &ToolCatalog) -> Option<Ve
 
 fn call_from_object(
     obj: &Map<String, Value>,
-    definite: bool,
+    kind: Kind,
     tools: &ToolCatalog,
     whole: &Value,
 ) -> Option<Vec<Found>> {
+    let definite = kind == Kind::Definite;
     let name = NAME_KEYS
         .iter()
         .find_map(|k| obj.get(*k).and_then(Value::as_str))
         .map(str::trim);
     let Some(name) = name.filter(|n| !n.is_empty()) else {
+        if kind != Kind::Bare {
+            if let Some(tool) = tools.infer(obj) {
+                return Some(vec![Found::Call {
+                    name: tool.to_string(),
+                    input: Value::Object(obj.clone()),
+                }]);
+            }
+        }
         return definite.then(|| {
             vec![Found::Malformed {
                 name: None,

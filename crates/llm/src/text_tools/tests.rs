@@ -232,6 +232,12 @@ fn forms() -> Vec<Form> {
             "",
         ),
         (
+            "arguments alone, of the one tool they fit",
+            "Call write_file with:\n```json\n{\"path\": \"a.py\", \"content\": \"x = 1\\n\"}\n```".into(),
+            vec![call("write_file", json!({"path": "a.py", "content": "x = 1\n"}))],
+            "Call write_file with:",
+        ),
+        (
             "unicode around the call",
             "Ça va — listing ✓\n```json\n{\"name\": \"bash\", \"arguments\": {\"command\": \"echo é\"}}\n```\nfini ✓".into(),
             vec![call("bash", json!({"command": "echo é"}))],
@@ -259,6 +265,10 @@ fn text_that_is_not_a_call_stays_text() {
         "Use `<tool_call>` tags, or ``` fences.",
         "All done: the tests pass.",
         "{ this is prose in braces, it's not JSON }",
+        // Arguments that fit no tool.
+        "```json\n{\"path\": \"a\", \"mode\": 1}\n```",
+        // Bare arguments on a line are not taken for a call.
+        "Run:\n{\"command\": \"ls\"}",
     ] {
         let (calls, kept) = parse(text);
         assert!(calls.is_empty(), "{text}: {calls:?}");
@@ -284,7 +294,7 @@ fn malformed_blocks_become_calls_the_tool_refuses() {
             UNREADABLE_CALL_NAME,
             "one JSON object",
         ),
-        ("<tool_call>{\"command\": \"ls\"}</tool_call>", UNREADABLE_CALL_NAME, "no \"name\""),
+        ("<tool_call>{\"cmd\": \"ls\"}</tool_call>", UNREADABLE_CALL_NAME, "no \"name\""),
         (
             "```json\n{\"name\": \"bash\", \"arguments\": [\"ls\"]}\n```",
             "bash",
@@ -508,7 +518,7 @@ fn the_wire_request_describes_the_tools_and_renders_the_history_as_text() {
         "## bash",
         "## write_file",
         "Arguments (JSON schema): {",
-        "```json\n{\"name\": \"bash\", \"arguments\": {\"command\":\"ls -la\"}}\n```",
+        "```json\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"notes.txt\", \"content\": \"first line\\nsecond line\\n\"}}\n```",
     ] {
         assert!(wire.system.contains(needle), "{needle}: {}", wire.system);
     }
@@ -570,4 +580,43 @@ impl Message {
             })
             .collect()
     }
+}
+
+#[test]
+fn arguments_alone_are_taken_only_when_exactly_one_tool_fits() {
+    let mut tools = tools();
+    tools.push(ToolSpec {
+        name: "read_file".into(),
+        description: "Read.".into(),
+        input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+    });
+    let mut req = request(vec![Message::user_text("go")]);
+    req.tools = tools;
+    let p = TextProtocol::for_request(&req);
+    // `path` alone fits read_file and list_files: not a call.
+    let r = p.parse_response(answer("```json\n{\"path\": \"a.txt\"}\n```"));
+    assert_eq!(r.tool_uses().count(), 0);
+    // `command` fits bash only.
+    let r = p.parse_response(answer("```json\n{\"command\": \"ls\"}\n```"));
+    let calls: Vec<_> = r.tool_uses().map(|(_, n, i)| (n, i.clone())).collect();
+    assert_eq!(calls, [("bash", json!({"command": "ls"}))]);
+    // In a call block too.
+    let r = p.parse_response(answer("<tool_call>{\"command\": \"ls\"}</tool_call>"));
+    assert_eq!(r.tool_uses().next().map(|(_, n, _)| n), Some("bash"));
+}
+
+#[test]
+fn the_worked_example_in_the_prompt_is_itself_a_readable_call() {
+    let system = system_prompt("S", &tools());
+    let start = system.find("```json\n").unwrap();
+    let end = start + 8 + system[start + 8..].find("```").unwrap() + 3;
+    let (calls, kept) = parse(&system[start..end]);
+    assert_eq!(
+        calls,
+        [call(
+            "write_file",
+            json!({"path": "notes.txt", "content": "first line\nsecond line\n"})
+        )]
+    );
+    assert_eq!(kept, "");
 }

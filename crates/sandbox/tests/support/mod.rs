@@ -127,6 +127,21 @@ pub fn all_gone(marker: &str) -> bool {
     }
 }
 
+/// Waits (up to 20 s) until exactly one process carries `marker` (a background process may
+/// not have exec'd its program yet when the command that started it returns).
+pub fn one_running(marker: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if host_pids_with(marker).len() == 1 {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits (up to 20 s) until `path` exists.
 pub fn wait_for_file(path: &Path) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
