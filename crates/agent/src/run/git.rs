@@ -40,7 +40,9 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest a `.git/config`, hook or `info/` file of the baseline may be.
 const MAX_GUARDED_BYTES: u64 = 1024 * 1024;
 /// The branch the mirror keeps the harness's history on.
-const MIRROR_REF: &str = "refs/heads/loopwright";
+pub const MIRROR_REF: &str = "refs/heads/loopwright";
+/// Where a merge's incoming commits are fetched to, for the length of the merge.
+const INCOMING_REF: &str = "refs/loopwright/incoming";
 
 /// Settings on every harness git command line, whatever the repository's config says.
 const HARDENED: [&str; 26] = [
@@ -140,6 +142,16 @@ impl GitRepair {
         }
         (!parts.is_empty()).then(|| parts.join("\n"))
     }
+}
+
+/// How merging another branch into the project went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Merged (or nothing to merge: `commit` is HEAD then).
+    Merged { commit: String },
+    /// The branches conflict in these files; the merge was aborted and the project is as it
+    /// was before it.
+    Conflict { files: Vec<String>, detail: String },
 }
 
 /// What a commit did.
@@ -761,6 +773,179 @@ impl HarnessGit {
         let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
         let path = self.history_path();
         llm::atomic_write(&path, &json).map_err(io_err(&path))
+    }
+
+    /// The harness's copy of its history (a bare repository in the state dir); its
+    /// [`MIRROR_REF`] is the last harness commit.
+    pub fn history_dir(&self) -> PathBuf {
+        self.mirror_dir()
+    }
+
+    /// The commit HEAD points to.
+    pub async fn head(&self) -> Result<String, GitError> {
+        Ok(self
+            .git(&["rev-parse", "HEAD^{commit}"])
+            .await?
+            .trim()
+            .to_string())
+    }
+
+    /// Puts the branch `branch` at `source_ref` of the repository `source` (a harness
+    /// mirror), checks it out (working tree included) and records it as the harness's last
+    /// commit: how a worker's copy of the project starts.
+    pub async fn start_branch_from(
+        &self,
+        source: &Path,
+        source_ref: &str,
+        branch: &str,
+    ) -> Result<String, GitError> {
+        let source = source.to_string_lossy();
+        let branch_ref = format!("refs/heads/{branch}");
+        self.git(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &source,
+            &format!("+{source_ref}:{branch_ref}"),
+        ])
+        .await?;
+        self.git(&["symbolic-ref", "HEAD", &branch_ref]).await?;
+        self.git(&["reset", "-q", "--hard"]).await?;
+        let head = self.head().await?;
+        self.mirror(&head, &branch_ref).await?;
+        Ok(head)
+    }
+
+    /// Fetches `source_ref` of the repository `source` as the local branch `branch` (kept, for
+    /// a person or a later session to see).
+    pub async fn fetch_branch(
+        &self,
+        source: &Path,
+        source_ref: &str,
+        branch: &str,
+    ) -> Result<(), GitError> {
+        let source = source.to_string_lossy();
+        self.git(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &source,
+            &format!("+{source_ref}:refs/heads/{branch}"),
+        ])
+        .await?;
+        Ok(())
+    }
+
+    /// Merges `source_ref` of the repository `source` into the current branch with a merge
+    /// commit. A conflict (or any other failure to merge) is aborted: the project is left as
+    /// it was, and the conflicting files are named.
+    pub async fn merge_from(
+        &self,
+        source: &Path,
+        source_ref: &str,
+        message: &str,
+    ) -> Result<MergeOutcome, GitError> {
+        self.clear_stale_locks()?;
+        let source = source.to_string_lossy();
+        self.git(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &source,
+            &format!("+{source_ref}:{INCOMING_REF}"),
+        ])
+        .await?;
+        let args = [
+            "merge",
+            "-q",
+            "--no-ff",
+            "--no-edit",
+            "--no-verify",
+            "-m",
+            message,
+            INCOMING_REF,
+        ];
+        let cmd = self.command(&self.dot_git(), Some(&self.project));
+        let out = self.output(cmd, &args, None).await?;
+        let outcome = if out.status.success() {
+            let commit = self.head().await?;
+            let branch = self
+                .current_branch()
+                .await
+                .unwrap_or_else(|| "refs/heads/main".into());
+            self.mirror(&commit, &branch).await?;
+            MergeOutcome::Merged { commit }
+        } else {
+            let files = self
+                .git(&["diff", "--name-only", "--diff-filter=U", "-z"])
+                .await
+                .unwrap_or_default()
+                .split('\0')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect();
+            let detail = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .trim()
+            .to_string();
+            // Nothing of a failed merge stays: no MERGE_HEAD, no conflict markers.
+            let _ = self.git(&["merge", "--abort"]).await;
+            let _ = self.git(&["reset", "-q", "--hard", "HEAD"]).await;
+            MergeOutcome::Conflict { files, detail }
+        };
+        let _ = self.git(&["update-ref", "-d", INCOMING_REF]).await;
+        Ok(outcome)
+    }
+
+    /// Starts merging the local branch `branch` without committing, leaving conflict markers
+    /// in the working tree for the agent to resolve (the harness's next commit records the
+    /// merge). Returns the files in conflict.
+    pub async fn merge_leaving_conflicts(&self, branch: &str) -> Result<Vec<String>, GitError> {
+        let args = [
+            "merge",
+            "-q",
+            "--no-ff",
+            "--no-commit",
+            "--no-verify",
+            branch,
+        ];
+        let cmd = self.command(&self.dot_git(), Some(&self.project));
+        self.output(cmd, &args, None).await?;
+        Ok(self
+            .git(&["diff", "--name-only", "--diff-filter=U", "-z"])
+            .await
+            .unwrap_or_default()
+            .split('\0')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// A file as it is in `commit`, or `None` when it is not there.
+    pub async fn show_file(&self, commit: &str, path: &str) -> Option<Vec<u8>> {
+        let args = ["cat-file", "blob", &format!("{commit}:{path}")];
+        let cmd = self.command(&self.dot_git(), Some(&self.project));
+        let out = self.output(cmd, &args, None).await.ok()?;
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// Puts `paths` (top-level files) back as they are in `commit`; a path `commit` does not
+    /// have is removed. Links are replaced, never followed.
+    pub async fn reset_paths(&self, commit: &str, paths: &[&str]) -> Result<(), GitError> {
+        for path in paths {
+            let target = self.project.join(path);
+            remove_any(&target).map_err(io_err(&target))?;
+            if self.show_file(commit, path).await.is_some() {
+                self.git(&["checkout", "-q", commit, "--", path]).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The last `n` commits, one line each; empty in a repository without commits.
