@@ -560,14 +560,19 @@ fn a_run_killed_with_workers_running_resumes_and_merges_their_work() {
 }
 
 /// Wall time of the six-feature run with one worker and with three, each answer of the model
-/// taking 1.5 s. Not a test of speed (nothing is asserted about it): run it with
+/// taking 1.5 s (`LOOPWRIGHT_BENCH_DELAY_MS` to change it; `LOOPWRIGHT_TIMELINE=1` prints the
+/// events). Not a test of speed (nothing is asserted about it): run it with
 /// `cargo test -p loopwright --test workers -- --ignored --nocapture` to measure.
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn wall_time_of_six_features_with_one_and_three_workers() {
     for workers in ["1", "3"] {
         let w = world(6);
-        let server = FakeServer::start_blocking(model(6, 2, false, 1500));
+        let delay = std::env::var("LOOPWRIGHT_BENCH_DELAY_MS")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(1500);
+        let server = FakeServer::start_blocking(model(6, 2, false, delay));
         let start = Instant::now();
         run(&w, &server, &["--workers", workers]);
         let took = start.elapsed();
@@ -579,5 +584,16 @@ fn wall_time_of_six_features_with_one_and_three_workers() {
             build_rounds(&events(&w.state)),
             status["sessions"].as_array().unwrap().len()
         );
+        if std::env::var_os("LOOPWRIGHT_TIMELINE").is_some() {
+            for e in events(&w.state) {
+                println!(
+                    "  {} {} {} {}",
+                    e["ts"].as_str().unwrap_or_default(),
+                    e["session"].as_str().unwrap_or_default(),
+                    e["type"].as_str().unwrap_or_default(),
+                    e["id"].as_str().or(e["name"].as_str()).unwrap_or_default()
+                );
+            }
+        }
     }
 }
