@@ -91,6 +91,12 @@ pub struct FileConfig {
     ///     env_allow = ["JAVA_HOME"]
     #[serde(default)]
     pub paths: toml::Table,
+    /// Resource limits of the agent's commands: memory_per_command_mb, memory_per_run_mb, processes_per_command, processes_per_run, file_size_mb (0: no limit). By default a run's commands share half the machine's memory and 4096 processes, and no file may pass 32 GiB; a command that hits a limit is stopped and the model told why.
+    ///     [limits]
+    ///     memory_per_command_mb = 2048
+    ///     processes_per_run = 512
+    #[serde(default)]
+    pub limits: toml::Table,
 }
 
 impl FileConfig {
@@ -183,6 +189,7 @@ impl FileConfig {
         merge_table(&mut self.pricing, over.pricing);
         merge_table(&mut self.policy, over.policy);
         merge_table(&mut self.paths, over.paths);
+        merge_table(&mut self.limits, over.limits);
         self
     }
 }

@@ -516,6 +516,46 @@ struct PathsConfig {
     env_allow: Vec<String>,
 }
 
+/// `[limits]` in the config: resource limits of the agent's commands (0: no limit; unset: the
+/// sandbox's default).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+struct LimitsConfig {
+    memory_per_command_mb: Option<u64>,
+    memory_per_run_mb: Option<u64>,
+    processes_per_command: Option<u64>,
+    processes_per_run: Option<u64>,
+    file_size_mb: Option<u64>,
+}
+
+impl LimitsConfig {
+    /// The sandbox's defaults with the settings given here applied.
+    fn resolve(&self) -> sandbox::ResourceLimits {
+        fn set(slot: &mut Option<u64>, value: Option<u64>, unit: u64) {
+            if let Some(v) = value {
+                *slot = (v != 0).then(|| v.saturating_mul(unit));
+            }
+        }
+        const MB: u64 = 1 << 20;
+        let mut limits = sandbox::ResourceLimits::default();
+        set(
+            &mut limits.memory_per_command,
+            self.memory_per_command_mb,
+            MB,
+        );
+        set(&mut limits.memory_per_run, self.memory_per_run_mb, MB);
+        set(
+            &mut limits.processes_per_command,
+            self.processes_per_command,
+            1,
+        );
+        set(&mut limits.processes_per_run, self.processes_per_run, 1);
+        set(&mut limits.file_size, self.file_size_mb, MB);
+        limits
+    }
+}
+
 /// The agent's network, resolved from flags and config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkSettings {
@@ -607,6 +647,9 @@ pub fn toolbox_config(
     let paths: PathsConfig = toml::Value::Table(file.paths.clone())
         .try_into()
         .map_err(|e| Failure::usage(anyhow!("[paths] in the config: {e}")))?;
+    let limits: LimitsConfig = toml::Value::Table(file.limits.clone())
+        .try_into()
+        .map_err(|e| Failure::usage(anyhow!("[limits] in the config: {e}")))?;
     let mut config = tools::ToolboxConfig::new(req.project.to_path_buf());
     config.policy = policy;
     config.sandbox_mode = if req.sandbox_on {
@@ -623,6 +666,7 @@ pub fn toolbox_config(
     config.extra_read = paths.extra_read;
     config.extra_write = paths.extra_write;
     config.env_allow = paths.env_allow;
+    config.limits = limits.resolve();
     config.protected = req.protected.iter().map(PathBuf::from).collect();
     Ok(config)
 }

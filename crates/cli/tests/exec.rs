@@ -494,3 +494,49 @@ fn a_config_written_by_a_program_of_the_agent_is_put_back() {
         .iter()
         .any(|ev| ev["type"] == "frozen.restored" && ev["paths"] == json!(["loopwright.toml"])));
 }
+
+#[test]
+fn limits_in_the_config_bound_the_agents_commands_and_the_model_is_told() {
+    let e = env();
+    std::fs::write(
+        e.project.join("loopwright.toml"),
+        "[limits]\nfile_size_mb = 1\n",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call(
+            "bash",
+            json!({"command": "python3 -c \"open('big.bin', 'wb').write(b'x' * 3000000)\""}),
+        ),
+        Turn::text("done"),
+    ]));
+    let out = exec(&e, Some(&server))
+        .args(["--model", MODEL, "--budget", "1.00", "--json"])
+        .arg("write a big file")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let size = std::fs::metadata(e.project.join("big.bin")).map_or(0, |m| m.len());
+    assert!(size <= 1 << 20, "the file grew to {size} bytes");
+    let result = server.requests()[1].last_tool_result().unwrap();
+    assert!(result.contains("file-size limit (1 MiB)"), "{result}");
+}
+
+#[test]
+fn an_unknown_limit_in_the_config_is_a_usage_error() {
+    let e = env();
+    std::fs::write(
+        e.project.join("loopwright.toml"),
+        "[limits]\nmemory_mb = 100\n",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("never asked")]));
+    exec(&e, Some(&server))
+        .args(["--model", MODEL, "--budget", "1.00"])
+        .arg("anything")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("[limits]").and(predicate::str::contains("memory_mb")));
+    assert!(server.requests().is_empty());
+}

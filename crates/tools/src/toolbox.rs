@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sandbox::untrusted::UntrustedDir;
 use sandbox::{
-    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, Sandbox, SandboxConfig,
-    SandboxMode,
+    CommandPolicy, NetworkMode, PolicyConfig, PolicyContext, ProjectRoot, ResourceLimits, Sandbox,
+    SandboxConfig, SandboxMode,
 };
 use serde_json::Value;
 
@@ -50,6 +50,8 @@ pub struct ToolboxConfig {
     pub extra_write: Vec<PathBuf>,
     /// Environment variables passed through to commands (the rest is scrubbed).
     pub env_allow: Vec<String>,
+    /// Memory, process and file-size limits of commands.
+    pub limits: ResourceLimits,
     /// Timeout of a `bash` command that gives no `timeout_secs`.
     pub default_timeout: Duration,
     /// Upper bound on `timeout_secs`.
@@ -77,6 +79,7 @@ impl ToolboxConfig {
             extra_read: Vec::new(),
             extra_write: Vec::new(),
             env_allow: Vec::new(),
+            limits: sandbox_defaults.limits,
             default_timeout: DEFAULT_TIMEOUT,
             max_timeout: MAX_TIMEOUT,
             output_cap_bytes: sandbox_defaults.output_cap_bytes,
@@ -145,6 +148,7 @@ impl Toolbox {
             extra_read: config.extra_read.clone(),
             extra_write: config.extra_write.clone(),
             env_allow: config.env_allow.clone(),
+            limits: config.limits,
             output_cap_bytes: config.output_cap_bytes,
             // The harness's history; the frozen files join it from the next session on
             // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
