@@ -1052,6 +1052,144 @@ fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    async fn repo(dir: &Path, name: &str) -> HarnessGit {
+        HarnessGit::open(&dir.join(name), &dir.join(format!("{name}-state")))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_copy_merges_back_and_a_conflict_is_aborted_leaving_the_project_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = repo(dir.path(), "main").await;
+        std::fs::write(main.project().join("a.txt"), "base\n").unwrap();
+        main.commit_all("base", u64::MAX).await.unwrap();
+
+        // A clean merge: a merge commit with both parents, mirrored.
+        let copy = repo(dir.path(), "copy").await;
+        let base = copy
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/one")
+            .await
+            .unwrap();
+        assert_eq!(base, main.head().await.unwrap());
+        assert_eq!(
+            std::fs::read_to_string(copy.project().join("a.txt")).unwrap(),
+            "base\n"
+        );
+        std::fs::write(copy.project().join("b.txt"), "copy\n").unwrap();
+        copy.commit_all("copy", u64::MAX).await.unwrap();
+        std::fs::write(main.project().join("c.txt"), "main\n").unwrap();
+        main.commit_all("main", u64::MAX).await.unwrap();
+        let merged = main
+            .merge_from(&copy.history_dir(), MIRROR_REF, "merge one")
+            .await
+            .unwrap();
+        let MergeOutcome::Merged { commit } = merged else {
+            panic!("{merged:?}")
+        };
+        let parents = main
+            .git(&["rev-list", "--parents", "-n1", &commit])
+            .await
+            .unwrap();
+        assert_eq!(parents.split_whitespace().count(), 3, "{parents}");
+        assert!(main.project().join("b.txt").is_file());
+        assert_eq!(main.load_history().unwrap().commit, commit);
+
+        // A conflict: aborted, the project as it was, the files named.
+        let other = repo(dir.path(), "other").await;
+        other
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/two")
+            .await
+            .unwrap();
+        std::fs::write(other.project().join("a.txt"), "other\n").unwrap();
+        other.commit_all("other", u64::MAX).await.unwrap();
+        std::fs::write(main.project().join("a.txt"), "main\n").unwrap();
+        main.commit_all("main 2", u64::MAX).await.unwrap();
+        let head = main.head().await.unwrap();
+        let outcome = main
+            .merge_from(&other.history_dir(), MIRROR_REF, "merge two")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, MergeOutcome::Conflict { files, .. } if files == &vec!["a.txt".to_string()]),
+            "{outcome:?}"
+        );
+        assert_eq!(main.head().await.unwrap(), head);
+        assert_eq!(
+            std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
+            "main\n"
+        );
+        assert!(!main.dot_git().join("MERGE_HEAD").exists());
+        assert!(main
+            .git(&["status", "--porcelain"])
+            .await
+            .unwrap()
+            .trim()
+            .is_empty());
+
+        // Kept as a branch, it can be merged into a later copy with its markers left in.
+        main.fetch_branch(&other.history_dir(), MIRROR_REF, "worker/two")
+            .await
+            .unwrap();
+        let later = repo(dir.path(), "later").await;
+        later
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/three")
+            .await
+            .unwrap();
+        later
+            .fetch_branch(&other.history_dir(), MIRROR_REF, "worker/two")
+            .await
+            .unwrap();
+        let files = later.merge_leaving_conflicts("worker/two").await.unwrap();
+        assert_eq!(files, vec!["a.txt".to_string()]);
+        assert!(std::fs::read_to_string(later.project().join("a.txt"))
+            .unwrap()
+            .contains("<<<<<<<"));
+        std::fs::write(later.project().join("a.txt"), "both\n").unwrap();
+        let committed = later.commit_all("resolved", u64::MAX).await.unwrap();
+        let resolved = committed.id.unwrap();
+        let parents = later
+            .git(&["rev-list", "--parents", "-n1", &resolved])
+            .await
+            .unwrap();
+        assert_eq!(
+            parents.split_whitespace().count(),
+            3,
+            "the merge is recorded"
+        );
+        assert!(matches!(
+            main.merge_from(&later.history_dir(), MIRROR_REF, "merge three")
+                .await
+                .unwrap(),
+            MergeOutcome::Merged { .. }
+        ));
+        assert_eq!(
+            std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
+            "both\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn harness_files_are_put_back_as_they_were_in_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = repo(dir.path(), "p").await;
+        std::fs::write(git.project().join("kept.json"), "old").unwrap();
+        git.commit_all("base", u64::MAX).await.unwrap();
+        let base = git.head().await.unwrap();
+        std::fs::write(git.project().join("kept.json"), "changed").unwrap();
+        std::fs::write(git.project().join("new.md"), "made in the session").unwrap();
+        git.reset_paths(&base, &["kept.json", "new.md"])
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(git.project().join("kept.json")).unwrap(),
+            "old"
+        );
+        assert!(!git.project().join("new.md").exists());
+        assert_eq!(git.show_file(&base, "kept.json").await.unwrap(), b"old");
+        assert!(git.show_file(&base, "new.md").await.is_none());
+    }
+
     #[test]
     fn quotes_single_quotes() {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");

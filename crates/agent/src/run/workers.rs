@@ -131,8 +131,15 @@ impl RunContext<'_> {
                 && running.len() < slots
                 && self.stop_condition().is_none()
             {
-                let Some(claim) = self.claim(slots - running.len())? else {
-                    break;
+                let claim = match self.claim(slots - running.len()) {
+                    Ok(Some(claim)) => claim,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // The workers running finish their step and land first.
+                        first_error = Some(e);
+                        stop.cancel();
+                        break;
+                    }
                 };
                 started += 1;
                 running.push(self.worker(spec, claim, stop.clone(), &merging, running.len() + 1));
