@@ -927,6 +927,16 @@ impl HarnessGit {
             .collect())
     }
 
+    /// Aborts a merge left unfinished in the project (the harness killed during one: its
+    /// conflict markers must not be committed as work). Returns whether there was one.
+    pub async fn abort_unfinished_merge(&self) -> Result<bool, GitError> {
+        if std::fs::symlink_metadata(self.dot_git().join("MERGE_HEAD")).is_err() {
+            return Ok(false);
+        }
+        self.git(&["merge", "--abort"]).await?;
+        Ok(true)
+    }
+
     /// A file as it is in `commit`, or `None` when it is not there.
     pub async fn show_file(&self, commit: &str, path: &str) -> Option<Vec<u8>> {
         let args = ["cat-file", "blob", &format!("{commit}:{path}")];

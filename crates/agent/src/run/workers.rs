@@ -503,6 +503,8 @@ impl RunContext<'_> {
                     w.stage = WorkerStage::Merged;
                     w.merge_commit = Some(commit.clone());
                 });
+                // Recorded before the copy goes: a run killed in between merges nothing twice.
+                self.save()?;
                 self.emit(
                     &copy.id,
                     EventKind::WorkerMerged {
@@ -536,6 +538,7 @@ impl RunContext<'_> {
                     w.stage = WorkerStage::Conflict;
                     w.conflicts = files.clone();
                 });
+                self.save()?;
                 let shown = if files.is_empty() {
                     tail_chars(&detail, 300)
                 } else {
