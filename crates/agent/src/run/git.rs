@@ -1177,6 +1177,29 @@ mod tests {
             std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
             "both\n"
         );
+
+        // A merge left unfinished in the project (the harness killed in one) is aborted.
+        assert!(!main.abort_unfinished_merge().await.unwrap());
+        let fourth = repo(dir.path(), "fourth").await;
+        fourth
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/four")
+            .await
+            .unwrap();
+        std::fs::write(fourth.project().join("a.txt"), "fourth\n").unwrap();
+        fourth.commit_all("fourth", u64::MAX).await.unwrap();
+        std::fs::write(main.project().join("a.txt"), "main again\n").unwrap();
+        main.commit_all("main 3", u64::MAX).await.unwrap();
+        main.fetch_branch(&fourth.history_dir(), MIRROR_REF, "worker/four")
+            .await
+            .unwrap();
+        let files = main.merge_leaving_conflicts("worker/four").await.unwrap();
+        assert_eq!(files, vec!["a.txt".to_string()]);
+        assert!(main.abort_unfinished_merge().await.unwrap());
+        assert_eq!(
+            std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
+            "main again\n"
+        );
+        assert!(!main.dot_git().join("MERGE_HEAD").exists());
     }
 
     #[tokio::test]
