@@ -92,6 +92,7 @@ async fn run_with(
             sandbox_on: settings.sandbox_on,
             network: &settings.network,
             protected: &["loopwright.toml"],
+            read_only: &[],
         },
         &settings.file,
     )?;

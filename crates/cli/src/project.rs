@@ -119,13 +119,10 @@ pub fn lock_project(project: &Path) -> Result<ProjectLock, Failure> {
     }
 }
 
-/// Renames `state_dir` to `<state_dir>.archived-<UTC time>` (under its lock, so never while a
-/// run is live) and returns the new path.
-pub fn archive_state(state_dir: &Path) -> Result<PathBuf, Failure> {
-    let lock = agent::run::lock_state_dir(state_dir)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!(
+/// `20261130T094500Z`: a UTC time for file names and ids.
+pub(crate) fn utc_stamp(now: time::OffsetDateTime) -> String {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         now.year(),
         u8::from(now.month()),
@@ -133,7 +130,15 @@ pub fn archive_state(state_dir: &Path) -> Result<PathBuf, Failure> {
         now.hour(),
         now.minute(),
         now.second()
-    );
+    )
+}
+
+/// Renames `state_dir` to `<state_dir>.archived-<UTC time>` (under its lock, so never while a
+/// run is live) and returns the new path.
+pub fn archive_state(state_dir: &Path) -> Result<PathBuf, Failure> {
+    let lock = agent::run::lock_state_dir(state_dir)
+        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let stamp = utc_stamp(time::OffsetDateTime::now_utc());
     let name = state_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -334,11 +334,13 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     {
         progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
+    let read_only = prompts_in_project(args.prompts.as_deref(), &project);
     let toolbox_request = ToolboxRequest {
         project: &project,
         sandbox_on,
         network: &network,
         protected: &PROTECTED_FILES,
+        read_only: &read_only,
     };
     let toolbox = build_toolbox(&toolbox_request, &file)?;
     for message in crate::setup::start_confinement(&toolbox, &network, sandbox_on).await? {
@@ -471,4 +473,16 @@ fn stop_summary(
         "spent": governor.spent().nanos(),
         "budget": governor.budget().map(|b| b.nanos()),
     })
+}
+
+/// The `--prompts` directory when it lies inside the project (`init --prompts` puts it there):
+/// the templates are read at every session, so the agent must not be able to rewrite them.
+fn prompts_in_project(dir: Option<&Path>, project: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Ok(project)) = (dir, project.canonicalize()) else {
+        return Vec::new();
+    };
+    match dir.canonicalize() {
+        Ok(real) if real.starts_with(&project) && real != project => vec![real],
+        _ => Vec::new(),
+    }
 }

@@ -189,15 +189,7 @@ pub fn kept_run_id(dir: &Path) -> Result<String, Failure> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let id = format!(
-        "run-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{tag}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let id = format!("run-{}-{tag}", crate::project::utc_stamp(now));
     std::fs::create_dir_all(dir)
         .and_then(|()| llm::atomic_write(&path, format!("{id}\n").as_bytes()))
         .map_err(|e| Failure::usage(anyhow!("cannot write {}: {e}", path.display())))?;
@@ -616,6 +608,9 @@ pub struct ToolboxRequest<'a> {
     pub network: &'a NetworkSettings,
     /// Paths the file tools may not write (relative to the project).
     pub protected: &'a [&'a str],
+    /// Paths inside the project neither the file tools nor commands may write (the user's
+    /// prompt templates when they live there).
+    pub read_only: &'a [PathBuf],
 }
 
 /// The toolbox from the `[policy]` and `[paths]` config tables. A kernel without Landlock is a
@@ -668,6 +663,7 @@ pub fn toolbox_config(
     config.env_allow = paths.env_allow;
     config.limits = limits.resolve();
     config.protected = req.protected.iter().map(PathBuf::from).collect();
+    config.read_only = req.read_only.to_vec();
     Ok(config)
 }
 

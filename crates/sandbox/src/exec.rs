@@ -226,6 +226,58 @@ impl std::fmt::Debug for Sandbox {
     }
 }
 
+/// The prefix of a sandbox's temp dir, followed by the pid of the harness that made it.
+const TEMP_PREFIX: &str = "loopwright-sandbox-";
+
+/// Removes, in the background, the temp dirs of sandboxes whose harness is gone (killed with
+/// SIGKILL, say, so the dir was never dropped): named `loopwright-sandbox-<pid>-*`, owned by
+/// this user, `<pid>` not alive, untouched for a minute. Best effort; failures are ignored.
+fn sweep_stale_temp_dirs(dir: &Path) -> Option<std::thread::JoinHandle<()>> {
+    use std::os::unix::fs::MetadataExt;
+    let entries = std::fs::read_dir(dir).ok()?;
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let stale: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+                .filter(|pid| *pid > 0)
+            else {
+                return false;
+            };
+            // symlink_metadata: never follow a link someone planted in the temp dir.
+            let Ok(meta) = e.path().symlink_metadata() else {
+                return false;
+            };
+            let idle = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(60));
+            meta.is_dir() && meta.uid() == uid && idle && !process_alive(pid)
+        })
+        .map(|e| e.path())
+        .collect();
+    (!stale.is_empty()).then(|| {
+        std::thread::spawn(move || {
+            for path in stale {
+                let _ = std::fs::remove_dir_all(path);
+            }
+        })
+    })
+}
+
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 fn c_path(path: &Path) -> Result<CString, SandboxError> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| SandboxError::Project {
         path: path.to_path_buf(),
@@ -245,8 +297,9 @@ impl Sandbox {
                 source,
             })?;
         let project_c = c_path(&project)?;
+        let _sweep = sweep_stale_temp_dirs(&std::env::temp_dir());
         let base = tempfile::Builder::new()
-            .prefix("loopwright-sandbox-")
+            .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(SandboxError::TempDir)?;
         let tmp = base.path().join("tmp");
@@ -949,4 +1002,57 @@ fn fallback_read_paths(config: &SandboxConfig, env: &[(OsString, OsString)]) -> 
     paths.extend(config.extra_read.iter().cloned());
     paths.retain(|p| p.exists());
     paths
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod sweep_tests {
+    use super::*;
+
+    fn aged(path: &Path) {
+        let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+        let old = libc::timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid path and two valid timespecs.
+        assert_eq!(
+            unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [old, old].as_ptr(), 0) },
+            0
+        );
+    }
+
+    #[test]
+    fn only_idle_dirs_of_dead_harnesses_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mk = |name: &str, old: bool| {
+            let p = tmp.path().join(name);
+            std::fs::create_dir_all(p.join("tmp/deep")).unwrap();
+            std::fs::write(p.join("tmp/deep/file"), "x").unwrap();
+            if old {
+                aged(&p);
+            }
+            p
+        };
+        let gone = mk(&format!("{TEMP_PREFIX}{dead}-abc"), true);
+        let ours = mk(&format!("{TEMP_PREFIX}{}-abc", std::process::id()), true);
+        let young = mk(&format!("{TEMP_PREFIX}{dead}-new"), false);
+        let legacy = mk(&format!("{TEMP_PREFIX}Xy12ab"), true);
+        let other = mk("something-else-1-2", true);
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "x").unwrap();
+        let link = tmp.path().join(format!("{TEMP_PREFIX}{dead}-link"));
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        if let Some(h) = sweep_stale_temp_dirs(tmp.path()) {
+            h.join().unwrap();
+        }
+        assert!(!gone.exists());
+        for kept in [&ours, &young, &legacy, &other] {
+            assert!(kept.join("tmp/deep/file").exists(), "{}", kept.display());
+        }
+        assert!(outside.path().join("keep").exists());
+    }
 }

@@ -37,7 +37,8 @@ pub struct ProjectRoot {
 }
 
 impl ProjectRoot {
-    /// `dir` must exist; it is canonicalized. `.git` is protected.
+    /// `dir` must exist; it is canonicalized. `.git` and `.loopwright` (the pointer to the
+    /// run's state dir) are protected.
     pub fn new(dir: &Path) -> Result<ProjectRoot, PathError> {
         let root = dir.canonicalize().map_err(|source| PathError::Io {
             path: dir.to_path_buf(),
@@ -48,6 +49,7 @@ impl ProjectRoot {
             protected: Vec::new(),
         };
         project.protect(Path::new(".git"));
+        project.protect(Path::new(".loopwright"));
         Ok(project)
     }
 

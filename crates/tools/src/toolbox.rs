@@ -1,6 +1,6 @@
 //! [`Toolbox`]: the six tools behind one `call`, and their configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -61,6 +61,10 @@ pub struct ToolboxConfig {
     /// Paths (relative to the project, or absolute inside it) the file tools may not write,
     /// such as the harness's `feature_list.json`. `.git` is always protected.
     pub protected: Vec<PathBuf>,
+    /// Paths inside the project (relative, or absolute inside it) that neither the file tools
+    /// nor commands may write, such as the user's prompt templates; `.git` and `.loopwright`
+    /// always are.
+    pub read_only: Vec<PathBuf>,
 }
 
 impl ToolboxConfig {
@@ -84,6 +88,7 @@ impl ToolboxConfig {
             max_timeout: MAX_TIMEOUT,
             output_cap_bytes: sandbox_defaults.output_cap_bytes,
             protected: Vec::new(),
+            read_only: Vec::new(),
         }
     }
 }
@@ -131,7 +136,7 @@ impl Toolbox {
             path: config.project.clone(),
             message: e.to_string(),
         })?;
-        for path in &config.protected {
+        for path in config.protected.iter().chain(&config.read_only) {
             root.protect(path);
         }
         let files = UntrustedDir::open(root.path()).map_err(|e| ToolError::Project {
@@ -152,7 +157,11 @@ impl Toolbox {
             output_cap_bytes: config.output_cap_bytes,
             // The harness's history; the frozen files join it from the next session on
             // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
-            read_only: vec![root.path().join(".git")],
+            read_only: [Path::new(".git"), Path::new(".loopwright")]
+                .into_iter()
+                .chain(config.read_only.iter().map(PathBuf::as_path))
+                .map(|p| root.path().join(p))
+                .collect(),
             // In a world, the egress proxy listens there (started by the caller with
             // `Sandbox::start_egress_proxy`); without one the port is unused.
             proxy_port: (config.network != NetworkMode::Off).then_some(sandbox::PROXY_PORT),

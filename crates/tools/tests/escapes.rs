@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_error, assert_ok, call, project, read, write};
+use common::{assert_error, assert_ok, call, project, read, toolbox_for, write};
 use serde_json::json;
 use tools::FrozenFiles;
 
@@ -232,4 +232,33 @@ async fn special_and_huge_files_do_not_hang_or_flood_read_file() {
     // grep on the FIFO does not hang either.
     let g = call(&tb, "grep", json!({ "pattern": "x" })).await;
     assert!(!g.content.contains("pipe:"), "{g:#?}");
+}
+
+/// The pointer to the run's state dir and the user's prompt templates inside the project are
+/// read by the harness at every session: neither the file tools nor commands may rewrite them.
+#[tokio::test]
+async fn the_state_pointer_and_the_users_prompts_are_read_only_for_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".loopwright/state", "/var/tmp/state\n");
+    write(dir.path(), "prompts/building.md", "build {{features}}\n");
+    let tb = toolbox_for(dir.path(), |c| c.read_only = vec!["prompts".into()]);
+    for path in [".loopwright/state", "prompts/building.md", "prompts/new.md"] {
+        let out = call(&tb, "write_file", json!({"path": path, "content": "x"})).await;
+        assert!(out.is_error, "{path}: {out:#?}");
+    }
+    bash(
+        &tb,
+        "echo /tmp/elsewhere > .loopwright/state; echo evil > prompts/building.md; \
+         rm -f prompts/building.md; mv prompts p2; true",
+    )
+    .await;
+    assert_eq!(read(dir.path(), ".loopwright/state"), "/var/tmp/state\n");
+    assert_eq!(
+        read(dir.path(), "prompts/building.md"),
+        "build {{features}}\n"
+    );
+    // Other files stay writable.
+    let out = bash(&tb, "echo ok > notes.txt").await;
+    assert_ok(&out);
+    assert_eq!(read(dir.path(), "notes.txt"), "ok\n");
 }

@@ -321,6 +321,16 @@ impl RunContext<'_> {
         let mut config = self.cfg.worker_toolbox.clone().ok_or_else(|| {
             RunError::Worker("no tool configuration was given for workers".into())
         })?;
+        // Paths given inside the project are the same paths inside the copy.
+        for path in config
+            .read_only
+            .iter_mut()
+            .chain(config.protected.iter_mut())
+        {
+            if let Ok(rel) = path.strip_prefix(&self.cfg.project_dir) {
+                *path = rel.to_path_buf();
+            }
+        }
         config.project = tree.clone();
         let toolbox = Toolbox::new(config).map_err(|e| RunError::Worker(e.to_string()))?;
         toolbox.sandbox().start_egress_proxy().await?;
