@@ -190,11 +190,11 @@ pub enum EventKind {
         features: usize,
         frozen_files: usize,
     },
-    /// A run stopped: `complete`, `budget`, `pin_violation`, `session_limit`, `stalled`,
-    /// `interrupted`, `bad_input` or `error`.
+    /// A run stopped: `complete`, `budget`, `pin_violation`, `overbilled`, `session_limit`,
+    /// `stalled`, `interrupted`, `bad_input` or `error` (see [`crate::StopReason`]).
     #[serde(rename = "run.completed")]
     RunCompleted {
-        reason: String,
+        reason: crate::StopReason,
         exit_code: i32,
         passing: usize,
         total: usize,
@@ -602,7 +602,7 @@ mod tests {
                 frozen_files: 1,
             },
             EventKind::RunCompleted {
-                reason: "complete".into(),
+                reason: crate::StopReason::Complete,
                 exit_code: 0,
                 passing: 1,
                 total: 1,

@@ -59,28 +59,6 @@ impl EndReason {
         }
     }
 
-    /// The reason parsed back from [`EndReason::as_str`].
-    pub fn parse(text: &str) -> Option<EndReason> {
-        EndReason::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-
-    pub const ALL: [EndReason; 14] = [
-        EndReason::Completed,
-        EndReason::TurnLimit,
-        EndReason::ContextLimit,
-        EndReason::ContextExhausted,
-        EndReason::RepeatedAction,
-        EndReason::Cycle,
-        EndReason::NoProgress,
-        EndReason::ToolErrors,
-        EndReason::CutOffAnswers,
-        EndReason::EmptyAnswer,
-        EndReason::TooManyToolCalls,
-        EndReason::WallClock,
-        EndReason::AllPassing,
-        EndReason::Cancelled,
-    ];
-
     /// How the ending reads in a sentence: "3 sessions ended on {this}".
     pub fn describe(self) -> &'static str {
         match self {

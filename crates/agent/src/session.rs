@@ -25,34 +25,19 @@ use crate::fingerprint::ProjectStates;
 use crate::outcome::{add_usage, EndReason, SessionOutcome};
 use crate::transcript::{Transcript, TranscriptEntry};
 use crate::watchdog::{CallSeen, TurnSeen, Verdict, Watchdog, WatchdogConfig};
-use governor::{ErrorKind, Governor, GovernorError};
+use governor::{Governor, GovernorError};
 use llm::{
     ContentPart, LlmError, Message, Prompt, Response, Role, StopReason, StreamEvent, ToolSpec,
     Usage, Usd,
 };
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tools::{ToolOutcome, Toolbox};
+use tools::{BoxFuture, Tool, ToolOutcome, ToolRegistry, Toolbox};
 
-/// A boxed future, so [`ExtraTools`] stays object-safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Tools the caller adds to the toolbox's (the orchestrator's `add_features`, `verify_feature`).
-pub trait ExtraTools: Send + Sync {
-    /// The tools' specs, offered to the model after the toolbox's.
-    fn specs(&self) -> Vec<ToolSpec>;
-
-    /// Handles a call, or returns `None` when `name` is not one of these tools (it then goes to
-    /// the toolbox).
-    fn call<'a>(
-        &'a self,
-        name: &'a str,
-        input: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Option<ToolOutcome>>;
-
+/// What the caller of a session watches besides the tools it adds (the orchestrator: checks
+/// newly passing, features recorded, the git guard after a command).
+pub trait SessionHooks: Send + Sync {
     /// A counter of what the caller counts as progress (checks newly passing, features
     /// recorded); the watchdog sees a turn that raised it as progress. Default: none.
     fn progress_marks(&self) -> u64 {
@@ -181,18 +166,11 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The process exit code this error maps to (DESIGN.md): the Governor's for its errors
-    /// (2 config, 3 budget, 4 pin, 1 other), 1 for the transcript.
-    pub fn exit_code(&self) -> i32 {
+    /// Why the session's error stops a run or an `exec` (the CLI maps it to the exit code).
+    pub fn stop_reason(&self) -> crate::StopReason {
         match self {
-            SessionError::Governor(e) => match e.kind() {
-                ErrorKind::BadInput => 2,
-                ErrorKind::Budget => 3,
-                ErrorKind::PinViolation | ErrorKind::Overbilled => 4,
-                ErrorKind::Cancelled => 130,
-                ErrorKind::Failure => 1,
-            },
-            SessionError::Transcript { .. } => 1,
+            SessionError::Governor(e) => e.kind().into(),
+            SessionError::Transcript { .. } => crate::StopReason::Error,
         }
     }
 }
@@ -201,7 +179,10 @@ impl SessionError {
 pub struct Session<'a> {
     governor: &'a Governor,
     toolbox: &'a Toolbox,
-    extra: Option<&'a dyn ExtraTools>,
+    /// Tools the caller adds to the toolbox's (the orchestrator's `add_features`,
+    /// `verify_feature`), offered after them.
+    extra: Vec<&'a dyn Tool>,
+    hooks: Option<&'a dyn SessionHooks>,
     events: &'a dyn EventSink,
     cancel: CancellationToken,
     config: SessionConfig,
@@ -212,15 +193,22 @@ impl<'a> Session<'a> {
         Session {
             governor,
             toolbox,
-            extra: None,
+            extra: Vec::new(),
+            hooks: None,
             events: &crate::events::NoEvents,
             cancel: CancellationToken::new(),
             config,
         }
     }
 
-    pub fn extra_tools(mut self, extra: &'a dyn ExtraTools) -> Session<'a> {
-        self.extra = Some(extra);
+    /// Adds a tool to the toolbox's (one of the same name takes its place).
+    pub fn tool(mut self, tool: &'a dyn Tool) -> Session<'a> {
+        self.extra.push(tool);
+        self
+    }
+
+    pub fn hooks(mut self, hooks: &'a dyn SessionHooks) -> Session<'a> {
+        self.hooks = Some(hooks);
         self
     }
 
@@ -255,6 +243,8 @@ struct ToolCall {
 struct Running<'a> {
     s: Session<'a>,
     transcript: Option<Transcript>,
+    /// The toolbox's tools and the caller's.
+    registry: ToolRegistry<'a>,
     tools: Vec<ToolSpec>,
     messages: Vec<Message>,
     /// Messages not yet written to the transcript (they go out with the next request).
@@ -284,10 +274,11 @@ struct ToolsRun {
 
 impl<'a> Running<'a> {
     fn start(s: Session<'a>) -> Result<Running<'a>, SessionError> {
-        let mut tools = s.toolbox.specs();
-        if let Some(extra) = s.extra {
-            tools.extend(extra.specs());
+        let mut registry = s.toolbox.registry();
+        for tool in &s.extra {
+            registry.register(*tool);
         }
+        let tools = registry.specs();
         let model = s.governor.model().to_string();
         let model_id = s.governor.model().model_id().to_string();
         let context_window = s
@@ -326,6 +317,7 @@ impl<'a> Running<'a> {
             last_request_tokens: 0,
             pending_chars,
             end_detail: String::new(),
+            registry,
             tools,
             s,
         };
@@ -385,7 +377,7 @@ impl<'a> Running<'a> {
                     EndReason::Completed
                 });
             }
-            let marks_before = self.s.extra.map_or(0, |e| e.progress_marks());
+            let marks_before = self.s.hooks.map_or(0, |h| h.progress_marks());
             let run = self.run_tools(&calls, cut_off).await?;
             let turn = TurnSeen {
                 cut_off,
@@ -393,10 +385,10 @@ impl<'a> Running<'a> {
                 new_content: !empty && self.states.observe(),
                 marks: self
                     .s
-                    .extra
-                    .map_or(0, |e| e.progress_marks())
+                    .hooks
+                    .map_or(0, |h| h.progress_marks())
                     .saturating_sub(marks_before),
-                work_done: !empty && self.s.extra.is_some_and(|e| e.work_done()),
+                work_done: !empty && self.s.hooks.is_some_and(|h| h.work_done()),
                 refused_over_cap: run.refused_over_cap,
                 calls: run.seen,
             };
@@ -612,8 +604,8 @@ impl<'a> Running<'a> {
         })?;
         let started = Instant::now();
         let mut outcome = self.dispatch(&call.name, &call.input).await;
-        if let Some(extra) = self.s.extra {
-            if let Some(note) = extra.after_tool(&call.name).await {
+        if let Some(hooks) = self.s.hooks {
+            if let Some(note) = hooks.after_tool(&call.name).await {
                 if !outcome.content.is_empty() && !outcome.content.ends_with('\n') {
                     outcome.content.push('\n');
                 }
@@ -655,12 +647,7 @@ impl<'a> Running<'a> {
     }
 
     async fn dispatch(&self, name: &str, input: &serde_json::Value) -> ToolOutcome {
-        if let Some(extra) = self.s.extra {
-            if let Some(outcome) = extra.call(name, input).await {
-                return outcome;
-            }
-        }
-        self.s.toolbox.call(name, input).await
+        self.registry.call(name, input).await
     }
 
     /// The next user message: tool results first (the wire requires it), then any notices.

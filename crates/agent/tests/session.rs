@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agent::{
-    BoxFuture, CollectEvents, EndReason, EventKind, ExtraTools, Session, SessionConfig, Transcript,
+    BoxFuture, CollectEvents, EndReason, EventKind, Session, SessionConfig, Tool, Transcript,
     TranscriptEntry,
 };
 use serde_json::json;
@@ -393,26 +393,19 @@ async fn an_answer_cut_at_max_tokens_is_not_run_and_the_model_is_told() {
 /// An extra tool that fires the cancellation token, as Ctrl-C would mid-step.
 struct StopButton(CancellationToken);
 
-impl ExtraTools for StopButton {
-    fn specs(&self) -> Vec<llm::ToolSpec> {
-        vec![llm::ToolSpec {
+impl Tool for StopButton {
+    fn spec(&self) -> llm::ToolSpec {
+        llm::ToolSpec {
             name: "stop_button".into(),
             description: "Presses the stop button.".into(),
             input_schema: json!({"type": "object", "properties": {}}),
-        }]
+        }
     }
 
-    fn call<'a>(
-        &'a self,
-        name: &'a str,
-        _input: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Option<ToolOutcome>> {
+    fn call<'a>(&'a self, _input: &'a serde_json::Value) -> BoxFuture<'a, ToolOutcome> {
         Box::pin(async move {
-            if name != "stop_button" {
-                return None;
-            }
             self.0.cancel();
-            Some(ToolOutcome::success("stop_button: pressed", "pressed"))
+            ToolOutcome::success("stop_button: pressed", "pressed")
         })
     }
 }
@@ -435,7 +428,7 @@ async fn cancellation_finishes_the_current_step_then_ends() {
     let cancel = CancellationToken::new();
     let stop = StopButton(cancel.clone());
     let outcome = Session::new(&governor, &tools, config(&f, "stop"))
-        .extra_tools(&stop)
+        .tool(&stop)
         .cancel_token(cancel)
         .run()
         .await
@@ -494,7 +487,7 @@ async fn cancellation_abandons_a_model_call_in_flight_and_settles_it() {
 }
 
 #[tokio::test]
-async fn a_governor_refusal_ends_the_session_with_its_exit_code() {
+async fn a_governor_refusal_ends_the_session_with_its_stop_reason() {
     let f = fixture();
     let server = FakeServer::start(Script::turns(vec![Turn::Reply(
         Reply::text("hi").with_model("claude-3-haiku-20240307"),
@@ -506,7 +499,8 @@ async fn a_governor_refusal_ends_the_session_with_its_exit_code() {
         .run()
         .await
         .unwrap_err();
-    assert_eq!(err.exit_code(), 4, "{err}");
+    // The CLI maps it to exit 4.
+    assert_eq!(err.stop_reason(), agent::StopReason::PinViolation, "{err}");
     let entries = Transcript::read(&f.state.join("sessions").join("s1.jsonl")).unwrap();
     assert!(matches!(
         entries.last(),

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// The system prompt of an `exec` session.
 pub const EXEC_SYSTEM_PROMPT: &str = include_str!("exec_prompt.md");
@@ -70,22 +69,24 @@ async fn run_with(
 ) -> CmdResult {
     let settings = settings(&args, env, &progress)?;
     let task = read_task(args.task)?;
-    let governor = setup::build_governor(
-        &GovernorRequest {
-            model: &settings.model,
-            budget: settings.budget,
-            free_only: settings.free_only,
-            ledger_path: settings.state_dir.join("ledger.jsonl"),
-            record_to: None,
-            budget_includes_ledger: false,
-            tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
-            budget_name: args.agent.budget_name.as_deref(),
-            run_id: Some(session_id.to_string()),
-        },
-        &settings.file,
-        env,
-    )
-    .await?;
+    let governor = Arc::new(
+        setup::build_governor(
+            &GovernorRequest {
+                model: &settings.model,
+                budget: settings.budget,
+                free_only: settings.free_only,
+                ledger_path: settings.state_dir.join("ledger.jsonl"),
+                record_to: None,
+                budget_includes_ledger: false,
+                tool_protocol: setup::tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+                budget_name: args.agent.budget_name.as_deref(),
+                run_id: Some(session_id.to_string()),
+            },
+            &settings.file,
+            env,
+        )
+        .await?,
+    );
     let toolbox = setup::build_toolbox(
         &ToolboxRequest {
             project: &settings.project,
@@ -120,17 +121,17 @@ async fn run_with(
             .join(format!("{session_id}.jsonl")),
     );
 
-    let cancel = CancellationToken::new();
-    let interrupts = setup::watch_interrupts(cancel.clone())?;
+    let interrupt = Arc::new(agent::Interrupt::new());
+    let signals = setup::watch_signals(Arc::clone(&interrupt), Arc::clone(&governor))?;
     // A program the agent runs could rewrite loopwright.toml; it is put back after the session.
-    let guard = ConfigGuard::capture(&settings.project, &settings.state_dir)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let guard =
+        ConfigGuard::capture(&settings.project, &settings.state_dir).map_err(Failure::run)?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
-        .cancel_token(cancel)
+        .cancel_token(interrupt.token())
         .run()
         .await;
-    interrupts.abort();
+    signals.abort();
     let restored = guard.restore();
     if !restored.is_empty() {
         progress.emit(&Event::now(
@@ -140,7 +141,8 @@ async fn run_with(
             },
         ));
     }
-    let outcome = outcome.map_err(|e| Failure::new(e.exit_code(), anyhow::Error::new(e)))?;
+    let outcome = outcome
+        .map_err(|e| Failure::new(crate::exit::of_stop(e.stop_reason()), anyhow::Error::new(e)))?;
     Ok(match outcome.end {
         // An empty last answer after work is a quiet end of the turn; `AllPassing` does not
         // happen outside `run`.

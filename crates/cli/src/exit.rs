@@ -15,16 +15,23 @@ pub mod code {
     pub const INTERRUPTED: i32 = 130;
 }
 
+/// The exit code of each reason a run or a session stops (the only place they become numbers).
+pub fn of_stop(reason: agent::StopReason) -> i32 {
+    use agent::StopReason;
+    match reason {
+        StopReason::Complete => code::OK,
+        StopReason::BadInput => code::USAGE,
+        StopReason::Budget => code::BUDGET,
+        StopReason::PinViolation | StopReason::Overbilled => code::PIN,
+        StopReason::SessionLimit | StopReason::Stalled => code::INCOMPLETE,
+        StopReason::Interrupted => code::INTERRUPTED,
+        StopReason::Error => code::INTERNAL,
+    }
+}
+
 /// The exit code of a Governor error, by its kind.
 pub fn of_governor(kind: governor::ErrorKind) -> i32 {
-    use governor::ErrorKind;
-    match kind {
-        ErrorKind::BadInput => code::USAGE,
-        ErrorKind::Budget => code::BUDGET,
-        ErrorKind::PinViolation | ErrorKind::Overbilled => code::PIN,
-        ErrorKind::Cancelled => code::INTERRUPTED,
-        ErrorKind::Failure => code::INTERNAL,
-    }
+    of_stop(kind.into())
 }
 
 /// A command's failure: the message and the exit code it maps to.
@@ -49,6 +56,11 @@ impl Failure {
     /// A Governor error, with the exit code of its kind.
     pub fn governor(error: governor::GovernorError) -> Failure {
         Failure::new(of_governor(error.kind()), error)
+    }
+
+    /// A run's error, with the exit code of the stop it is.
+    pub fn run(error: agent::run::RunError) -> Failure {
+        Failure::new(of_stop(error.stop_reason()), error)
     }
 }
 

@@ -136,8 +136,7 @@ pub(crate) fn utc_stamp(now: time::OffsetDateTime) -> String {
 /// Renames `state_dir` to `<state_dir>.archived-<UTC time>` (under its lock, so never while a
 /// run is live) and returns the new path.
 pub fn archive_state(state_dir: &Path) -> Result<PathBuf, Failure> {
-    let lock = agent::run::lock_state_dir(state_dir)
-        .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+    let lock = agent::run::lock_state_dir(state_dir).map_err(Failure::run)?;
     let stamp = utc_stamp(time::OffsetDateTime::now_utc());
     let name = state_dir
         .file_name()
@@ -157,6 +156,15 @@ pub fn archive_state(state_dir: &Path) -> Result<PathBuf, Failure> {
         ))
     })?;
     drop(lock);
+    // The next run on this state dir starts over knowingly, though the project holds the
+    // archived run's commits.
+    agent::run::state::mark_start_over(state_dir, &target).map_err(|e| {
+        Failure::usage(anyhow!(
+            "archived the run to {}, but cannot create {} again: {e}",
+            target.display(),
+            state_dir.display()
+        ))
+    })?;
     Ok(target)
 }
 
@@ -269,7 +277,8 @@ mod tests {
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("run.json"), "{}").unwrap();
         let moved = archive_state(&state).unwrap();
-        assert!(!state.exists());
+        assert!(!state.join("run.json").exists());
+        assert!(state.join(agent::run::state::START_OVER_FILE).exists());
         assert!(moved.join("run.json").exists());
         assert!(moved
             .file_name()

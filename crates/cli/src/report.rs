@@ -111,7 +111,7 @@ pub fn render(r: &Report, generated: &str) -> String {
         let _ = writeln!(
             o,
             "<p>Last stop: <b>{}</b> (exit {}) at {}: {}</p>",
-            esc(&stop.reason),
+            esc(stop.reason.as_str()),
             stop.exit_code,
             esc(&stop.time),
             esc(&stop.detail)

@@ -23,23 +23,28 @@ pub fn run(args: &ResetArgs) -> CmdResult {
     use std::io::IsTerminal;
     let (project, state_dir) =
         crate::status::locate(args.project_dir.as_deref(), args.state_dir.clone())?;
-    let state = RunState::load(&state_dir)
-        .map_err(|e| Failure::usage(anyhow!(e)))?
-        .ok_or_else(|| {
-            Failure::usage(anyhow!(
-                "no run to reset for {} (no run.json in {})",
+    // A state dir whose run.json was lost is archived too (its ledger and plan are kept).
+    let question = match RunState::load(&state_dir).ok().flatten() {
+        Some(state) => format!(
+            "Archive the run in {} ({}, passing {}/{}, {} sessions)?",
+            state_dir.display(),
+            format!("{:?}", state.phase).to_lowercase(),
+            state.passing(),
+            state.features.len(),
+            state.sessions.len()
+        ),
+        None if agent::run::state::holds_a_run(&state_dir) => format!(
+            "Archive what is left of the run in {} (it has no readable run.json)?",
+            state_dir.display()
+        ),
+        None => {
+            return Err(Failure::usage(anyhow!(
+                "no run to reset for {} (nothing in {})",
                 project.display(),
                 state_dir.display()
-            ))
-        })?;
-    let question = format!(
-        "Archive the run in {} ({}, passing {}/{}, {} sessions)?",
-        state_dir.display(),
-        format!("{:?}", state.phase).to_lowercase(),
-        state.passing(),
-        state.features.len(),
-        state.sessions.len()
-    );
+            )))
+        }
+    };
     if !args.yes && std::io::stdin().is_terminal() && !crate::project::confirm(&question) {
         eprintln!("not archived");
         return Ok(code::OK);

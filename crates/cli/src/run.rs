@@ -10,17 +10,17 @@ use crate::report::cents;
 use crate::setup::{
     budget_setting, build_governor, build_toolbox, choose_state_dir, create_state_dir,
     model_setting, network_setting, sandbox_on, startup_warnings, tool_protocol_flag,
-    undo_cut_off_config_changes, watch_interrupts, AgentArgs, GovernorRequest, ToolboxRequest,
+    undo_cut_off_config_changes, watch_signals, AgentArgs, GovernorRequest, ToolboxRequest,
 };
 use agent::run::prompts::Prompts;
 use agent::run::state::RunState;
-use agent::run::{RunConfig, RunEnd, PROTECTED_FILES};
+use agent::run::{RunConfig, PROTECTED_FILES};
+use agent::StopReason;
 use agent::{Event, EventKind, EventSink};
 use anyhow::anyhow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -219,16 +219,25 @@ fn settle_state_dir(
             }
         }
     }
-    if let Some(state) = load(&state_dir)? {
+    let state = load(&state_dir)?;
+    // What is left of a run whose run.json was lost is archived on --fresh too.
+    let leftovers = state.is_none() && agent::run::state::holds_a_run(&state_dir);
+    if state.is_some() || leftovers {
         let archive_why = if args.fresh {
-            let question = format!(
-                "Archive the run in {} ({}, passing {}/{}, {} sessions) and start over?",
-                state_dir.display(),
-                format!("{:?}", state.phase).to_lowercase(),
-                state.passing(),
-                state.features.len(),
-                state.sessions.len()
-            );
+            let question = match &state {
+                Some(state) => format!(
+                    "Archive the run in {} ({}, passing {}/{}, {} sessions) and start over?",
+                    state_dir.display(),
+                    format!("{:?}", state.phase).to_lowercase(),
+                    state.passing(),
+                    state.features.len(),
+                    state.sessions.len()
+                ),
+                None => format!(
+                    "Archive what is left of the run in {} (it has no run.json) and start over?",
+                    state_dir.display()
+                ),
+            };
             use std::io::IsTerminal;
             if !args.yes && std::io::stdin().is_terminal() && !crate::project::confirm(&question) {
                 return Err(Failure::usage(anyhow!(
@@ -237,7 +246,7 @@ fn settle_state_dir(
                 )));
             }
             Some("--fresh")
-        } else if project_was_gone {
+        } else if project_was_gone && state.is_some() {
             Some("its project was deleted (the directory was missing or empty)")
         } else {
             None
@@ -302,22 +311,26 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         .flatten()
         .map_or(0, |s| s.sessions.len());
 
-    let governor = build_governor(
-        &GovernorRequest {
-            model: &model,
-            budget,
-            free_only: args.agent.free_only || file.free_only.unwrap_or(false),
-            ledger_path: state_dir.join("ledger.jsonl"),
-            record_to: args.record.clone(),
-            budget_includes_ledger: true,
-            tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
-            budget_name: args.agent.budget_name.as_deref(),
-            run_id: None,
-        },
-        &file,
-        &env,
-    )
-    .await?;
+    let governor = Arc::new(
+        build_governor(
+            &GovernorRequest {
+                model: &model,
+                budget,
+                free_only: args.agent.free_only || file.free_only.unwrap_or(false),
+                ledger_path: state_dir.join("ledger.jsonl"),
+                record_to: args.record.clone(),
+                budget_includes_ledger: true,
+                tool_protocol: tool_protocol_flag(args.agent.tool_protocol.as_deref())?,
+                budget_name: args.agent.budget_name.as_deref(),
+                run_id: None,
+            },
+            &file,
+            &env,
+        )
+        .await?,
+    );
+    let interrupt = Arc::new(agent::Interrupt::new());
+    let signals = watch_signals(Arc::clone(&interrupt), Arc::clone(&governor))?;
     if let Err(e) = crate::project::write_pointer(&project, &state_dir) {
         progress.emit(&Event::now(
             "run",
@@ -347,7 +360,13 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
 
-    let mut cfg = RunConfig::new(project.clone(), spec, state_dir.clone(), model);
+    let mut cfg = RunConfig::new(
+        project.clone(),
+        spec,
+        state_dir.clone(),
+        model,
+        crate::exit::of_stop,
+    );
     // --max-sessions counts the sessions of this invocation; the run state counts them all.
     cfg.max_sessions = args
         .max_sessions
@@ -370,6 +389,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     if cfg.workers > 1 {
         cfg.worker_toolbox = Some(crate::setup::toolbox_config(&toolbox_request, &file)?);
     }
+    cfg.start_over = args.fresh;
     if let Some(n) = file.planning_attempts {
         cfg.planning_attempts = n;
     }
@@ -389,10 +409,8 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     cfg.context_window = args.agent.context_window;
     tracing::debug!(?cfg, "run configuration");
 
-    let cancel = CancellationToken::new();
-    let interrupts = watch_interrupts(cancel.clone())?;
-    let result = agent::run::run(&cfg, &governor, &toolbox, progress.as_ref(), cancel).await;
-    interrupts.abort();
+    let result = agent::run::run(&cfg, &governor, &toolbox, progress.as_ref(), &interrupt).await;
+    signals.abort();
     progress.finish_line();
     if let Some(command) = &file.notify {
         let summary = stop_summary(&project, &state_dir, &governor);
@@ -406,15 +424,16 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
             let total = report.state.features.len();
             if !args.agent.json {
                 let what = match report.end {
-                    RunEnd::Complete => "complete: every feature passes".to_string(),
-                    RunEnd::SessionLimit => "stopped: --max-sessions reached".to_string(),
-                    RunEnd::Stalled => format!(
+                    StopReason::Complete => "complete: every feature passes".to_string(),
+                    StopReason::SessionLimit => "stopped: --max-sessions reached".to_string(),
+                    StopReason::Stalled => format!(
                         "stopped: no progress (stalled: {})",
                         report.state.stall.describe()
                     ),
-                    RunEnd::Interrupted => {
+                    StopReason::Interrupted => {
                         "interrupted: state saved; re-run the same command to resume".to_string()
                     }
+                    other => format!("stopped: {other}"),
                 };
                 eprintln!(
                     "loopwright: {what} — passing {passing}/{total}, spent {}{}",
@@ -425,13 +444,10 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
                         .unwrap_or_default()
                 );
             }
-            Ok(match report.end {
-                RunEnd::Complete => code::OK,
-                other => other.exit_code(),
-            })
+            Ok(crate::exit::of_stop(report.end))
         }
         Err(e) => {
-            let code = e.exit_code();
+            let code = crate::exit::of_stop(e.stop_reason());
             let overbilled = matches!(
                 &e,
                 agent::run::RunError::Session(agent::SessionError::Governor(g))
@@ -464,7 +480,7 @@ fn stop_summary(
         "project": project.display().to_string(),
         "state_dir": state_dir.display().to_string(),
         "model": state.as_ref().map(|s| s.model.clone()),
-        "reason": stop.as_ref().map(|s| s.reason.clone()),
+        "reason": stop.as_ref().map(|s| s.reason),
         "exit_code": stop.as_ref().map(|s| s.exit_code),
         "detail": stop.as_ref().map(|s| s.detail.clone()),
         "passing": state.as_ref().map_or(0, RunState::passing),

@@ -10,6 +10,7 @@ use governor::{
 use llm::Usd;
 use sandbox::NetworkMode;
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -441,7 +442,7 @@ pub fn undo_cut_off_config_changes(
     }
     for dir in dirs {
         let undone = agent::run::undo_config_changes_of_cut_off_session(&dir, project)
-            .map_err(|e| Failure::new(e.exit_code(), anyhow!(e)))?;
+            .map_err(Failure::run)?;
         if undone {
             agent::EventSink::emit(progress, &agent::Event::now(
                 "run",
@@ -678,25 +679,62 @@ pub fn sandbox_on(flag: Option<&str>, file: &FileConfig) -> Result<bool, Failure
     }
 }
 
-/// First Ctrl-C: cancel (a model call in flight is abandoned and settled in the ledger, a tool
-/// call under way finishes, state is saved). Second: leave at once.
-/// The handler is installed before this returns, so an interrupt right after start is not lost.
-pub fn watch_interrupts(
-    cancel: tokio_util::sync::CancellationToken,
+/// The first Ctrl-C, SIGTERM or SIGHUP asks to stop ([`agent::Interrupt::request`]: a model
+/// call in flight is abandoned and settled in the ledger, a tool call under way finishes, state
+/// is saved, exit 130). A second one (any of the three) stops at once: once the Governor has
+/// settled the call in flight (waited for at most [`SETTLE_WAIT`]), the run's hard-stop hook
+/// saves a stop record and the process exits 130.
+/// The handlers are installed before this returns, so a signal right after start is not lost.
+pub fn watch_signals(
+    interrupt: Arc<agent::Interrupt>,
+    governor: Arc<Governor>,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Failure::from(anyhow!("cannot install the Ctrl-C handler: {e}")))?;
+    use agent::Signal;
+    use tokio::signal::unix::{signal, SignalKind};
+    let install = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Failure::from(anyhow!("cannot install the {name} handler: {e}")))
+    };
+    let mut int = install(SignalKind::interrupt(), "Ctrl-C")?;
+    let mut term = install(SignalKind::terminate(), "SIGTERM")?;
+    let mut hup = install(SignalKind::hangup(), "SIGHUP")?;
     Ok(tokio::spawn(async move {
-        if interrupts.recv().await.is_none() {
+        let mut next = async || -> Option<Signal> {
+            tokio::select! {
+                got = int.recv() => got.map(|()| Signal::Interrupt),
+                got = term.recv() => got.map(|()| Signal::Terminate),
+                got = hup.recv() => got.map(|()| Signal::Hangup),
+            }
+        };
+        let Some(first) = next().await else {
             return;
-        }
-        eprintln!("\ninterrupted: cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (Ctrl-C again to quit now)");
-        cancel.cancel();
-        if interrupts.recv().await.is_some() {
-            std::process::exit(crate::exit::code::INTERRUPTED);
-        }
+        };
+        interrupt.request(first);
+        // Written, not printed: after SIGHUP the terminal may be gone (a failed write must not
+        // end this task).
+        let _ = writeln!(
+            std::io::stderr(),
+            "\ninterrupted ({first}): cancelling the model call in flight (settled in the ledger) or finishing the tool call under way, then saving (a second Ctrl-C, SIGTERM or SIGHUP quits at once)"
+        );
+        let Some(second) = next().await else {
+            return;
+        };
+        let settled = governor.settled(SETTLE_WAIT).await;
+        interrupt.hard_stop(second);
+        let _ = writeln!(
+            std::io::stderr(),
+            "stopped at once ({second}){}; state saved — re-run the same command to resume",
+            if settled {
+                ""
+            } else {
+                "; a model call was still in flight and counts at its reservation"
+            }
+        );
+        std::process::exit(crate::exit::code::INTERRUPTED);
     }))
 }
+
+/// The longest a second signal waits for the Governor to settle the call in flight.
+pub const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The model: the flag, else the config (`model = ...`, `LOOPWRIGHT_MODEL`).
 pub fn model_setting(flag: Option<&str>, file: &FileConfig) -> Result<String, Failure> {

@@ -231,7 +231,7 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
                 passing_so_far = p;
             }
             let end = match &s.end {
-                Some(end) => end.clone(),
+                Some(end) => end.to_string(),
                 None if running => "running".into(),
                 None => "cut off".into(),
             };
@@ -310,7 +310,12 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
         stall: StallRow {
             sessions: state.stall.sessions,
             weight: state.stall.weight,
-            endings: state.stall.endings.clone(),
+            endings: state
+                .stall
+                .endings
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             description: if state.stall.sessions == 0 {
                 String::new()
             } else {
@@ -441,7 +446,7 @@ fn summary_line(r: &Report) -> String {
         format!("running{current}")
     } else {
         match &r.last_stop {
-            Some(stop) => format!("stopped: {}", cell(&stop.reason)),
+            Some(stop) => format!("stopped: {}", cell(stop.reason.as_str())),
             None => "not running".to_string(),
         }
     };
@@ -503,7 +508,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "stopped   {} (exit {}) at {}: {}",
-            cell(&stop.reason),
+            cell(stop.reason.as_str()),
             stop.exit_code,
             cell(&stop.time),
             cell(&stop.detail)
@@ -612,7 +617,7 @@ mod tests {
 
     fn session(number: u32, kind: SessionKind, newly: &[&str]) -> SessionRecord {
         SessionRecord {
-            end: Some("completed".into()),
+            end: Some(agent::EndReason::Completed.into()),
             turns: 1,
             newly_passing: newly.iter().map(|s| s.to_string()).collect(),
             ..SessionRecord::started(number, kind, "")
@@ -667,10 +672,11 @@ mod tests {
             },
             last_stop: Some(agent::run::state::StopRecord {
                 time: "t".into(),
-                reason: "error".into(),
+                reason: agent::StopReason::Error,
                 exit_code: 1,
                 detail: "boom\u{9b}31mred\rhidden".into(),
                 cause: None,
+                signal: None,
             }),
             workers: vec![],
         };

@@ -5,7 +5,7 @@ use crate::model_ref::ModelRefError;
 use llm::{LlmError, Usd};
 use std::path::PathBuf;
 
-/// What kind of stop an error is, for the CLI's exit code and the run's stop record.
+/// What kind of stop an error is (the run's stop reason and the CLI's exit code follow from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -26,20 +26,6 @@ pub enum ErrorKind {
     /// Anything else: a provider that keeps failing after retries, a network down, a ledger
     /// that cannot be written.
     Failure,
-}
-
-impl ErrorKind {
-    /// The name a run's stop record gives this kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::BadInput => "bad_input",
-            ErrorKind::Budget => "budget",
-            ErrorKind::PinViolation => "pin_violation",
-            ErrorKind::Overbilled => "overbilled",
-            ErrorKind::Cancelled => "interrupted",
-            ErrorKind::Failure => "error",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

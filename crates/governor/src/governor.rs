@@ -108,6 +108,8 @@ impl GovernorConfig {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Attempts reserved and not settled yet (calls in flight).
+    open_attempts: usize,
     calls: u64,
     next_call: u64,
     sessions: HashMap<String, PreviousCall>,
@@ -300,6 +302,25 @@ impl Governor {
         self.lock().calls
     }
 
+    /// Attempts reserved in the ledger and not settled yet: calls in flight.
+    pub fn attempts_in_flight(&self) -> usize {
+        self.lock().open_attempts
+    }
+
+    /// Waits until no attempt is in flight (a cancelled call settles as soon as its attempt is
+    /// abandoned), for at most `limit`; whether none is. Used before leaving the process at
+    /// once, so no reservation is left unsettled in the ledger.
+    pub async fn settled(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.attempts_in_flight() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Things the user should know (unknown price, a torn ledger line dropped).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -370,6 +391,7 @@ impl Governor {
                 Ok(plan) => plan,
                 Err(e) => break Err(e),
             };
+            self.lock().open_attempts += 1;
             reserved_any = true;
             request.max_tokens = plan.max_tokens;
             let at = Attempt {
@@ -656,6 +678,10 @@ impl Governor {
         remember: Option<(&str, PreviousCall)>,
     ) -> Result<(), GovernorError> {
         let written = self.backend.settle(entry).await;
+        {
+            let mut st = self.lock();
+            st.open_attempts = st.open_attempts.saturating_sub(1);
+        }
         if let Some((session, prev)) = remember {
             self.lock().sessions.insert(session.to_string(), prev);
         }

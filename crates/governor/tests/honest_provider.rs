@@ -1,11 +1,16 @@
 //! Property: over random fault sequences (refusals, rate limits, cut streams, error events
-//! after HTTP 200, malformed events) and random usage figures from an honest provider (input
-//! within what was sent, output within `max_tokens`), on both wires and under a budget:
+//! after HTTP 200, malformed events, a call cancelled in flight as Ctrl-C or SIGTERM does) and
+//! random usage figures from an honest provider (input within what was sent, output within
+//! `max_tokens`), on both wires and under a budget, with the process stopped and resumed (a
+//! new Governor on the same ledger) at a random call:
 //! - each attempt is settled at exactly what the documented charging rule says the provider
 //!   may bill for it (computed here independently, from what the server was told to do), so
 //!   the ledger total is their sum;
 //! - the ledger total never exceeds the budget, and equals what the Governor counts as spent;
-//! - an honest provider is never flagged as over-billing.
+//! - an honest provider is never flagged as over-billing;
+//! - a resumed Governor counts what the ledger holds (so the budget goes on from there) and
+//!   the ledger verifies against the total the stopped one last knew (what a run keeps in
+//!   `run.json`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -32,6 +37,9 @@ enum Kind {
     ErrorEvent(usize),
     /// A malformed event after this many events.
     Malformed(usize),
+    /// The caller cancels the call while the server holds the response back (nothing
+    /// streamed); the call ends there.
+    Cancelled,
     /// A complete answer.
     Answer,
 }
@@ -60,6 +68,7 @@ fn arb_fault() -> impl Strategy<Value = Kind> {
         (0usize..=3).prop_map(Kind::Cut),
         (0usize..=3).prop_map(Kind::ErrorEvent),
         (0usize..=3).prop_map(Kind::Malformed),
+        Just(Kind::Cancelled),
     ]
 }
 
@@ -108,7 +117,8 @@ fn may_bill(anthropic: bool, served: Served, max_tokens: u64, reserved: Usd) -> 
         Kind::Cut(k) | Kind::ErrorEvent(k) | Kind::Malformed(k) if anthropic && k >= 1 => {
             per_mtok(&[(served.input, input), (max_tokens, output)])
         }
-        Kind::Cut(_) | Kind::ErrorEvent(_) | Kind::Malformed(_) => reserved,
+        // A cancelled attempt is torn with nothing reported.
+        Kind::Cut(_) | Kind::ErrorEvent(_) | Kind::Malformed(_) | Kind::Cancelled => reserved,
         Kind::Answer => per_mtok(&[(served.input, input), (served.output, output)]),
     }
 }
@@ -131,6 +141,11 @@ fn turn_for(served: Served) -> Turn {
             error_type: None,
             message: None,
         })),
+        Kind::Cancelled => Turn::Fault(Fault::Stall(testkit::StallFault {
+            after_events: 0,
+            ms: 60_000,
+            reply: Some(reply),
+        })),
         Kind::Answer => Turn::Reply(reply),
     }
 }
@@ -139,6 +154,7 @@ fn run_case(
     anthropic: bool,
     budget: Usd,
     calls: Vec<(Vec<Plan>, usize)>,
+    resume_at: usize,
 ) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -148,7 +164,9 @@ fn run_case(
         let plans: VecDeque<Plan> = calls.iter().flat_map(|(p, _)| p.clone()).collect();
         let queue = Arc::new(Mutex::new(plans));
         let served = Arc::new(Mutex::new(Vec::<Served>::new()));
-        let (q, log) = (queue.clone(), served.clone());
+        // The token of the call in flight: a `Cancelled` request cancels it.
+        let current = Arc::new(Mutex::new(CancellationToken::new()));
+        let (q, log, token) = (queue.clone(), served.clone(), current.clone());
         let server = FakeServer::start(Script::handler(move |req| {
             // An honest provider: input within the bytes sent (a token is at least a byte,
             // and the Governor's bound counts every byte of the prompt), output within
@@ -165,6 +183,9 @@ fn run_case(
                 output: max_tokens * plan.output_pct / 100,
             };
             log.lock().unwrap().push(served);
+            if matches!(served.kind, Kind::Cancelled) {
+                token.lock().unwrap().cancel();
+            }
             turn_for(served)
         }))
         .await;
@@ -177,19 +198,32 @@ fn run_case(
         let mut setup = Setup::new(model, &server, dir.path());
         setup.budget = Some(budget);
         setup.attempts = 4;
-        let g = setup.governor().unwrap();
-        let never = CancellationToken::new();
+        let mut g = setup.governor().unwrap();
         for (i, (_, bytes)) in calls.iter().enumerate() {
+            if i == resume_at {
+                // Stopped and resumed: what the stopped process last knew, then a new
+                // Governor over the same ledger.
+                let known = g.spent();
+                drop(g);
+                g = setup.governor().unwrap();
+                prop_assert_eq!(g.spent(), known, "the resumed Governor counts the ledger");
+                prop_assert_eq!(g.verify_ledger(known).unwrap(), known);
+            }
+            let cancel = CancellationToken::new();
+            *current.lock().unwrap() = cancel.clone();
             let prompt = Prompt {
                 system: "You are a careful coding agent.".into(),
                 messages: vec![Message::user_text("x".repeat(*bytes))],
                 ..Prompt::default()
             };
-            let result = g.call(&format!("s{i}"), &prompt, &never, &mut |_| {}).await;
+            let result = g
+                .call(&format!("s{i}"), &prompt, &cancel, &mut |_| {})
+                .await;
             if let Err(e) = result {
                 prop_assert!(
                     matches!(e.kind(), ErrorKind::Budget)
-                        || matches!(e, GovernorError::RetriesExhausted { .. }),
+                        || matches!(e, GovernorError::RetriesExhausted { .. })
+                        || (cancel.is_cancelled() && matches!(e, GovernorError::Cancelled { .. })),
                     "an honest provider only runs out the budget or the attempts: {e}"
                 );
             }
@@ -252,9 +286,10 @@ proptest! {
         anthropic in any::<bool>(),
         budget_thousandths in 2i64..600,
         calls in proptest::collection::vec(arb_call(), 1..5),
+        resume_at in 0usize..6,
     ) {
         // Sonnet's calls reserve about ten times what gpt-4.1-mini's do.
         let scale = if anthropic { 1_000_000 } else { 100_000 };
-        run_case(anthropic, Usd::from_nanos(budget_thousandths * scale), calls)?;
+        run_case(anthropic, Usd::from_nanos(budget_thousandths * scale), calls, resume_at)?;
     }
 }

@@ -23,8 +23,7 @@ use crate::landlock::LandlockRules;
 use crate::limits::{ChildLimits, ResourceLimits};
 use crate::namespaces::{Confinement, NamespaceMode, World, WorldEnded, WorldSpec};
 use crate::output::{CappedBuffer, ExecOutput};
-use crate::path::ProjectRoot;
-use crate::policy::{CommandPolicy, PolicyContext, PolicyDenial};
+use crate::policy::{PolicyContext, PolicyDenial};
 use crate::proxy::{EgressProxy, ProxyEvent, ProxyLimits};
 use crate::seccomp::FilterKind;
 use crate::view::{ViewPlan, ViewSpec};
@@ -587,18 +586,6 @@ impl Sandbox {
         Ok(Some(world))
     }
 
-    /// Checks `command` against `policy`, then runs it.
-    pub async fn check_and_run(
-        &self,
-        policy: &CommandPolicy,
-        project: &ProjectRoot,
-        command: &str,
-        timeout: Duration,
-    ) -> Result<ExecOutput, SandboxError> {
-        policy.check(command, project, &self.policy_context())?;
-        self.run(command, timeout).await
-    }
-
     /// The confinement as the command policy sees it: network access, whether process tools
     /// only reach the run's own processes (a pid namespace), and the temp dir as commands name
     /// it (`/tmp` in a world).
@@ -620,10 +607,10 @@ impl Sandbox {
         }
     }
 
-    /// Runs `bash -c command` confined. Does not check the policy (see
-    /// [`Sandbox::check_and_run`]). When the timeout passes, the command's process group is
-    /// killed. In a world, background processes the command started keep running until the
-    /// session ends; in fallback mode they die with the command.
+    /// Runs `bash -c command` confined. Does not check the policy (the caller does, with
+    /// [`crate::CommandPolicy::check`] and [`Sandbox::policy_context`]). When the timeout passes,
+    /// the command's process group is killed. In a world, background processes the command
+    /// started keep running until the session ends; in fallback mode they die with the command.
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SandboxError> {
         let started = Instant::now();
         let egress_mark = self.egress_log.mark();

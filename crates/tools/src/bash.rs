@@ -1,23 +1,46 @@
 //! `bash {command, timeout_secs?}`: policy check, confined run, frozen files restored after.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::{CommandPolicy, PolicyContext, ProjectRoot, Sandbox};
 use serde_json::Value;
 
 use crate::args::{preview, Args};
-use crate::frozen::FrozenCheck;
+use crate::frozen::{FrozenCheck, FrozenSlot};
 use crate::outcome::ToolOutcome;
-use crate::toolbox::Inner;
+use crate::registry::{BoxFuture, Tool};
 
-pub(crate) async fn bash(inner: &Inner, input: &Value) -> ToolOutcome {
-    match run(inner, input).await {
-        Ok(outcome) => outcome,
-        Err(message) => ToolOutcome::failure("bash", message),
+/// The `bash` tool: what a command is checked against and run in.
+pub(crate) struct Bash {
+    pub(crate) root: Arc<ProjectRoot>,
+    pub(crate) policy: Arc<CommandPolicy>,
+    /// The confinement as the policy sees it (network, process scoping, temp dir).
+    pub(crate) policy_context: PolicyContext,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) default_timeout: Duration,
+    pub(crate) max_timeout: Duration,
+    /// Restored after every command that changed them.
+    pub(crate) frozen: FrozenSlot,
+}
+
+impl Tool for Bash {
+    fn spec(&self) -> llm::ToolSpec {
+        crate::specs::bash(self.default_timeout.as_secs(), self.max_timeout.as_secs())
+    }
+
+    fn call<'a>(&'a self, input: &'a Value) -> BoxFuture<'a, ToolOutcome> {
+        Box::pin(async move {
+            match run(self, input).await {
+                Ok(outcome) => outcome,
+                Err(message) => ToolOutcome::failure("bash", message),
+            }
+        })
     }
 }
 
-async fn run(inner: &Inner, input: &Value) -> Result<ToolOutcome, String> {
+async fn run(inner: &Bash, input: &Value) -> Result<ToolOutcome, String> {
     let args = Args::parse("bash", input, &["command", "timeout_secs"])?;
     let command = args.required_str("command")?;
     let timeout_secs = args.optional_positive_int("timeout_secs")?;
@@ -33,7 +56,7 @@ async fn run(inner: &Inner, input: &Value) -> Result<ToolOutcome, String> {
         .map_err(|denial| format!("command refused by policy: {denial}"))?;
 
     let result = inner.sandbox.run(command, timeout).await;
-    let frozen = inner.frozen();
+    let frozen = inner.frozen.get();
     let check = if frozen.is_empty() {
         FrozenCheck::default()
     } else {

@@ -326,3 +326,25 @@ fn check_relative(rel: &Path) -> Result<(), ToolError> {
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
+
+/// The frozen-file snapshot in force, shared by the toolbox (which replaces it) and the tools
+/// that honour it (`write_file`, `edit_file`, `bash`). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FrozenSlot(std::sync::Arc<std::sync::RwLock<std::sync::Arc<FrozenFiles>>>);
+
+impl FrozenSlot {
+    /// The snapshot in force now.
+    pub(crate) fn get(&self) -> std::sync::Arc<FrozenFiles> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set(&self, frozen: FrozenFiles) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(frozen);
+    }
+}

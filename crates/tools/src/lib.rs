@@ -4,7 +4,8 @@
 //! as a Rust error: refusals and mistakes come back to the model as a [`ToolOutcome`] with
 //! `is_error: true` and a message that says what to do instead. Frozen files (the feature
 //! checks written during planning) cannot be written and are restored after any `bash` command
-//! that changes them.
+//! that changes them. Each tool is a [`Tool`] (its spec and its handler); a [`ToolRegistry`]
+//! dispatches a session's tools by name, the toolbox's and any its caller adds.
 
 mod args;
 mod bash;
@@ -12,7 +13,9 @@ mod error;
 mod frozen;
 mod list;
 mod outcome;
+mod project_files;
 mod read;
+mod registry;
 mod search;
 mod specs;
 mod toolbox;
@@ -27,6 +30,7 @@ pub use outcome::ToolOutcome;
 pub use read::{
     READ_DEFAULT_LIMIT, READ_MAX_LINE_CHARS, READ_MAX_OUTPUT_BYTES, READ_MAX_WHOLE_FILE_BYTES,
 };
+pub use registry::{BoxFuture, Tool, ToolRegistry};
 pub use sandbox::{PolicyConfig, ProjectRoot, SandboxMode};
 pub use search::{GREP_MAX_LINE_CHARS, GREP_MAX_MATCHES};
-pub use toolbox::{Toolbox, ToolboxConfig, DEFAULT_TIMEOUT, MAX_TIMEOUT, TOOL_NAMES};
+pub use toolbox::{Toolbox, ToolboxConfig, DEFAULT_TIMEOUT, MAX_TIMEOUT};

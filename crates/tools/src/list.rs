@@ -126,3 +126,19 @@ pub(crate) fn list_files(
         out,
     ))
 }
+
+/// The `list_files` tool.
+pub(crate) struct ListFiles(pub(crate) crate::project_files::ProjectFiles);
+
+impl crate::registry::Tool for ListFiles {
+    fn spec(&self) -> llm::ToolSpec {
+        crate::specs::list_files()
+    }
+
+    fn call<'a>(&'a self, input: &'a Value) -> crate::registry::BoxFuture<'a, ToolOutcome> {
+        let (project, input) = (self.0.clone(), input.clone());
+        crate::project_files::blocking("list_files", move || {
+            list_files(project.root(), project.files(), &input)
+        })
+    }
+}

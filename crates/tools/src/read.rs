@@ -201,3 +201,19 @@ pub(crate) fn plural(n: u64) -> &'static str {
         "s"
     }
 }
+
+/// The `read_file` tool.
+pub(crate) struct ReadFile(pub(crate) crate::project_files::ProjectFiles);
+
+impl crate::registry::Tool for ReadFile {
+    fn spec(&self) -> llm::ToolSpec {
+        crate::specs::read_file()
+    }
+
+    fn call<'a>(&'a self, input: &'a Value) -> crate::registry::BoxFuture<'a, ToolOutcome> {
+        let (project, input) = (self.0.clone(), input.clone());
+        crate::project_files::blocking("read_file", move || {
+            read_file(project.root(), project.files(), &input)
+        })
+    }
+}

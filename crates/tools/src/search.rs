@@ -191,3 +191,19 @@ fn looks_binary(file: &mut UntrustedFile) -> std::io::Result<bool> {
     file.rewind()?;
     Ok(head.contains(&0))
 }
+
+/// The `grep` tool.
+pub(crate) struct Grep(pub(crate) crate::project_files::ProjectFiles);
+
+impl crate::registry::Tool for Grep {
+    fn spec(&self) -> llm::ToolSpec {
+        crate::specs::grep()
+    }
+
+    fn call<'a>(&'a self, input: &'a Value) -> crate::registry::BoxFuture<'a, ToolOutcome> {
+        let (project, input) = (self.0.clone(), input.clone());
+        crate::project_files::blocking("grep", move || {
+            grep(project.root(), project.files(), &input)
+        })
+    }
+}

@@ -1,7 +1,8 @@
-//! [`Toolbox`]: the six tools behind one `call`, and their configuration.
+//! [`Toolbox`]: the six tools, each a [`Tool`], with what they share (the project, the
+//! sandbox, the command policy, the frozen files), and their configuration.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sandbox::untrusted::UntrustedDir;
@@ -11,19 +12,16 @@ use sandbox::{
 };
 use serde_json::Value;
 
+use crate::bash::Bash;
 use crate::error::ToolError;
-use crate::frozen::FrozenFiles;
+use crate::frozen::{FrozenFiles, FrozenSlot};
+use crate::list::ListFiles;
 use crate::outcome::ToolOutcome;
-
-/// The names of the tools, in the order [`Toolbox::specs`] lists them.
-pub const TOOL_NAMES: [&str; 6] = [
-    "bash",
-    "read_file",
-    "write_file",
-    "edit_file",
-    "list_files",
-    "grep",
-];
+use crate::project_files::ProjectFiles;
+use crate::read::ReadFile;
+use crate::registry::{Tool, ToolRegistry};
+use crate::search::Grep;
+use crate::write::{EditFile, WriteFile};
 
 /// Default for [`ToolboxConfig::default_timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -95,37 +93,26 @@ impl ToolboxConfig {
 
 /// The agent's tools for one project. `Send + Sync`; calls may run concurrently.
 pub struct Toolbox {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) root: ProjectRoot,
-    /// The project held open, for reading and writing beneath it without following links.
-    pub(crate) files: UntrustedDir,
-    pub(crate) policy: CommandPolicy,
+    root: Arc<ProjectRoot>,
+    policy: Arc<CommandPolicy>,
     /// The confinement as the policy sees it (network, process scoping, temp dir).
-    pub(crate) policy_context: PolicyContext,
-    pub(crate) sandbox: Sandbox,
-    pub(crate) allow_network: bool,
-    pub(crate) default_timeout: Duration,
-    pub(crate) max_timeout: Duration,
-    frozen: RwLock<Arc<FrozenFiles>>,
-}
-
-impl Inner {
-    pub(crate) fn frozen(&self) -> Arc<FrozenFiles> {
-        self.frozen
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
+    policy_context: PolicyContext,
+    sandbox: Arc<Sandbox>,
+    allow_network: bool,
+    /// What commands see read-only besides the frozen files (`.git`, `.loopwright`, the
+    /// configured paths), absolute.
+    read_only: Vec<PathBuf>,
+    frozen: FrozenSlot,
+    /// `bash`, `read_file`, `write_file`, `edit_file`, `list_files`, `grep`: the order the
+    /// model sees them in.
+    tools: Vec<Box<dyn Tool>>,
 }
 
 impl std::fmt::Debug for Toolbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Toolbox")
-            .field("project", &self.inner.root.path())
-            .field("frozen", &self.inner.frozen().len())
+            .field("project", &self.root.path())
+            .field("frozen", &self.frozen.get().len())
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +131,11 @@ impl Toolbox {
             message: e.to_string(),
         })?;
         let policy = CommandPolicy::new(&config.policy);
+        let read_only: Vec<PathBuf> = [Path::new(".git"), Path::new(".loopwright")]
+            .into_iter()
+            .chain(config.read_only.iter().map(PathBuf::as_path))
+            .map(|p| root.path().join(p))
+            .collect();
         let sandbox = Sandbox::new(SandboxConfig {
             project: root.path().to_path_buf(),
             mode: config.sandbox_mode,
@@ -155,13 +147,10 @@ impl Toolbox {
             env_allow: config.env_allow.clone(),
             limits: config.limits,
             output_cap_bytes: config.output_cap_bytes,
-            // The harness's history; the frozen files join it from the next session on
-            // ([`Toolbox::set_frozen`]), and are restored after every command meanwhile.
-            read_only: [Path::new(".git"), Path::new(".loopwright")]
-                .into_iter()
-                .chain(config.read_only.iter().map(PathBuf::as_path))
-                .map(|p| root.path().join(p))
-                .collect(),
+            // The harness's history, its state pointer and the configured paths; the frozen
+            // files join them from the next session on ([`Toolbox::set_frozen`]), and are
+            // restored after every command meanwhile.
+            read_only: read_only.clone(),
             // In a world, the egress proxy listens there (started by the caller with
             // `Sandbox::start_egress_proxy`); without one the port is unused.
             proxy_port: (config.network != NetworkMode::Off).then_some(sandbox::PROXY_PORT),
@@ -172,130 +161,125 @@ impl Toolbox {
         // Process tools are scoped to the run when commands run in its pid namespace; the temp
         // dir is named as commands see it (`/tmp` in the run's world).
         let policy_context = sandbox.policy_context();
-        Ok(Toolbox {
-            inner: Arc::new(Inner {
-                root,
-                files,
-                policy,
-                policy_context,
-                sandbox,
-                allow_network: config.allow_network,
+        let root = Arc::new(root);
+        let policy = Arc::new(policy);
+        let sandbox = Arc::new(sandbox);
+        let frozen = FrozenSlot::default();
+        let project = ProjectFiles::new(Arc::clone(&root), files);
+        let tools: Vec<Box<dyn Tool>> = vec![
+            Box::new(Bash {
+                root: Arc::clone(&root),
+                policy: Arc::clone(&policy),
+                policy_context: policy_context.clone(),
+                sandbox: Arc::clone(&sandbox),
                 default_timeout: config
                     .default_timeout
                     .clamp(Duration::from_secs(1), max_timeout),
                 max_timeout,
-                frozen: RwLock::new(Arc::new(FrozenFiles::default())),
+                frozen: frozen.clone(),
             }),
+            Box::new(ReadFile(project.clone())),
+            Box::new(WriteFile {
+                project: project.clone(),
+                frozen: frozen.clone(),
+            }),
+            Box::new(EditFile {
+                project: project.clone(),
+                frozen: frozen.clone(),
+            }),
+            Box::new(ListFiles(project.clone())),
+            Box::new(Grep(project)),
+        ];
+        Ok(Toolbox {
+            root,
+            policy,
+            policy_context,
+            sandbox,
+            allow_network: config.allow_network,
+            read_only,
+            frozen,
+            tools,
         })
     }
 
     /// The project the tools work in.
     pub fn project(&self) -> &ProjectRoot {
-        &self.inner.root
+        &self.root
     }
 
     /// The confined runner `bash` uses; the harness runs the feature checks through it too, so
     /// they are confined like the agent's commands.
     pub fn sandbox(&self) -> &Sandbox {
-        &self.inner.sandbox
+        &self.sandbox
     }
 
     /// The command policy `bash` applies (the harness also checks planned feature checks
     /// against it).
     pub fn policy(&self) -> &CommandPolicy {
-        &self.inner.policy
+        &self.policy
     }
 
     /// The confinement as the policy sees it; planned feature checks are checked against the
     /// policy with it, as `bash` commands are.
     pub fn policy_context(&self) -> &PolicyContext {
-        &self.inner.policy_context
+        &self.policy_context
     }
 
     /// Whether commands may use the network.
     pub fn allow_network(&self) -> bool {
-        self.inner.allow_network
+        self.allow_network
+    }
+
+    /// The six tools, in the order the model sees them.
+    pub fn tools(&self) -> impl Iterator<Item = &dyn Tool> {
+        self.tools.iter().map(|t| &**t)
+    }
+
+    /// A registry of the six tools, for a session to add its own to.
+    pub fn registry(&self) -> ToolRegistry<'_> {
+        let mut registry = ToolRegistry::new();
+        for tool in self.tools() {
+            registry.register(tool);
+        }
+        registry
     }
 
     /// The six tools with descriptions and JSON schemas, for the model request.
     pub fn specs(&self) -> Vec<llm::ToolSpec> {
-        crate::specs::tool_specs(
-            self.inner.default_timeout.as_secs(),
-            self.inner.max_timeout.as_secs(),
-        )
+        self.tools().map(Tool::spec).collect()
     }
 
     /// Freezes files from now on (replacing any earlier set): `write_file`/`edit_file` refuse
     /// them and every `bash` call ends by restoring them if it changed them. The snapshot must
     /// be of this toolbox's project.
     pub fn set_frozen(&self, frozen: FrozenFiles) -> Result<(), ToolError> {
-        if !frozen.is_empty() && frozen.root() != self.inner.root.path() {
+        if !frozen.is_empty() && frozen.root() != self.root.path() {
             return Err(ToolError::Frozen {
                 path: frozen.root().to_path_buf(),
                 message: format!(
                     "the snapshot is of another project than {}",
-                    self.inner.root.path().display()
+                    self.root.path().display()
                 ),
             });
         }
         // Read-only in the commands' view from the next session (world) on.
-        let mut read_only = vec![self.inner.root.path().join(".git")];
-        read_only.extend(frozen.paths().map(|p| self.inner.root.path().join(p)));
-        self.inner
-            .sandbox
+        let mut read_only = self.read_only.clone();
+        read_only.extend(frozen.paths().map(|p| self.root.path().join(p)));
+        self.sandbox
             .set_read_only(read_only)
             .map_err(|e| ToolError::Sandbox(e.to_string()))?;
-        *self
-            .inner
-            .frozen
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(frozen);
+        self.frozen.set(frozen);
         Ok(())
     }
 
     /// The current frozen-file snapshot (empty until [`Toolbox::set_frozen`]).
     pub fn frozen(&self) -> Arc<FrozenFiles> {
-        self.inner.frozen()
+        self.frozen.get()
     }
 
     /// Runs one tool call. Never panics and never fails: unknown tools, bad arguments,
     /// refusals and I/O errors come back as `is_error: true` with an actionable message.
     pub async fn call(&self, name: &str, input: &Value) -> ToolOutcome {
-        if name == "bash" {
-            return crate::bash::bash(&self.inner, input).await;
-        }
-        let tool: &'static str = match TOOL_NAMES.iter().find(|t| **t == name) {
-            Some(t) => t,
-            None => {
-                let shown = crate::args::preview(name, 60);
-                let mut outcome = ToolOutcome::failure(
-                    "unknown tool",
-                    format!(
-                        "there is no tool named `{shown}`; the tools are: {}",
-                        TOOL_NAMES.join(", ")
-                    ),
-                );
-                outcome.summary = format!("{shown}: unknown tool");
-                return outcome;
-            }
-        };
-        let inner = Arc::clone(&self.inner);
-        let input = input.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let (root, files) = (&inner.root, &inner.files);
-            match tool {
-                "read_file" => crate::read::read_file(root, files, &input),
-                "write_file" => crate::write::write_file(root, files, &inner.frozen(), &input),
-                "edit_file" => crate::write::edit_file(root, files, &inner.frozen(), &input),
-                "list_files" => crate::list::list_files(root, files, &input),
-                _ => crate::search::grep(root, files, &input),
-            }
-        })
-        .await;
-        match joined {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(message)) => ToolOutcome::failure(tool, message),
-            Err(e) => ToolOutcome::failure(tool, format!("the tool failed internally: {e}")),
-        }
+        self.registry().call(name, input).await
     }
 }

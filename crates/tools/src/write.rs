@@ -219,3 +219,41 @@ fn line_count(content: &str) -> u64 {
         newlines + 1
     }
 }
+
+/// The `write_file` tool: refuses the frozen files.
+pub(crate) struct WriteFile {
+    pub(crate) project: crate::project_files::ProjectFiles,
+    pub(crate) frozen: crate::frozen::FrozenSlot,
+}
+
+impl crate::registry::Tool for WriteFile {
+    fn spec(&self) -> llm::ToolSpec {
+        crate::specs::write_file()
+    }
+
+    fn call<'a>(&'a self, input: &'a Value) -> crate::registry::BoxFuture<'a, ToolOutcome> {
+        let (project, frozen, input) = (self.project.clone(), self.frozen.get(), input.clone());
+        crate::project_files::blocking("write_file", move || {
+            write_file(project.root(), project.files(), &frozen, &input)
+        })
+    }
+}
+
+/// The `edit_file` tool: refuses the frozen files.
+pub(crate) struct EditFile {
+    pub(crate) project: crate::project_files::ProjectFiles,
+    pub(crate) frozen: crate::frozen::FrozenSlot,
+}
+
+impl crate::registry::Tool for EditFile {
+    fn spec(&self) -> llm::ToolSpec {
+        crate::specs::edit_file()
+    }
+
+    fn call<'a>(&'a self, input: &'a Value) -> crate::registry::BoxFuture<'a, ToolOutcome> {
+        let (project, frozen, input) = (self.project.clone(), self.frozen.get(), input.clone());
+        crate::project_files::blocking("edit_file", move || {
+            edit_file(project.root(), project.files(), &frozen, &input)
+        })
+    }
+}

@@ -3,7 +3,7 @@ mod common;
 
 use common::{assert_error, call, project};
 use serde_json::json;
-use tools::{Toolbox, TOOL_NAMES};
+use tools::Toolbox;
 
 #[test]
 fn toolbox_is_send_and_sync() {
@@ -16,7 +16,17 @@ fn specs_cover_the_contract() {
     let (_dir, tb) = project();
     let specs = tb.specs();
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, TOOL_NAMES);
+    assert_eq!(
+        names,
+        [
+            "bash",
+            "read_file",
+            "write_file",
+            "edit_file",
+            "list_files",
+            "grep"
+        ]
+    );
     let expect: [(&str, &[&str], &[&str]); 6] = [
         ("bash", &["command", "timeout_secs"], &["command"]),
         ("read_file", &["path", "offset", "limit"], &["path"]),
@@ -65,7 +75,8 @@ async fn unknown_tool_lists_the_tools() {
 #[tokio::test]
 async fn invalid_json_input_is_a_tool_error() {
     let (_dir, tb) = project();
-    for tool in TOOL_NAMES {
+    for tool in tb.specs().iter().map(|s| s.name.clone()) {
+        let tool = tool.as_str();
         let out = call(&tb, tool, json!({"__invalid_json": "{\"path\": \"a.txt"})).await;
         assert_error(&out, "not valid JSON");
     }
@@ -147,4 +158,55 @@ async fn null_input_counts_as_no_arguments() {
     assert_eq!(out.content, "a.txt\n");
     let out = tb.call("read_file", &serde_json::Value::Null).await;
     assert_error(&out, "missing required argument `path`");
+}
+
+/// A tool a caller adds (as the orchestrator adds `add_features` and `verify_feature`).
+struct Echo;
+
+impl tools::Tool for Echo {
+    fn spec(&self) -> llm::ToolSpec {
+        llm::ToolSpec {
+            name: "echo".into(),
+            description: "Says back what it was given.".into(),
+            input_schema: json!({"type": "object"}),
+        }
+    }
+
+    fn call<'a>(
+        &'a self,
+        input: &'a serde_json::Value,
+    ) -> tools::BoxFuture<'a, tools::ToolOutcome> {
+        Box::pin(async move { tools::ToolOutcome::success("echo", input.to_string()) })
+    }
+}
+
+#[tokio::test]
+async fn a_registry_dispatches_the_toolbox_and_added_tools_alike() {
+    let (_dir, tb) = project();
+    let echo = Echo;
+    let mut registry = tb.registry();
+    registry.register(&echo);
+    assert_eq!(
+        registry.names(),
+        [
+            "bash",
+            "read_file",
+            "write_file",
+            "edit_file",
+            "list_files",
+            "grep",
+            "echo"
+        ]
+    );
+    assert_eq!(registry.specs().last().unwrap().name, "echo");
+    let out = registry.call("echo", &json!({"said": 1})).await;
+    assert!(!out.is_error);
+    assert!(out.content.contains("\"said\":1"), "{}", out.content);
+    let out = registry
+        .call("write_file", &json!({"path": "a.txt", "content": "x"}))
+        .await;
+    assert!(!out.is_error, "{}", out.content);
+    let out = registry.call("nope", &json!({})).await;
+    assert_error(&out, "no tool named `nope`");
+    assert!(out.content.contains("echo"), "{}", out.content);
 }

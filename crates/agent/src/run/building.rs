@@ -1,7 +1,7 @@
 //! Building: a build session with a fresh conversation, its prompt, and what the harness does
 //! at its end (re-check, commit, record, the stall count).
 
-use super::extra::BuildTools;
+use super::extra::VerifyFeature;
 use super::features::feature_table;
 use super::project_files;
 use super::prompts::PromptKind;
@@ -23,7 +23,7 @@ impl RunContext<'_> {
         let before = self.passing_ids();
         let prompt = self.building_prompt(spec, number).await?;
         let config = self.session_config(&id, prompt, "Continue building the application: pick the next features that are not passing, implement them, and verify them with verify_feature.")?;
-        let tools = BuildTools::new(self, number);
+        let tools = VerifyFeature::new(self, number);
         let result = self.run_agent(number, config, &tools, cancel).await?;
         self.write_feature_list()?;
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
@@ -75,7 +75,7 @@ impl RunContext<'_> {
                 .rev()
                 .find(|r| r.number < number && r.end.is_some())
                 .map(|r| {
-                    let ended = match (r.end.as_deref(), r.end_detail.as_str()) {
+                    let ended = match (&r.end, r.end_detail.as_str()) {
                         (Some(end), "") => end.to_string(),
                         (Some(end), detail) => format!("{end} ({detail})"),
                         (None, _) => "unknown".to_string(),

@@ -1,18 +1,19 @@
-//! The run's own tools: `add_features` (planning) and `verify_feature` (building), offered to the
-//! session next to the toolbox's through [`ExtraTools`].
+//! The run's own tools: `add_features` (planning) and `verify_feature` (building). Each is a
+//! [`Tool`] the session offers next to the toolbox's, and the session's [`SessionHooks`] (what
+//! counts as progress, whether the work is done, the git guard after a command).
 
 use super::features::Feature;
 use super::{state, RunContext};
-use crate::session::{BoxFuture, ExtraTools};
+use crate::session::SessionHooks;
 use llm::ToolSpec;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use tools::ToolOutcome;
+use tools::{BoxFuture, Tool, ToolOutcome};
 
 /// Planning: `add_features`.
-pub(crate) struct PlanningTools<'a> {
+pub(crate) struct AddFeatures<'a> {
     ctx: &'a RunContext<'a>,
     session_number: u32,
     /// Features recorded in this session (the watchdog's progress).
@@ -20,16 +21,16 @@ pub(crate) struct PlanningTools<'a> {
 }
 
 /// Building: `verify_feature`.
-pub(crate) struct BuildTools<'a> {
+pub(crate) struct VerifyFeature<'a> {
     ctx: &'a RunContext<'a>,
     session_number: u32,
     /// Features whose check passed in this session (each counts once as progress).
     passed: Mutex<BTreeSet<String>>,
 }
 
-impl<'a> PlanningTools<'a> {
-    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> PlanningTools<'a> {
-        PlanningTools {
+impl<'a> AddFeatures<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> AddFeatures<'a> {
+        AddFeatures {
             ctx,
             session_number,
             recorded: AtomicU64::new(0),
@@ -37,9 +38,9 @@ impl<'a> PlanningTools<'a> {
     }
 }
 
-impl<'a> BuildTools<'a> {
-    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> BuildTools<'a> {
-        BuildTools {
+impl<'a> VerifyFeature<'a> {
+    pub(crate) fn new(ctx: &'a RunContext<'a>, session_number: u32) -> VerifyFeature<'a> {
+        VerifyFeature {
             ctx,
             session_number,
             passed: Mutex::new(BTreeSet::new()),
@@ -100,20 +101,17 @@ check's output. Only this marks a feature as passing."
     }
 }
 
-impl ExtraTools for PlanningTools<'_> {
-    fn specs(&self) -> Vec<ToolSpec> {
-        vec![add_features_spec()]
+impl Tool for AddFeatures<'_> {
+    fn spec(&self) -> ToolSpec {
+        add_features_spec()
     }
 
-    fn call<'b>(&'b self, name: &'b str, input: &'b Value) -> BoxFuture<'b, Option<ToolOutcome>> {
-        Box::pin(async move {
-            if name != "add_features" {
-                return None;
-            }
-            Some(self.add_features(input).await)
-        })
+    fn call<'b>(&'b self, input: &'b Value) -> BoxFuture<'b, ToolOutcome> {
+        Box::pin(self.add_features(input))
     }
+}
 
+impl SessionHooks for AddFeatures<'_> {
     fn progress_marks(&self) -> u64 {
         self.recorded.load(Ordering::SeqCst)
     }
@@ -138,7 +136,7 @@ fn guard_after_command<'b>(
     })
 }
 
-impl PlanningTools<'_> {
+impl AddFeatures<'_> {
     async fn add_features(&self, input: &Value) -> ToolOutcome {
         let batch: Vec<Feature> = match input.get("features").cloned().map(serde_json::from_value) {
             Some(Ok(b)) => b,
@@ -204,20 +202,17 @@ impl PlanningTools<'_> {
     }
 }
 
-impl ExtraTools for BuildTools<'_> {
-    fn specs(&self) -> Vec<ToolSpec> {
-        vec![verify_feature_spec()]
+impl Tool for VerifyFeature<'_> {
+    fn spec(&self) -> ToolSpec {
+        verify_feature_spec()
     }
 
-    fn call<'b>(&'b self, name: &'b str, input: &'b Value) -> BoxFuture<'b, Option<ToolOutcome>> {
-        Box::pin(async move {
-            if name != "verify_feature" {
-                return None;
-            }
-            Some(self.verify(input).await)
-        })
+    fn call<'b>(&'b self, input: &'b Value) -> BoxFuture<'b, ToolOutcome> {
+        Box::pin(self.verify(input))
     }
+}
 
+impl SessionHooks for VerifyFeature<'_> {
     fn progress_marks(&self) -> u64 {
         self.passed
             .lock()
@@ -234,7 +229,7 @@ impl ExtraTools for BuildTools<'_> {
     }
 }
 
-impl BuildTools<'_> {
+impl VerifyFeature<'_> {
     async fn verify(&self, input: &Value) -> ToolOutcome {
         let Some(id) = input.get("id").and_then(Value::as_str) else {
             return ToolOutcome::failure(

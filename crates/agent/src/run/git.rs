@@ -958,6 +958,50 @@ impl HarnessGit {
         Ok(())
     }
 
+    /// The newest commit the harness made (a `loopwright: ` commit by loopwright), in the
+    /// project's history or else in the mirror, as `<id> <subject>`; `None` when neither has one.
+    pub async fn last_harness_commit(&self) -> Option<String> {
+        let args = [
+            "log",
+            "-1",
+            "--format=%H %s",
+            "--author=<loopwright@localhost>",
+            "--grep=^loopwright: ",
+        ];
+        let in_project = self.git(&[&args[..], &["HEAD"]].concat()).await;
+        if let Some(found) = in_project.ok().filter(|s| !s.trim().is_empty()) {
+            return Some(found.trim().to_string());
+        }
+        if !self.mirror_dir().join("HEAD").exists() {
+            return None;
+        }
+        self.mirror_git(&[&args[..], &[MIRROR_REF]].concat())
+            .await
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether the project's history (what HEAD descends from) contains `commit`.
+    pub async fn history_contains(&self, commit: &str) -> Result<bool, GitError> {
+        let known = self
+            .git(&[
+                "rev-parse",
+                "-q",
+                "--verify",
+                &format!("{commit}^{{commit}}"),
+            ])
+            .await
+            .is_ok();
+        if !known {
+            return Ok(false);
+        }
+        let code = self
+            .git_status_code(&["merge-base", "--is-ancestor", commit, "HEAD"], None)
+            .await?;
+        Ok(code == 0)
+    }
+
     /// The last `n` commits, one line each; empty in a repository without commits.
     pub async fn recent_log(&self, n: u32) -> String {
         self.git(&["log", "--oneline", "--no-decorate", "-n", &n.to_string()])

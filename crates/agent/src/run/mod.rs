@@ -9,6 +9,7 @@
 
 mod building;
 mod config_guard;
+mod consistency;
 mod extra;
 pub mod features;
 pub mod git;
@@ -26,8 +27,10 @@ pub use resume::{lock_state_dir, run_is_live};
 pub use verify::CheckResult;
 
 use crate::events::{rfc3339_now, Event, EventKind, EventSink};
+use crate::interrupt::{Interrupt, Signal};
 use crate::outcome::EndReason;
 use crate::session::SessionError;
+use crate::stop::StopReason;
 use crate::watchdog::WatchdogConfig;
 use features::Feature;
 use governor::Governor;
@@ -37,7 +40,7 @@ use serde::Serialize;
 use state::{Phase, RunState, StateError, StopRecord};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tools::Toolbox;
@@ -104,6 +107,12 @@ pub struct RunConfig {
     /// How the tools of a worker's copy are made: this configuration with the copy as its
     /// project (needed when `workers` > 1).
     pub worker_toolbox: Option<tools::ToolboxConfig>,
+    /// The user started over knowingly (`run --fresh`): a project that holds the harness's
+    /// commits of an earlier run but has no run state is planned anew.
+    pub start_over: bool,
+    /// The exit code of each stop, recorded in the stop record and the `run.completed` event
+    /// (the CLI's table: exit codes are numbers only there).
+    pub exit_code: fn(StopReason) -> i32,
 }
 
 impl RunConfig {
@@ -112,6 +121,7 @@ impl RunConfig {
         spec_path: PathBuf,
         state_dir: PathBuf,
         model: String,
+        exit_code: fn(StopReason) -> i32,
     ) -> RunConfig {
         RunConfig {
             project_dir,
@@ -134,39 +144,8 @@ impl RunConfig {
             extend_plan: false,
             workers: 1,
             worker_toolbox: None,
-        }
-    }
-}
-
-/// How a run ended without an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunEnd {
-    /// Every feature's check passes.
-    Complete,
-    /// `--max-sessions` reached.
-    SessionLimit,
-    /// Sessions in a row without progress reached the stall limit (or planning failed to
-    /// produce a plan `planning_attempts` times).
-    Stalled,
-    /// Ctrl-C: the current step finished and the state was saved.
-    Interrupted,
-}
-
-impl RunEnd {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunEnd::Complete => 0,
-            RunEnd::SessionLimit | RunEnd::Stalled => 5,
-            RunEnd::Interrupted => 130,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunEnd::Complete => "complete",
-            RunEnd::SessionLimit => "session_limit",
-            RunEnd::Stalled => "stalled",
-            RunEnd::Interrupted => "interrupted",
+            start_over: false,
+            exit_code,
         }
     }
 }
@@ -174,7 +153,8 @@ impl RunEnd {
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct RunReport {
-    pub end: RunEnd,
+    /// `Complete`, `SessionLimit`, `Stalled` or `Interrupted` (errors are [`RunError`]s).
+    pub end: StopReason,
     pub state: RunState,
 }
 
@@ -203,6 +183,9 @@ pub enum RunError {
     Import(Vec<String>),
     #[error("the run in {state_dir} already has a plan; --import starts a run, so add --fresh to archive this one first")]
     ImportOverPlan { state_dir: PathBuf },
+    /// The run's files do not add up (see [`consistency`]): what, and how to repair it.
+    #[error("{what}. To repair: {repair}")]
+    Inconsistent { what: String, repair: String },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -228,9 +211,10 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The exit code (DESIGN.md): 2 for bad input (spec, state dir, prompts), the session's for
-    /// model errors (3 budget, 4 pin...), 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// Why this error stops the run (the CLI maps it to the exit code, DESIGN.md): bad input
+    /// for the spec, the state dir, prompts; the session's for model errors (budget, pin...);
+    /// an error otherwise.
+    pub fn stop_reason(&self) -> StopReason {
         match self {
             RunError::Spec { .. }
             | RunError::OtherProject { .. }
@@ -241,22 +225,11 @@ impl RunError {
             | RunError::ImportOverPlan { .. }
             | RunError::NothingToExtend { .. }
             | RunError::Git(git::GitError::NotARepository)
-            | RunError::Prompt(_) => 2,
-            RunError::State(StateError::Corrupt { .. }) => 2,
-            RunError::Session(e) => e.exit_code(),
-            _ => 1,
-        }
-    }
-
-    fn stop_reason(&self) -> &'static str {
-        if let RunError::Session(SessionError::Governor(e)) = self {
-            return e.kind().as_str();
-        }
-        match self.exit_code() {
-            3 => "budget",
-            4 => "pin_violation",
-            2 => "bad_input",
-            _ => "error",
+            | RunError::Prompt(_)
+            | RunError::Inconsistent { .. }
+            | RunError::State(StateError::Corrupt { .. }) => StopReason::BadInput,
+            RunError::Session(e) => e.stop_reason(),
+            _ => StopReason::Error,
         }
     }
 }
@@ -268,7 +241,9 @@ pub(crate) struct RunContext<'a> {
     toolbox: &'a Toolbox,
     git: git::HarnessGit,
     events: RunEvents<'a>,
-    state: Mutex<RunState>,
+    /// Shared with the hard-stop hook (a second signal saves a stop record of it).
+    state: Arc<Mutex<RunState>>,
+    interrupt: &'a Interrupt,
 }
 
 /// The caller's event sink, plus a copy of every event in the state dir's `events.jsonl`.
@@ -315,13 +290,15 @@ fn tail_chars(text: &str, max: usize) -> String {
 }
 
 /// Runs (or resumes) the build until it ends. Governor errors (budget, pin) stop the run with
-/// the state saved and come back as [`RunError::Session`].
+/// the state saved and come back as [`RunError::Session`]. A first signal on `interrupt` ends
+/// the step under way and stops the run ([`StopReason::Interrupted`]); for a second one the
+/// run registers a hook that saves a stop record at once ([`Interrupt::on_hard_stop`]).
 pub async fn run(
     cfg: &RunConfig,
     governor: &Governor,
     toolbox: &Toolbox,
     events: &dyn EventSink,
-    cancel: CancellationToken,
+    interrupt: &Interrupt,
 ) -> Result<RunReport, RunError> {
     let spec = read_spec(&cfg.project_dir, &cfg.spec_path)?;
     let spec_hash = sha256_hex(spec.as_bytes());
@@ -332,7 +309,9 @@ pub async fn run(
     // Held until the run returns.
     let _lock = lock_state_dir(&cfg.state_dir)?;
     let mut extending = false;
-    let mut state = match RunState::load(&cfg.state_dir)? {
+    let loaded = RunState::load(&cfg.state_dir)?;
+    let resuming = loaded.is_some();
+    let mut state = match loaded {
         Some(mut s) => {
             if s.project_dir != cfg.project_dir {
                 return Err(RunError::OtherProject {
@@ -369,6 +348,9 @@ pub async fn run(
         });
     }
     let harness_git = git::HarnessGit::open(&cfg.project_dir, &cfg.state_dir).await?;
+    if !resuming {
+        consistency::check_no_lost_run(cfg, governor, &harness_git).await?;
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -383,13 +365,53 @@ pub async fn run(
             inner: events,
             log: Mutex::new(log),
         },
-        state: Mutex::new(state),
+        state: Arc::new(Mutex::new(state)),
+        interrupt,
     };
     ctx.save()?;
-    let result = ctx.drive(&spec, extending, cancel).await;
+    interrupt.on_hard_stop(hard_stop_hook(
+        Arc::clone(&ctx.state),
+        cfg.state_dir.clone(),
+        cfg.exit_code,
+    ));
+    // The run state exists now: a later loss of it is caught again.
+    let _ = std::fs::remove_file(cfg.state_dir.join(state::START_OVER_FILE));
+    let result = ctx.drive(&spec, extending, interrupt.token()).await;
     // The project is handed back with nothing in `.git` that the harness did not write.
     ctx.guard_git("run", None).await;
+    interrupt.clear_hard_stop();
     result
+}
+
+/// What a second signal does before the process leaves at once: a stop record saved with the
+/// run state as it is (a session under way stays open: the next start closes it as cut off and
+/// commits its work). Any later save of the run carries the record too.
+fn hard_stop_hook(
+    state: Arc<Mutex<RunState>>,
+    state_dir: PathBuf,
+    exit_code: fn(StopReason) -> i32,
+) -> impl FnOnce(Signal) + Send + 'static {
+    move |signal| {
+        let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let during = match s.sessions.iter().find(|r| r.end.is_none()) {
+            Some(r) => format!("during session {}", r.number),
+            None => "between sessions".to_string(),
+        };
+        s.last_stop = Some(StopRecord {
+            time: rfc3339_now(),
+            reason: StopReason::Interrupted,
+            exit_code: exit_code(StopReason::Interrupted),
+            detail: format!(
+                "stopped at once by a second signal ({}) {during}; re-running closes the session, \
+                 commits its work and goes on",
+                signal.name()
+            ),
+            cause: None,
+            signal: Some(signal),
+        });
+        // Best effort: the process is leaving.
+        let _ = s.save(&state_dir);
+    }
 }
 
 impl<'a> RunContext<'a> {
@@ -402,18 +424,18 @@ impl<'a> RunContext<'a> {
     ) -> Result<RunReport, RunError> {
         if let Err(e) = self.start(spec).await {
             // `status` shows why the run could not start (a lost project, tampered state...).
-            self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+            self.record_stop(e.stop_reason(), e.to_string());
             return Err(e);
         }
         if extending {
             if let Err(e) = self.open_extension(spec) {
-                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                self.record_stop(e.stop_reason(), e.to_string());
                 return Err(e);
             }
         }
         if let Some(features) = &self.cfg.import {
             if let Err(e) = self.import_plan(features.clone()).await {
-                self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                self.record_stop(e.stop_reason(), e.to_string());
                 return Err(e);
             }
         }
@@ -423,8 +445,8 @@ impl<'a> RunContext<'a> {
             }
             if cancel.is_cancelled() {
                 return self.finish(
-                    RunEnd::Interrupted,
-                    "interrupted before the next session".into(),
+                    StopReason::Interrupted,
+                    format!("{} before the next session", self.interrupted_by()),
                 );
             }
             // Workers a stopped run left (cut off, or a conflict waiting) are seen to even
@@ -438,13 +460,16 @@ impl<'a> RunContext<'a> {
             match result {
                 Ok(EndReason::Cancelled) => {
                     return self.finish(
-                        RunEnd::Interrupted,
-                        "interrupted during a session; its work was committed".into(),
+                        StopReason::Interrupted,
+                        format!(
+                            "{} during a session; its work was committed",
+                            self.interrupted_by()
+                        ),
                     )
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    self.record_stop(e.stop_reason(), e.exit_code(), e.to_string());
+                    self.record_stop(e.stop_reason(), e.to_string());
                     return Err(e);
                 }
             }
@@ -457,9 +482,18 @@ impl<'a> RunContext<'a> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Saves under the lock, so a save never overwrites a newer one (the hard-stop hook's
+    /// included).
     fn save(&self) -> Result<(), StateError> {
-        let state = self.lock().clone();
-        state.save(&self.cfg.state_dir)
+        self.lock().save(&self.cfg.state_dir)
+    }
+
+    /// "interrupted by SIGTERM" (or just "interrupted").
+    fn interrupted_by(&self) -> String {
+        match self.interrupt.signal() {
+            Some(signal) => format!("interrupted by {signal}"),
+            None => "interrupted".into(),
+        }
     }
 
     fn phase(&self) -> Phase {
@@ -596,6 +630,9 @@ impl<'a> RunContext<'a> {
         let committed = git
             .commit_all(message, self.cfg.commit_max_file_bytes)
             .await?;
+        if let Some(id) = &committed.id {
+            self.lock().last_commit = Some(id.clone());
+        }
         for lock in &committed.stale_locks {
             self.emit(
                 session,
@@ -634,37 +671,42 @@ impl<'a> RunContext<'a> {
         Ok(committed.id)
     }
 
-    fn stop_condition(&self) -> Option<RunEnd> {
+    fn stop_condition(&self) -> Option<StopReason> {
         let s = self.lock();
         if s.phase != Phase::Planning && s.all_passing() {
-            return Some(RunEnd::Complete);
+            return Some(StopReason::Complete);
         }
         if let Some(max) = self.cfg.max_sessions {
             if s.sessions.len() as u64 >= u64::from(max) {
-                return Some(RunEnd::SessionLimit);
+                return Some(StopReason::SessionLimit);
             }
         }
         if s.stall.weight >= self.cfg.stall_limit.max(1) {
-            return Some(RunEnd::Stalled);
+            return Some(StopReason::Stalled);
         }
         if s.phase == Phase::Planning && s.stall.sessions >= self.cfg.planning_attempts.max(1) {
-            return Some(RunEnd::Stalled);
+            return Some(StopReason::Stalled);
         }
         None
     }
 
-    fn record_stop(&self, reason: &str, exit_code: i32, detail: String) {
+    fn record_stop(&self, reason: StopReason, detail: String) {
+        let exit_code = (self.cfg.exit_code)(reason);
+        self.note_ledger();
         {
             let mut s = self.lock();
-            let cause = (reason == RunEnd::Stalled.as_str())
+            let cause = (reason == StopReason::Stalled)
                 .then(|| s.stall.cause())
                 .flatten();
             s.last_stop = Some(StopRecord {
                 time: rfc3339_now(),
-                reason: reason.to_string(),
+                reason,
                 exit_code,
                 detail: detail.clone(),
                 cause,
+                signal: (reason == StopReason::Interrupted)
+                    .then(|| self.interrupt.signal())
+                    .flatten(),
             });
         }
         // Saving is best effort here: the error that stopped the run is the one to report.
@@ -673,7 +715,7 @@ impl<'a> RunContext<'a> {
         self.emit(
             "run",
             EventKind::RunCompleted {
-                reason: reason.to_string(),
+                reason,
                 exit_code,
                 passing,
                 total,
@@ -683,19 +725,19 @@ impl<'a> RunContext<'a> {
         );
     }
 
-    fn finish(&self, end: RunEnd, detail: String) -> Result<RunReport, RunError> {
-        if end == RunEnd::Complete {
+    fn finish(&self, end: StopReason, detail: String) -> Result<RunReport, RunError> {
+        if end == StopReason::Complete {
             self.lock().phase = Phase::Complete;
         }
         let detail = if detail.is_empty() {
             let s = self.lock();
             match end {
-                RunEnd::Complete => format!("all {} features pass", s.features.len()),
-                RunEnd::SessionLimit => format!(
+                StopReason::Complete => format!("all {} features pass", s.features.len()),
+                StopReason::SessionLimit => format!(
                     "reached the session limit (--max-sessions; {} sessions in all)",
                     s.sessions.len()
                 ),
-                RunEnd::Stalled if s.phase == Phase::Planning => format!(
+                StopReason::Stalled if s.phase == Phase::Planning => format!(
                     "planning produced no plan that could be frozen in {} sessions in a row: {} \
                      ({} features recorded so far); see the last planning session's end in \
                      its transcript, or adjust the spec or --prompts",
@@ -703,19 +745,20 @@ impl<'a> RunContext<'a> {
                     s.stall.describe(),
                     s.features.len()
                 ),
-                RunEnd::Stalled => format!(
+                StopReason::Stalled => format!(
                     "{}; {} of {} features pass (re-running continues only with a higher \
                      --stall-sessions: the count is kept)",
                     s.stall.describe(),
                     s.passing(),
                     s.features.len()
                 ),
-                RunEnd::Interrupted => "interrupted".into(),
+                StopReason::Interrupted => self.interrupted_by(),
+                other => other.to_string(),
             }
         } else {
             detail
         };
-        self.record_stop(end.as_str(), end.exit_code(), detail);
+        self.record_stop(end, detail);
         self.save()?;
         Ok(RunReport {
             end,

@@ -13,11 +13,11 @@
 //! then, `planning-baseline.json`), but `progress.md`, the harness's own files, caches and what
 //! `.gitignore` names.
 
-use super::extra::PlanningTools;
+use super::extra::AddFeatures;
 use super::features::{duplicate_ids, feature_table, field_problems, Feature, FeatureStatus};
 use super::prompts::PromptKind;
 use super::sessions::Ending;
-use super::state::{Phase, SessionKind, Stall, StateError};
+use super::state::{Phase, SessionEnd, SessionKind, Stall, StateError};
 use super::{RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
 use crate::events::EventKind;
 use crate::outcome::EndReason;
@@ -74,7 +74,7 @@ impl<'a> RunContext<'a> {
             ],
         )?;
         let config = self.session_config(&id, prompt, "Plan the application described in app_spec.txt: write the tests, then record every feature with add_features.")?;
-        let tools = PlanningTools::new(self, number);
+        let tools = AddFeatures::new(self, number);
         let result = self.run_agent(number, config, &tools, cancel).await?;
         let mut ending = Ending::of(&result);
         let cancelled = matches!(&result, Ok(o) if o.end == EndReason::Cancelled);
@@ -246,8 +246,9 @@ impl<'a> RunContext<'a> {
             .find(|r| r.kind == SessionKind::Planning && r.end.is_some())
         {
             out.push_str("\n# How the last planning session ended\n");
-            let end = last.end.as_deref().unwrap_or("unknown");
-            if end != "completed" {
+            let completed = SessionEnd::Ended(EndReason::Completed);
+            let end = last.end.as_ref().map_or("unknown", SessionEnd::as_str);
+            if last.end.as_ref() != Some(&completed) {
                 out.push_str(&format!(
                     "It stopped before it finished ({end}); what it recorded is listed above, \
                      the rest of the plan is still to be recorded.\n"

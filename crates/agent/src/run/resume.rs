@@ -5,7 +5,7 @@
 use super::features::Feature;
 use super::project_files;
 use super::sessions::session_commit_message;
-use super::state::{Phase, SessionKind, StateError};
+use super::state::{Phase, SessionEnd, SessionKind, StateError};
 use super::{RunContext, RunError, FEATURES_FILE, FROZEN_DIR};
 use crate::events::EventKind;
 use std::path::Path;
@@ -65,8 +65,10 @@ impl RunContext<'_> {
     pub(super) async fn start(&self, spec: &str) -> Result<(), RunError> {
         let project = &self.cfg.project_dir;
         let phase = self.phase();
+        self.check_ledger()?;
         let repair = self.git.guard().await?;
         self.report_git_repair("run", None, &repair);
+        self.check_history().await?;
         if phase == Phase::Planning {
             if let Some(message) = project_files::copy_spec(project, spec)? {
                 self.emit("run", EventKind::Warning { message });
@@ -161,7 +163,7 @@ impl RunContext<'_> {
                 .collect();
             match s.sessions.iter().max_by_key(|r| r.number) {
                 Some(r) if r.kind == SessionKind::Building => {
-                    let note = if r.end.as_deref() == Some("interrupted") {
+                    let note = if r.end == Some(SessionEnd::CUT_OFF) {
                         " (cut off)"
                     } else {
                         " (left uncommitted)"

@@ -3,11 +3,12 @@
 
 use super::config_guard::ConfigGuard;
 use super::prompts::PromptKind;
-use super::state::{self, SessionKind, SessionRecord};
+use super::state::{self, SessionEnd, SessionKind, SessionRecord};
 use super::{tail_chars, RunContext, RunError};
 use crate::events::rfc3339_now;
 use crate::outcome::SessionOutcome;
 use crate::session::{Session, SessionConfig, SessionError};
+use crate::stop::StopReason;
 use tokio_util::sync::CancellationToken;
 
 impl RunContext<'_> {
@@ -32,6 +33,7 @@ impl RunContext<'_> {
         newly: Vec<String>,
         regressions: Vec<String>,
     ) {
+        self.note_ledger();
         let mut s = self.lock();
         let passing = s.passing();
         if let Some(rec) = s.sessions.iter_mut().find(|r| r.number == number) {
@@ -80,12 +82,13 @@ impl RunContext<'_> {
         &self,
         number: u32,
         config: SessionConfig,
-        tools: &dyn crate::session::ExtraTools,
+        tool: &(impl tools::Tool + crate::session::SessionHooks),
         cancel: CancellationToken,
     ) -> Result<Result<crate::outcome::SessionOutcome, SessionError>, RunError> {
         let guard = ConfigGuard::capture(&self.cfg.project_dir, &self.cfg.state_dir)?;
         let result = Session::new(self.governor, self.toolbox, config)
-            .extra_tools(tools)
+            .tool(tool)
+            .hooks(tool)
             .events(&self.events)
             .cancel_token(cancel)
             .run()
@@ -114,9 +117,9 @@ pub(super) fn session_commit_message(number: u32, note: &str, newly: &[String]) 
 
 /// How a session ended, as the run records it.
 pub(super) struct Ending {
-    /// [`crate::EndReason::as_str`], or `budget`, `pin_violation`, `overbilled`, `error` for a
-    /// session that stopped on an error.
-    pub(super) end: String,
+    /// The session's [`crate::EndReason`], or the stop of a session that ended on an error
+    /// (`budget`, `pin_violation`, `overbilled`, else `error`).
+    pub(super) end: SessionEnd,
     /// The evidence (the watchdog's line, or the error).
     pub(super) detail: String,
     pub(super) turns: u32,
@@ -128,13 +131,13 @@ impl Ending {
     pub(super) fn of(result: &Result<SessionOutcome, SessionError>) -> Ending {
         match result {
             Ok(o) => Ending {
-                end: o.end.as_str().to_string(),
+                end: o.end.into(),
                 detail: o.end_detail.clone(),
                 turns: o.turns,
                 text: o.final_text.clone(),
             },
             Err(e) => Ending {
-                end: stop_reason_of(e).to_string(),
+                end: SessionEnd::Stopped(stop_of(e)),
                 detail: String::new(),
                 turns: 0,
                 text: e.to_string(),
@@ -143,14 +146,11 @@ impl Ending {
     }
 }
 
-fn stop_reason_of(e: &SessionError) -> &'static str {
-    match e {
-        SessionError::Governor(g) => match g.kind() {
-            governor::ErrorKind::Budget
-            | governor::ErrorKind::PinViolation
-            | governor::ErrorKind::Overbilled => g.kind().as_str(),
-            _ => "error",
-        },
-        SessionError::Transcript { .. } => "error",
+/// The stop a session's error is recorded as: the Governor's budget, pin and over-billing
+/// stops by name, anything else as an error.
+fn stop_of(e: &SessionError) -> StopReason {
+    match e.stop_reason() {
+        reason @ (StopReason::Budget | StopReason::PinViolation | StopReason::Overbilled) => reason,
+        _ => StopReason::Error,
     }
 }

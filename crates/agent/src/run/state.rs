@@ -2,6 +2,8 @@
 //! so a run stopped at any point — even by `kill -9` — resumes with the same command.
 
 use super::features::{Feature, FeatureStatus};
+use crate::outcome::EndReason;
+use crate::stop::StopReason;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,59 @@ pub enum SessionKind {
     Building,
 }
 
+/// How a session ended, as the run records it: the session's own ending, or the stop that
+/// ended it (`budget`, `pin_violation`, `overbilled`, `error` for an error; `interrupted` for a
+/// session cut off by the harness dying). Written as the plain name (`"completed"`,
+/// `"no_progress"`, `"budget"`...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SessionEnd {
+    /// The session ended itself (see [`EndReason`]).
+    Ended(EndReason),
+    /// A stop ended it.
+    Stopped(StopReason),
+    /// A name this version does not know (written by a newer loopwright); kept as it is.
+    Other(String),
+}
+
+impl SessionEnd {
+    /// The session was cut off: the harness died (or stopped at once) during it.
+    pub const CUT_OFF: SessionEnd = SessionEnd::Stopped(StopReason::Interrupted);
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            SessionEnd::Ended(e) => e.as_str(),
+            SessionEnd::Stopped(s) => s.as_str(),
+            SessionEnd::Other(o) => o,
+        }
+    }
+
+    /// Whether the watchdog ended the session because the model misbehaved.
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(self, SessionEnd::Ended(e) if e.is_misbehaviour())
+    }
+
+    /// How the ending reads in a sentence: "3 sessions ended on {this}".
+    pub fn describe(&self) -> String {
+        match self {
+            SessionEnd::Ended(e) => e.describe().to_string(),
+            other => other.as_str().replace('_', " "),
+        }
+    }
+}
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<EndReason> for SessionEnd {
+    fn from(end: EndReason) -> SessionEnd {
+        SessionEnd::Ended(end)
+    }
+}
+
 /// One session as the run remembers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -36,7 +91,7 @@ pub struct SessionRecord {
     /// Why it ended (`completed`, `turn_limit`, `interrupted`, `budget`...); `None` while running
     /// — or when the process died during it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
+    pub end: Option<SessionEnd>,
     /// The evidence for the ending (the watchdog's line: "5 turns in a row changed no file...").
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub end_detail: String,
@@ -68,6 +123,55 @@ pub fn session_id(number: u32) -> String {
     format!("session-{number:03}")
 }
 
+/// Whether `id` is the id of a run's session ([`session_id`]), not of an `exec` task.
+pub fn is_session_id(id: &str) -> bool {
+    id.strip_prefix("session-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// What the spend ledger held when the run last saved after a session or a stop. On resume the
+/// ledger must still hold at least this: a ledger truncated, emptied or replaced since would
+/// forget spend (and with it the budget).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerMark {
+    /// Everything spent, as the ledger added it up (settled costs and open reservations).
+    pub total: llm::Usd,
+    /// Its lines (entries).
+    pub entries: u64,
+    /// The link (`prev`) of its last line: the start of the hash of the line before it. The
+    /// same line must still be there on resume, so a ledger replaced by another is caught too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_link: Option<String>,
+}
+
+/// In a state dir whose run was archived (`loopwright reset`, `run --fresh`): the next run
+/// starts over knowingly, even on a project that holds the harness's commits. Removed once
+/// that run has saved its `run.json`.
+pub const START_OVER_FILE: &str = "start-over.json";
+
+/// Leaves [`START_OVER_FILE`] in `state_dir` (created if missing) once its run was archived to
+/// `archived`.
+pub fn mark_start_over(state_dir: &Path, archived: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let json = serde_json::json!({
+        "archived_to": archived,
+        "time": crate::events::rfc3339_now(),
+    });
+    llm::atomic_write(
+        &state_dir.join(START_OVER_FILE),
+        json.to_string().as_bytes(),
+    )
+}
+
+/// Whether `state_dir` holds anything of a run (besides a [`START_OVER_FILE`]).
+pub fn holds_a_run(state_dir: &Path) -> bool {
+    std::fs::read_dir(state_dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name() != START_OVER_FILE && e.file_name() != "run.lock")
+    })
+}
+
 impl SessionRecord {
     /// A session that has just started.
     pub fn started(number: u32, kind: SessionKind, now: &str) -> SessionRecord {
@@ -94,15 +198,16 @@ impl SessionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopRecord {
     pub time: String,
-    /// `complete`, `budget`, `pin_violation`, `overbilled`, `session_limit`, `stalled`,
-    /// `interrupted`, `bad_input`, `error`.
-    pub reason: String,
+    pub reason: StopReason,
     pub exit_code: i32,
     pub detail: String,
     /// For a stall: how the sessions of the stall mostly ended (`cut_off_answers`,
     /// `no_progress`, `completed`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    pub cause: Option<SessionEnd>,
+    /// For an interruption: the signal that asked for it (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<crate::Signal>,
 }
 
 /// Sessions in a row that made no progress, and how each ended. Kept in `run.json`, so
@@ -116,23 +221,23 @@ pub struct Stall {
     /// the watchdog ended it for the same misbehaviour as the one before it.
     pub weight: u32,
     /// How each of those sessions ended, oldest first (`cut_off_answers`, `completed`...).
-    pub endings: Vec<String>,
+    pub endings: Vec<SessionEnd>,
 }
 
 impl Stall {
     /// A session ended `ending` without progress. A misbehaviour the watchdog ended (cut-off
     /// answers, no progress, cycles...) that repeats the previous session's counts double.
-    pub fn add(&mut self, ending: &str) {
-        let misbehaviour = crate::EndReason::parse(ending).is_some_and(|e| e.is_misbehaviour());
-        let repeated = misbehaviour && self.endings.last().is_some_and(|last| last == ending);
+    pub fn add(&mut self, ending: &SessionEnd) {
+        let repeated =
+            ending.is_misbehaviour() && self.endings.last().is_some_and(|last| last == ending);
         self.sessions += 1;
         self.weight += if repeated { 2 } else { 1 };
-        self.endings.push(ending.to_string());
+        self.endings.push(ending.clone());
     }
 
     /// The ending most of the sessions had (the latest of equally frequent ones).
-    pub fn cause(&self) -> Option<String> {
-        let mut best: Option<(&String, usize)> = None;
+    pub fn cause(&self) -> Option<SessionEnd> {
+        let mut best: Option<(&SessionEnd, usize)> = None;
         for e in &self.endings {
             let n = self.endings.iter().filter(|x| *x == e).count();
             if best.is_none_or(|(_, m)| n >= m) {
@@ -145,13 +250,8 @@ impl Stall {
     /// "3 sessions ended on repeated cut-off answers", or with mixed endings "3 sessions in a
     /// row made no progress (2 ended on ..., 1 on ...)".
     pub fn describe(&self) -> String {
-        let name = |e: &str| {
-            crate::EndReason::parse(e)
-                .map(|r| r.describe().to_string())
-                .unwrap_or_else(|| e.replace('_', " "))
-        };
         let plural = if self.sessions == 1 { "" } else { "s" };
-        let mut counts: Vec<(String, usize)> = Vec::new();
+        let mut counts: Vec<(SessionEnd, usize)> = Vec::new();
         for e in &self.endings {
             match counts.iter_mut().find(|(k, _)| k == e) {
                 Some((_, n)) => *n += 1,
@@ -166,13 +266,13 @@ impl Stall {
             [(only, _)] => format!(
                 "{} session{plural} in a row ended on {} without progress",
                 self.sessions,
-                name(only)
+                only.describe()
             ),
             _ => {
                 counts.sort_by_key(|c| std::cmp::Reverse(c.1));
                 let parts: Vec<String> = counts
                     .iter()
-                    .map(|(e, n)| format!("{n} on {}", name(e)))
+                    .map(|(e, n)| format!("{n} on {}", e.describe()))
                     .collect();
                 format!(
                     "{} sessions in a row made no progress (ended {})",
@@ -212,6 +312,12 @@ pub struct RunState {
     pub plan_ready: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_stop: Option<StopRecord>,
+    /// What the ledger held at the last save after a session or a stop (checked on resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerMark>,
+    /// The harness's last commit (on resume the project's history must contain it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_commit: Option<String>,
     /// Parallel build sessions (`run --workers N`), each in its own copy of the project on its
     /// own branch, oldest first; finished ones stay as a record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -299,6 +405,8 @@ impl RunState {
             best_passing: 0,
             plan_ready: false,
             last_stop: None,
+            ledger: None,
+            last_commit: None,
             workers: Vec::new(),
         }
     }
@@ -376,7 +484,7 @@ impl RunState {
     pub fn close_interrupted_sessions(&mut self, now: &str) -> Vec<u32> {
         let mut closed = Vec::new();
         for s in self.sessions.iter_mut().filter(|s| s.end.is_none()) {
-            s.end = Some("interrupted".into());
+            s.end = Some(SessionEnd::CUT_OFF);
             s.ended = Some(now.to_string());
             if s.kind == SessionKind::Building {
                 s.newly_passing = self
@@ -423,7 +531,7 @@ mod tests {
         let mut back = RunState::load(dir.path()).unwrap().unwrap();
         assert_eq!(back, s);
         assert_eq!(back.close_interrupted_sessions("t1"), vec![1]);
-        assert_eq!(back.sessions[0].end.as_deref(), Some("interrupted"));
+        assert_eq!(back.sessions[0].end, Some(SessionEnd::CUT_OFF));
         assert_eq!(back.next_session_number(), 2);
     }
 
@@ -457,24 +565,24 @@ mod tests {
     #[test]
     fn the_same_ending_twice_weighs_more_and_the_cause_is_named() {
         let mut stall = Stall::default();
-        stall.add("cut_off_answers");
+        stall.add(&EndReason::CutOffAnswers.into());
         assert_eq!(stall.weight, 1);
-        stall.add("cut_off_answers");
+        stall.add(&EndReason::CutOffAnswers.into());
         assert_eq!((stall.sessions, stall.weight), (2, 3));
         assert_eq!(
             stall.describe(),
             "2 sessions in a row ended on repeated cut-off answers without progress"
         );
-        stall.add("no_progress");
+        stall.add(&EndReason::NoProgress.into());
         assert_eq!(stall.weight, 4);
         let mut honest = Stall::default();
-        honest.add("completed");
-        honest.add("completed");
+        honest.add(&EndReason::Completed.into());
+        honest.add(&EndReason::Completed.into());
         assert_eq!(
             honest.weight, 2,
             "an honest ending twice is no misbehaviour"
         );
-        assert_eq!(stall.cause().as_deref(), Some("cut_off_answers"));
+        assert_eq!(stall.cause(), Some(EndReason::CutOffAnswers.into()));
         assert_eq!(
             stall.describe(),
             "3 sessions in a row made no progress (ended 2 on repeated cut-off answers, 1 on \

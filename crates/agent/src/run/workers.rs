@@ -40,11 +40,13 @@
 use super::extra::verify_feature_spec;
 use super::git::{HarnessGit, MergeOutcome, MIRROR_REF};
 use super::sessions::{session_commit_message, Ending};
-use super::state::{self, SessionKind, SessionRecord, Stall, WorkerRecord, WorkerStage};
+use super::state::{
+    self, SessionEnd, SessionKind, SessionRecord, Stall, WorkerRecord, WorkerStage,
+};
 use super::{tail_chars, RunContext, RunError, FROZEN_DIR};
 use crate::events::{rfc3339_now, EventKind};
 use crate::outcome::{EndReason, SessionOutcome};
-use crate::session::{BoxFuture, ExtraTools, Session, SessionError};
+use crate::session::{Session, SessionError, SessionHooks};
 use futures::stream::{FuturesUnordered, StreamExt};
 use llm::ToolSpec;
 use serde_json::Value;
@@ -52,7 +54,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
-use tools::{FrozenFiles, ToolOutcome, Toolbox};
+use tools::{BoxFuture, FrozenFiles, Tool, ToolOutcome, Toolbox};
 
 /// Where the workers' copies live in the state dir.
 const WORKERS_DIR: &str = "workers";
@@ -245,7 +247,7 @@ impl RunContext<'_> {
             Err(e) => {
                 self.update_worker(claim.number, |w| w.stage = WorkerStage::Abandoned);
                 let ending = Ending {
-                    end: "error".into(),
+                    end: SessionEnd::Stopped(crate::stop::StopReason::Error),
                     detail: String::new(),
                     turns: 0,
                     text: e.to_string(),
@@ -272,7 +274,7 @@ impl RunContext<'_> {
         let ending = match &session {
             Ok(result) => Ending::of(result),
             Err(e) => Ending {
-                end: "error".into(),
+                end: SessionEnd::Stopped(crate::stop::StopReason::Error),
                 detail: String::new(),
                 turns: 0,
                 text: e.to_string(),
@@ -374,7 +376,8 @@ impl RunContext<'_> {
             passed: Mutex::new(BTreeSet::new()),
         };
         let result = Session::new(self.governor, toolbox, config)
-            .extra_tools(&tools)
+            .tool(&tools)
+            .hooks(&tools)
             .events(&self.events)
             .cancel_token(cancel)
             .run()
@@ -765,20 +768,17 @@ struct WorkerTools<'a> {
     passed: Mutex<BTreeSet<String>>,
 }
 
-impl ExtraTools for WorkerTools<'_> {
-    fn specs(&self) -> Vec<ToolSpec> {
-        vec![verify_feature_spec()]
+impl Tool for WorkerTools<'_> {
+    fn spec(&self) -> ToolSpec {
+        verify_feature_spec()
     }
 
-    fn call<'b>(&'b self, name: &'b str, input: &'b Value) -> BoxFuture<'b, Option<ToolOutcome>> {
-        Box::pin(async move {
-            if name != "verify_feature" {
-                return None;
-            }
-            Some(self.verify(input).await)
-        })
+    fn call<'b>(&'b self, input: &'b Value) -> BoxFuture<'b, ToolOutcome> {
+        Box::pin(self.verify(input))
     }
+}
 
+impl SessionHooks for WorkerTools<'_> {
     fn progress_marks(&self) -> u64 {
         self.passed
             .lock()
