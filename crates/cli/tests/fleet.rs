@@ -154,6 +154,15 @@ fn four_exec_processes_never_cross_one_named_budget_and_status_shows_each() {
         "every answer is counted, at its price"
     );
     let runs = s["runs"].as_array().unwrap();
+    // The totals, for the record (`--nocapture`).
+    eprintln!(
+        "four processes on a ${cap} budget: spent {spent} of {cap_nanos} nano-dollars in {} attempts; per run: {}",
+        s["attempts"],
+        runs.iter()
+            .map(|r| format!("{} attempts {} nano-dollars", r["attempts"], r["spent"]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     assert_eq!(runs.len(), 4, "{s}");
     assert!(runs
         .iter()

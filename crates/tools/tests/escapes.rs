@@ -261,16 +261,19 @@ async fn the_state_pointer_and_the_users_prompts_are_read_only_for_the_agent() {
     let out = bash(&tb, "echo ok > notes.txt").await;
     assert_ok(&out);
     assert_eq!(read(dir.path(), "notes.txt"), "ok\n");
-    // Once files are frozen, the next session's view still keeps these read-only.
+    // Once files are frozen, the next session's view still keeps these read-only (written by
+    // a program, which the command policy cannot see into).
     write(dir.path(), "tests/check.sh", "exit 0\n");
     let frozen = tools::FrozenFiles::snapshot(tb.project(), &["tests/check.sh".into()]).unwrap();
     tb.set_frozen(frozen).unwrap();
     tb.sandbox().end_session().await;
-    bash(
+    let out = bash(
         &tb,
-        "echo /tmp/elsewhere > .loopwright/state; echo evil > prompts/building.md; true",
+        "python3 -c \"open('.loopwright/state', 'w').write('/tmp/elsewhere')\"; \
+         python3 -c \"open('prompts/building.md', 'w').write('evil')\"; true",
     )
     .await;
+    assert_ok(&out);
     assert_eq!(read(dir.path(), ".loopwright/state"), "/var/tmp/state\n");
     assert_eq!(
         read(dir.path(), "prompts/building.md"),
