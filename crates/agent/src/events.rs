@@ -220,6 +220,38 @@ pub enum EventKind {
         bytes_down: u64,
         duration_ms: u64,
     },
+    /// A parallel build session started in its own copy of the project (`run --workers N`).
+    #[serde(rename = "worker.started")]
+    WorkerStarted {
+        /// The features assigned to it (no other worker holds them).
+        features: Vec<String>,
+        /// Its branch.
+        branch: String,
+        /// Its copy of the project.
+        dir: String,
+        /// Workers running now, this one included.
+        running: usize,
+    },
+    /// A worker's branch was merged into the run's branch (its verdicts are then checked
+    /// again there).
+    #[serde(rename = "worker.merged")]
+    WorkerMerged {
+        features: Vec<String>,
+        branch: String,
+        /// The merge commit.
+        commit: String,
+        /// Its features that pass on the run's branch after the merge.
+        passed: Vec<String>,
+    },
+    /// A worker's branch conflicted with the run's branch: the merge was aborted and its
+    /// features go to a later session, which starts from the conflict to resolve it.
+    #[serde(rename = "worker.conflict")]
+    WorkerConflict {
+        features: Vec<String>,
+        branch: String,
+        /// The files in conflict.
+        files: Vec<String>,
+    },
 }
 
 impl EventKind {
@@ -594,6 +626,23 @@ mod tests {
                 bytes_down: 2,
                 duration_ms: 3,
             },
+            EventKind::WorkerStarted {
+                features: vec!["F1".into()],
+                branch: "b".into(),
+                dir: "d".into(),
+                running: 1,
+            },
+            EventKind::WorkerMerged {
+                features: vec!["F1".into()],
+                branch: "b".into(),
+                commit: "c".into(),
+                passed: vec!["F1".into()],
+            },
+            EventKind::WorkerConflict {
+                features: vec!["F1".into()],
+                branch: "b".into(),
+                files: vec!["a.py".into()],
+            },
         ];
         for k in &kinds {
             match k {
@@ -615,7 +664,10 @@ mod tests {
                 | EventKind::RunCompleted { .. }
                 | EventKind::GitRestored { .. }
                 | EventKind::CommitSkipped { .. }
-                | EventKind::ProxyConnection { .. } => {}
+                | EventKind::ProxyConnection { .. }
+                | EventKind::WorkerStarted { .. }
+                | EventKind::WorkerMerged { .. }
+                | EventKind::WorkerConflict { .. } => {}
             }
         }
         kinds

@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub allow_network: Option<bool>,
     /// `run` stops after this many sessions of one invocation; no limit by default. [example: 50]
     pub max_sessions: Option<u32>,
+    /// `run`: build sessions at once, each in its own copy of the project with features of its own, merged into the project when it ends. [default: 1]
+    pub workers: Option<u32>,
     /// The most model calls one session may make (`exec`: 50). [default: 80]
     pub max_turns: Option<u32>,
     /// Sessions in a row without progress (more features passing than ever before) before `run` stops as stalled; a misbehaviour that repeats the previous session's counts double; kept across re-runs. [default: 3]
@@ -170,6 +172,7 @@ impl FileConfig {
             allow_domains,
             allow_network,
             max_sessions,
+            workers,
             max_turns,
             stall_sessions,
             state_dir,

@@ -77,6 +77,8 @@ struct View {
     partial: String,
     /// Streamed model text, stripped of control sequences across deltas.
     stream: StreamSanitizer,
+    /// Parallel build sessions running (`run --workers N`): session number → its features.
+    workers: std::collections::BTreeMap<u32, Vec<String>>,
 }
 
 impl Progress {
@@ -314,6 +316,17 @@ fn update(view: &mut View, event: &Event) {
         } => {
             view.passing = Some((*passing, *total));
             view.spent = *spent;
+            view.workers.clear();
+        }
+        EventKind::WorkerStarted { features, .. } => {
+            if let Some(n) = session_number(&event.session) {
+                view.workers.insert(n, features.clone());
+            }
+        }
+        EventKind::WorkerMerged { .. } | EventKind::WorkerConflict { .. } => {
+            if let Some(n) = session_number(&event.session) {
+                view.workers.remove(&n);
+            }
         }
         _ => {}
     }
@@ -326,7 +339,15 @@ fn status_line(view: &View, elapsed: Duration) -> String {
     if let Some(phase) = &view.phase {
         parts.push(phase.clone());
     }
-    if let Some(n) = view.session {
+    if !view.workers.is_empty() {
+        // Each worker: its session and its features (`workers 2:F1,F2 3:F3,F4`).
+        let shown: Vec<String> = view
+            .workers
+            .iter()
+            .map(|(n, features)| format!("{n}:{}", features.join(",")))
+            .collect();
+        parts.push(format!("workers {}", shown.join(" ")));
+    } else if let Some(n) = view.session {
         parts.push(format!("session {n}"));
     }
     if let Some((passing, total)) = view.passing {
@@ -492,6 +513,29 @@ fn describe(kind: &EventKind, color: bool) -> Option<String> {
         } => format!(
             "run {reason}: passing {passing}/{total}, spent {}",
             cents(*spent)
+        ),
+        EventKind::WorkerStarted {
+            features, branch, ..
+        } => format!("worker started on {branch}: {}", features.join(", ")),
+        EventKind::WorkerMerged {
+            branch, passed, ..
+        } => format!(
+            "merged {branch}: {}",
+            if passed.is_empty() {
+                "no feature newly passing".to_string()
+            } else {
+                format!("{} pass", passed.join(", "))
+            }
+        ),
+        EventKind::WorkerConflict {
+            branch,
+            features,
+            files,
+        } => format!(
+            "{} {branch} conflicts with the run's branch ({}); merge aborted, {} handed to the next session",
+            mark(false, color),
+            files.join(", "),
+            features.join(", ")
         ),
         // Allowed connections are only in the JSON events; refusals are worth a line.
         EventKind::ProxyConnection {

@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// new (the frozen features and their tests stay as they are), then build them.
     #[arg(long)]
     pub extend_plan: bool,
+    /// Build sessions run at once, each in its own copy of the project with features of its
+    /// own, merged into the project when it ends [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub workers: Option<u32>,
 }
 
 /// Reads a feature list for `--import`: a JSON array of features; `passes` is dropped (the
@@ -343,16 +347,15 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     {
         progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
-    let toolbox = build_toolbox(
-        &ToolboxRequest {
-            project: &project,
-            sandbox_on,
-            network: &network,
-            protected: &PROTECTED_FILES,
-            read_only: &prompts_in_project(args.prompts.as_deref(), &project),
-        },
-        &file,
-    )?;
+    let read_only = prompts_in_project(args.prompts.as_deref(), &project);
+    let toolbox_request = ToolboxRequest {
+        project: &project,
+        sandbox_on,
+        network: &network,
+        protected: &PROTECTED_FILES,
+        read_only: &read_only,
+    };
+    let toolbox = build_toolbox(&toolbox_request, &file)?;
     for message in crate::setup::start_confinement(&toolbox, &network, sandbox_on).await? {
         progress.emit(&Event::now("run", EventKind::Warning { message }));
     }
@@ -378,6 +381,14 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
     cfg.feature_count = args.features.or(file.features);
     cfg.import = import;
     cfg.extend_plan = args.extend_plan;
+    cfg.workers = match args.workers.or(file.workers) {
+        Some(0) => return Err(Failure::usage(anyhow!("workers = 0: give 1 or more"))),
+        Some(n) => n,
+        None => 1,
+    };
+    if cfg.workers > 1 {
+        cfg.worker_toolbox = Some(crate::setup::toolbox_config(&toolbox_request, &file)?);
+    }
     cfg.start_over = args.fresh;
     if let Some(n) = file.planning_attempts {
         cfg.planning_attempts = n;

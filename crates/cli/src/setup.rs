@@ -628,6 +628,23 @@ pub fn build_toolbox(
     req: &ToolboxRequest<'_>,
     file: &FileConfig,
 ) -> Result<tools::Toolbox, Failure> {
+    let config = toolbox_config(req, file)?;
+    tools::Toolbox::new(config).map_err(|e| {
+        let hint = if req.sandbox_on {
+            " (to run without Landlock and seccomp, pass --sandbox off)"
+        } else {
+            ""
+        };
+        Failure::usage(anyhow!("cannot set up the agent's tools: {e}{hint}"))
+    })
+}
+
+/// The configuration [`build_toolbox`] builds the tools from (`run --workers` builds one
+/// toolbox per worker from it, each with its copy of the project as the project).
+pub fn toolbox_config(
+    req: &ToolboxRequest<'_>,
+    file: &FileConfig,
+) -> Result<tools::ToolboxConfig, Failure> {
     let policy: sandbox::PolicyConfig = toml::Value::Table(file.policy.clone())
         .try_into()
         .map_err(|e| Failure::usage(anyhow!("[policy] in the config: {e}")))?;
@@ -656,14 +673,7 @@ pub fn build_toolbox(
     config.limits = limits.resolve();
     config.protected = req.protected.iter().map(PathBuf::from).collect();
     config.read_only = req.read_only.to_vec();
-    tools::Toolbox::new(config).map_err(|e| {
-        let hint = if req.sandbox_on {
-            " (to run without Landlock and seccomp, pass --sandbox off)"
-        } else {
-            ""
-        };
-        Failure::usage(anyhow!("cannot set up the agent's tools: {e}{hint}"))
-    })
+    Ok(config)
 }
 
 /// `sandbox = "on" | "off"` from a flag or the config (default on).

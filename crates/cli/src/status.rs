@@ -73,6 +73,25 @@ pub struct SessionRow {
     pub duration_secs: Option<u64>,
     /// Features passing when it ended (recorded, or reconstructed for older states).
     pub passing_at_end: Option<usize>,
+    /// The features assigned to it as one of parallel workers (`run --workers N`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+}
+
+/// One parallel build session (`run --workers N`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkerRow {
+    pub session: String,
+    pub features: Vec<String>,
+    pub branch: String,
+    /// `running`, `merged`, `conflict`, `taken_over`, `abandoned`; `cut_off` for one the run
+    /// left running when it stopped (the next run merges its work).
+    pub stage: String,
+    /// Its features whose checks passed in its copy.
+    pub verified: Vec<String>,
+    pub merge_commit: Option<String>,
+    /// Files its merge conflicted in.
+    pub conflicts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +117,9 @@ pub struct Report {
     /// Sessions in a row without progress, as the stall rule counts them.
     pub stall: StallRow,
     pub last_stop: Option<agent::run::state::StopRecord>,
+    /// Parallel build sessions, oldest first (empty without `--workers`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -231,6 +253,7 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
                 ended: s.ended.clone(),
                 duration_secs: until.and_then(|u| seconds_between(&s.started, &u)),
                 passing_at_end,
+                features: s.features.clone(),
             }
         })
         .collect();
@@ -300,6 +323,25 @@ pub fn gather(project: &Path, state_dir: &Path) -> Result<Report, Failure> {
             },
         },
         last_stop: state.last_stop.clone(),
+        workers: state
+            .workers
+            .iter()
+            .map(|w| WorkerRow {
+                session: agent::run::state::session_id(w.session),
+                features: w.features.clone(),
+                branch: w.branch.clone(),
+                stage: match w.stage {
+                    agent::run::state::WorkerStage::Running if !running => "cut_off".into(),
+                    stage => serde_json::to_value(stage)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                },
+                verified: w.verified.clone(),
+                merge_commit: w.merge_commit.clone(),
+                conflicts: w.conflicts.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -480,6 +522,21 @@ pub fn render(r: &Report) -> String {
             r.stall.weight
         );
     }
+    for w in &r.workers {
+        let _ = writeln!(
+            o,
+            "worker    {} [{}] {} on {}{}",
+            cell(&w.session),
+            cell(&w.features.join(", ")),
+            cell(&w.stage),
+            cell(&w.branch),
+            if w.conflicts.is_empty() {
+                String::new()
+            } else {
+                format!(" (conflict in {})", cell(&w.conflicts.join(", ")))
+            }
+        );
+    }
     let _ = writeln!(o);
     if !r.features.is_empty() {
         let ids: Vec<String> = r.features.iter().map(|f| cell(&f.id)).collect();
@@ -591,6 +648,7 @@ mod tests {
                 ended: None,
                 duration_secs: None,
                 passing_at_end: None,
+                features: vec![],
             }],
             features: vec![FeatureRow {
                 id: "F1\x1b]52;c;cHduZWQ=\x07".into(),
@@ -620,6 +678,7 @@ mod tests {
                 cause: None,
                 signal: None,
             }),
+            workers: vec![],
         };
         let text = render(&report);
         assert!(

@@ -83,6 +83,38 @@ impl LoggedRequest {
         })
     }
 
+    /// The system prompt, on either wire: Anthropic's `system` (a string or text blocks) or
+    /// the OpenAI wire's leading `role: "system"` message.
+    pub fn system_text(&self) -> String {
+        if let Some(system) = self.body.get("system") {
+            return content_text(system);
+        }
+        self.messages()
+            .iter()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("system"))
+            .and_then(|m| m.get("content"))
+            .map(content_text)
+            .unwrap_or_default()
+    }
+
+    /// The text of the conversation's first user message (a session's task): what a script
+    /// answering several conversations at once tells them apart by.
+    pub fn first_user_text(&self) -> Option<String> {
+        self.messages()
+            .iter()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+            .and_then(|m| m.get("content"))
+            .map(content_text)
+    }
+
+    /// The rest of the line after `marker` in the first user message (`"Your features: "` →
+    /// `"F1, F2."`), or `None` when the conversation has no such line.
+    pub fn marked_line(&self, marker: &str) -> Option<String> {
+        let text = self.first_user_text()?;
+        let start = text.find(marker)? + marker.len();
+        Some(text[start..].lines().next().unwrap_or_default().to_string())
+    }
+
     /// The names of the tools the request offers, on either wire.
     pub fn tool_names(&self) -> Vec<String> {
         self.body

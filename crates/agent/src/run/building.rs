@@ -73,7 +73,7 @@ impl RunContext<'_> {
                 .sessions
                 .iter()
                 .rev()
-                .find(|r| r.number < number)
+                .find(|r| r.number < number && r.end.is_some())
                 .map(|r| {
                     let ended = match (&r.end, r.end_detail.as_str()) {
                         (Some(end), "") => end.to_string(),

@@ -85,7 +85,7 @@ files are frozen."
     }
 }
 
-fn verify_feature_spec() -> ToolSpec {
+pub(super) fn verify_feature_spec() -> ToolSpec {
     ToolSpec {
         name: "verify_feature".into(),
         description:

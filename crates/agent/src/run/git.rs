@@ -40,7 +40,9 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest a `.git/config`, hook or `info/` file of the baseline may be.
 const MAX_GUARDED_BYTES: u64 = 1024 * 1024;
 /// The branch the mirror keeps the harness's history on.
-const MIRROR_REF: &str = "refs/heads/loopwright";
+pub const MIRROR_REF: &str = "refs/heads/loopwright";
+/// Where a merge's incoming commits are fetched to, for the length of the merge.
+const INCOMING_REF: &str = "refs/loopwright/incoming";
 
 /// Settings on every harness git command line, whatever the repository's config says.
 const HARDENED: [&str; 26] = [
@@ -140,6 +142,16 @@ impl GitRepair {
         }
         (!parts.is_empty()).then(|| parts.join("\n"))
     }
+}
+
+/// How merging another branch into the project went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Merged (or nothing to merge: `commit` is HEAD then).
+    Merged { commit: String },
+    /// The branches conflict in these files; the merge was aborted and the project is as it
+    /// was before it.
+    Conflict { files: Vec<String>, detail: String },
 }
 
 /// What a commit did.
@@ -763,6 +775,189 @@ impl HarnessGit {
         llm::atomic_write(&path, &json).map_err(io_err(&path))
     }
 
+    /// The harness's copy of its history (a bare repository in the state dir); its
+    /// [`MIRROR_REF`] is the last harness commit.
+    pub fn history_dir(&self) -> PathBuf {
+        self.mirror_dir()
+    }
+
+    /// The commit HEAD points to.
+    pub async fn head(&self) -> Result<String, GitError> {
+        Ok(self
+            .git(&["rev-parse", "HEAD^{commit}"])
+            .await?
+            .trim()
+            .to_string())
+    }
+
+    /// Puts the branch `branch` at `source_ref` of the repository `source` (a harness
+    /// mirror), checks it out (working tree included) and records it as the harness's last
+    /// commit: how a worker's copy of the project starts.
+    pub async fn start_branch_from(
+        &self,
+        source: &Path,
+        source_ref: &str,
+        branch: &str,
+    ) -> Result<String, GitError> {
+        let source = source.to_string_lossy();
+        let branch_ref = format!("refs/heads/{branch}");
+        self.git(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &source,
+            &format!("+{source_ref}:{branch_ref}"),
+        ])
+        .await?;
+        self.git(&["symbolic-ref", "HEAD", &branch_ref]).await?;
+        self.git(&["reset", "-q", "--hard"]).await?;
+        let head = self.head().await?;
+        self.mirror(&head, &branch_ref).await?;
+        Ok(head)
+    }
+
+    /// Fetches `source_ref` of the repository `source` as the local branch `branch` (kept, for
+    /// a person or a later session to see).
+    pub async fn fetch_branch(
+        &self,
+        source: &Path,
+        source_ref: &str,
+        branch: &str,
+    ) -> Result<(), GitError> {
+        let source = source.to_string_lossy();
+        self.git(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &source,
+            &format!("+{source_ref}:refs/heads/{branch}"),
+        ])
+        .await?;
+        Ok(())
+    }
+
+    /// Merges `source_ref` of the repository `source` into the current branch with a merge
+    /// commit. A conflict (or any other failure to merge) is aborted: the project is left as
+    /// it was, and the conflicting files are named.
+    pub async fn merge_from(
+        &self,
+        source: &Path,
+        source_ref: &str,
+        message: &str,
+    ) -> Result<MergeOutcome, GitError> {
+        self.clear_stale_locks()?;
+        let source = source.to_string_lossy();
+        self.git(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &source,
+            &format!("+{source_ref}:{INCOMING_REF}"),
+        ])
+        .await?;
+        let args = [
+            "merge",
+            "-q",
+            "--no-ff",
+            "--no-edit",
+            "--no-verify",
+            "-m",
+            message,
+            INCOMING_REF,
+        ];
+        let cmd = self.command(&self.dot_git(), Some(&self.project));
+        let out = self.output(cmd, &args, None).await?;
+        let outcome = if out.status.success() {
+            let commit = self.head().await?;
+            let branch = self
+                .current_branch()
+                .await
+                .unwrap_or_else(|| "refs/heads/main".into());
+            self.mirror(&commit, &branch).await?;
+            MergeOutcome::Merged { commit }
+        } else {
+            let files = self
+                .git(&["diff", "--name-only", "--diff-filter=U", "-z"])
+                .await
+                .unwrap_or_default()
+                .split('\0')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect();
+            let detail = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .trim()
+            .to_string();
+            // Nothing of a failed merge stays: no MERGE_HEAD, no conflict markers.
+            let _ = self.git(&["merge", "--abort"]).await;
+            let _ = self.git(&["reset", "-q", "--hard", "HEAD"]).await;
+            MergeOutcome::Conflict { files, detail }
+        };
+        let _ = self.git(&["update-ref", "-d", INCOMING_REF]).await;
+        Ok(outcome)
+    }
+
+    /// Starts merging the local branch `branch` without committing, leaving conflict markers
+    /// in the working tree for the agent to resolve (the harness's next commit records the
+    /// merge). Returns the files in conflict.
+    pub async fn merge_leaving_conflicts(&self, branch: &str) -> Result<Vec<String>, GitError> {
+        let args = [
+            "merge",
+            "-q",
+            "--no-ff",
+            "--no-commit",
+            "--no-verify",
+            branch,
+        ];
+        let cmd = self.command(&self.dot_git(), Some(&self.project));
+        self.output(cmd, &args, None).await?;
+        Ok(self
+            .git(&["diff", "--name-only", "--diff-filter=U", "-z"])
+            .await
+            .unwrap_or_default()
+            .split('\0')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Aborts a merge left unfinished in the project (the harness killed during one: its
+    /// conflict markers must not be committed as work). Returns whether there was one.
+    pub async fn abort_unfinished_merge(&self) -> Result<bool, GitError> {
+        if std::fs::symlink_metadata(self.dot_git().join("MERGE_HEAD")).is_err() {
+            return Ok(false);
+        }
+        self.git(&["merge", "--abort"]).await?;
+        Ok(true)
+    }
+
+    /// A file as it is in `commit`, or `None` when it is not there.
+    pub async fn show_file(&self, commit: &str, path: &str) -> Option<Vec<u8>> {
+        let args = ["cat-file", "blob", &format!("{commit}:{path}")];
+        let cmd = self.command(&self.dot_git(), Some(&self.project));
+        let out = self.output(cmd, &args, None).await.ok()?;
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// Puts `paths` (top-level files) back as they are in `commit`; a path `commit` does not
+    /// have is removed. Links are replaced, never followed.
+    pub async fn reset_paths(&self, commit: &str, paths: &[&str]) -> Result<(), GitError> {
+        for path in paths {
+            let target = self.project.join(path);
+            remove_any(&target).map_err(io_err(&target))?;
+            if self.show_file(commit, path).await.is_some() {
+                self.git(&["checkout", "-q", commit, "--", path]).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The newest commit the harness made (a `loopwright: ` commit by loopwright), in the
     /// project's history or else in the mirror, as `<id> <subject>`; `None` when neither has one.
     pub async fn last_harness_commit(&self) -> Option<String> {
@@ -910,6 +1105,167 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn repo(dir: &Path, name: &str) -> HarnessGit {
+        HarnessGit::open(&dir.join(name), &dir.join(format!("{name}-state")))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_copy_merges_back_and_a_conflict_is_aborted_leaving_the_project_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = repo(dir.path(), "main").await;
+        std::fs::write(main.project().join("a.txt"), "base\n").unwrap();
+        main.commit_all("base", u64::MAX).await.unwrap();
+
+        // A clean merge: a merge commit with both parents, mirrored.
+        let copy = repo(dir.path(), "copy").await;
+        let base = copy
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/one")
+            .await
+            .unwrap();
+        assert_eq!(base, main.head().await.unwrap());
+        assert_eq!(
+            std::fs::read_to_string(copy.project().join("a.txt")).unwrap(),
+            "base\n"
+        );
+        std::fs::write(copy.project().join("b.txt"), "copy\n").unwrap();
+        copy.commit_all("copy", u64::MAX).await.unwrap();
+        std::fs::write(main.project().join("c.txt"), "main\n").unwrap();
+        main.commit_all("main", u64::MAX).await.unwrap();
+        let merged = main
+            .merge_from(&copy.history_dir(), MIRROR_REF, "merge one")
+            .await
+            .unwrap();
+        let MergeOutcome::Merged { commit } = merged else {
+            panic!("{merged:?}")
+        };
+        let parents = main
+            .git(&["rev-list", "--parents", "-n1", &commit])
+            .await
+            .unwrap();
+        assert_eq!(parents.split_whitespace().count(), 3, "{parents}");
+        assert!(main.project().join("b.txt").is_file());
+        assert_eq!(main.load_history().unwrap().commit, commit);
+
+        // A conflict: aborted, the project as it was, the files named.
+        let other = repo(dir.path(), "other").await;
+        other
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/two")
+            .await
+            .unwrap();
+        std::fs::write(other.project().join("a.txt"), "other\n").unwrap();
+        other.commit_all("other", u64::MAX).await.unwrap();
+        std::fs::write(main.project().join("a.txt"), "main\n").unwrap();
+        main.commit_all("main 2", u64::MAX).await.unwrap();
+        let head = main.head().await.unwrap();
+        let outcome = main
+            .merge_from(&other.history_dir(), MIRROR_REF, "merge two")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, MergeOutcome::Conflict { files, .. } if files == &vec!["a.txt".to_string()]),
+            "{outcome:?}"
+        );
+        assert_eq!(main.head().await.unwrap(), head);
+        assert_eq!(
+            std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
+            "main\n"
+        );
+        assert!(!main.dot_git().join("MERGE_HEAD").exists());
+        assert!(main
+            .git(&["status", "--porcelain"])
+            .await
+            .unwrap()
+            .trim()
+            .is_empty());
+
+        // Kept as a branch, it can be merged into a later copy with its markers left in.
+        main.fetch_branch(&other.history_dir(), MIRROR_REF, "worker/two")
+            .await
+            .unwrap();
+        let later = repo(dir.path(), "later").await;
+        later
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/three")
+            .await
+            .unwrap();
+        later
+            .fetch_branch(&other.history_dir(), MIRROR_REF, "worker/two")
+            .await
+            .unwrap();
+        let files = later.merge_leaving_conflicts("worker/two").await.unwrap();
+        assert_eq!(files, vec!["a.txt".to_string()]);
+        assert!(std::fs::read_to_string(later.project().join("a.txt"))
+            .unwrap()
+            .contains("<<<<<<<"));
+        std::fs::write(later.project().join("a.txt"), "both\n").unwrap();
+        let committed = later.commit_all("resolved", u64::MAX).await.unwrap();
+        let resolved = committed.id.unwrap();
+        let parents = later
+            .git(&["rev-list", "--parents", "-n1", &resolved])
+            .await
+            .unwrap();
+        assert_eq!(
+            parents.split_whitespace().count(),
+            3,
+            "the merge is recorded"
+        );
+        assert!(matches!(
+            main.merge_from(&later.history_dir(), MIRROR_REF, "merge three")
+                .await
+                .unwrap(),
+            MergeOutcome::Merged { .. }
+        ));
+        assert_eq!(
+            std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
+            "both\n"
+        );
+
+        // A merge left unfinished in the project (the harness killed in one) is aborted.
+        assert!(!main.abort_unfinished_merge().await.unwrap());
+        let fourth = repo(dir.path(), "fourth").await;
+        fourth
+            .start_branch_from(&main.history_dir(), MIRROR_REF, "worker/four")
+            .await
+            .unwrap();
+        std::fs::write(fourth.project().join("a.txt"), "fourth\n").unwrap();
+        fourth.commit_all("fourth", u64::MAX).await.unwrap();
+        std::fs::write(main.project().join("a.txt"), "main again\n").unwrap();
+        main.commit_all("main 3", u64::MAX).await.unwrap();
+        main.fetch_branch(&fourth.history_dir(), MIRROR_REF, "worker/four")
+            .await
+            .unwrap();
+        let files = main.merge_leaving_conflicts("worker/four").await.unwrap();
+        assert_eq!(files, vec!["a.txt".to_string()]);
+        assert!(main.abort_unfinished_merge().await.unwrap());
+        assert_eq!(
+            std::fs::read_to_string(main.project().join("a.txt")).unwrap(),
+            "main again\n"
+        );
+        assert!(!main.dot_git().join("MERGE_HEAD").exists());
+    }
+
+    #[tokio::test]
+    async fn harness_files_are_put_back_as_they_were_in_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = repo(dir.path(), "p").await;
+        std::fs::write(git.project().join("kept.json"), "old").unwrap();
+        git.commit_all("base", u64::MAX).await.unwrap();
+        let base = git.head().await.unwrap();
+        std::fs::write(git.project().join("kept.json"), "changed").unwrap();
+        std::fs::write(git.project().join("new.md"), "made in the session").unwrap();
+        git.reset_paths(&base, &["kept.json", "new.md"])
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(git.project().join("kept.json")).unwrap(),
+            "old"
+        );
+        assert!(!git.project().join("new.md").exists());
+        assert_eq!(git.show_file(&base, "kept.json").await.unwrap(), b"old");
+        assert!(git.show_file(&base, "new.md").await.is_none());
+    }
 
     #[test]
     fn quotes_single_quotes() {

@@ -20,6 +20,7 @@ mod resume;
 mod sessions;
 pub mod state;
 mod verify;
+mod workers;
 
 pub use config_guard::{undo_config_changes_of_cut_off_session, ConfigGuard};
 pub use resume::{lock_state_dir, run_is_live};
@@ -99,6 +100,13 @@ pub struct RunConfig {
     /// The spec changed after planning: run a planning session that adds features for what is
     /// new, the frozen ones untouched (`run --extend-plan`).
     pub extend_plan: bool,
+    /// Build sessions run at once (`run --workers N`), each in its own copy of the project on
+    /// its own branch with features of its own, merged into the project when it ends. 1: one
+    /// session at a time in the project itself.
+    pub workers: u32,
+    /// How the tools of a worker's copy are made: this configuration with the copy as its
+    /// project (needed when `workers` > 1).
+    pub worker_toolbox: Option<tools::ToolboxConfig>,
     /// The user started over knowingly (`run --fresh`): a project that holds the harness's
     /// commits of an earlier run but has no run state is planned anew.
     pub start_over: bool,
@@ -134,6 +142,8 @@ impl RunConfig {
             feature_count: None,
             import: None,
             extend_plan: false,
+            workers: 1,
+            worker_toolbox: None,
             start_over: false,
             exit_code,
         }
@@ -186,6 +196,8 @@ pub enum RunError {
     Session(#[from] SessionError),
     #[error("frozen files: {0}")]
     Frozen(#[from] tools::ToolError),
+    #[error("cannot set up a worker's copy of the project: {0}")]
+    Worker(String),
     #[error("the harness could not run a check in the sandbox: {0}")]
     Sandbox(#[from] sandbox::SandboxError),
     #[error("{path}: {source}")]
@@ -437,8 +449,12 @@ impl<'a> RunContext<'a> {
                     format!("{} before the next session", self.interrupted_by()),
                 );
             }
+            // Workers a stopped run left (cut off, or a conflict waiting) are seen to even
+            // when this run has one worker.
+            let parallel = self.cfg.workers > 1 || self.lock().workers_pending();
             let result = match self.phase() {
                 Phase::Planning => self.planning_session(spec, cancel.clone()).await,
+                _ if parallel => self.build_with_workers(spec, cancel.clone()).await,
                 _ => self.build_session(spec, cancel.clone()).await,
             };
             match result {
@@ -565,7 +581,17 @@ impl<'a> RunContext<'a> {
     /// right; returns the note for the model. A failure is reported, not fatal: the next
     /// harness commit fails loudly if git is really broken.
     pub(crate) async fn guard_git(&self, session: &str, number: Option<u32>) -> Option<String> {
-        match self.git.guard().await {
+        self.guard_git_of(&self.git, session, number).await
+    }
+
+    /// [`Self::guard_git`] for a repository of the run (the project's, or a worker's copy).
+    pub(crate) async fn guard_git_of(
+        &self,
+        git: &git::HarnessGit,
+        session: &str,
+        number: Option<u32>,
+    ) -> Option<String> {
+        match git.guard().await {
             Ok(repair) => self.report_git_repair(session, number, &repair),
             Err(e) => {
                 let message = format!("the harness could not check the project's git: {e}");
@@ -588,10 +614,20 @@ impl<'a> RunContext<'a> {
         number: Option<u32>,
         message: &str,
     ) -> Result<Option<String>, RunError> {
-        let repair = self.git.guard().await?;
+        self.commit_in(&self.git, session, number, message).await
+    }
+
+    /// [`Self::commit`] in a repository of the run (the project's, or a worker's copy).
+    async fn commit_in(
+        &self,
+        git: &git::HarnessGit,
+        session: &str,
+        number: Option<u32>,
+        message: &str,
+    ) -> Result<Option<String>, RunError> {
+        let repair = git.guard().await?;
         self.report_git_repair(session, number, &repair);
-        let committed = self
-            .git
+        let committed = git
             .commit_all(message, self.cfg.commit_max_file_bytes)
             .await?;
         if let Some(id) = &committed.id {
@@ -733,6 +769,11 @@ impl<'a> RunContext<'a> {
     /// `feature_list.json` in the project, always from the canonical list and the harness's
     /// status.
     fn write_feature_list(&self) -> Result<(), RunError> {
+        self.write_feature_list_in(&self.cfg.project_dir)
+    }
+
+    /// `feature_list.json` in `dir` (the project, or a worker's copy of it).
+    fn write_feature_list_in(&self, dir: &std::path::Path) -> Result<(), RunError> {
         #[derive(Serialize)]
         struct Listed<'f> {
             #[serde(flatten)]
@@ -751,8 +792,7 @@ impl<'a> RunContext<'a> {
                 .collect();
             serde_json::to_vec_pretty(&listed).unwrap_or_default()
         };
-        let written =
-            project_files::write_project_file(&self.cfg.project_dir, "feature_list.json", &bytes)?;
+        let written = project_files::write_project_file(dir, "feature_list.json", &bytes)?;
         if let Some(message) = written {
             self.emit("run", EventKind::Warning { message });
         }

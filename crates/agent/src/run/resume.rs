@@ -93,6 +93,16 @@ impl RunContext<'_> {
             self.report_restored("run", &check.restored);
             self.check_canonical_features()?;
             self.write_feature_list()?;
+            if self.git.abort_unfinished_merge().await? {
+                self.emit(
+                    "run",
+                    EventKind::Warning {
+                        message: "aborted a merge the harness left unfinished when it stopped; \
+                                  the worker's branch is merged again"
+                            .into(),
+                    },
+                );
+            }
             self.commit_left_over_work().await?;
             // Passing features are re-verified, not taken on trust: the last session may have
             // stopped before its end-of-session re-check (an error, Ctrl-C, kill -9), or the

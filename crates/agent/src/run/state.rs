@@ -112,6 +112,10 @@ pub struct SessionRecord {
     /// out of the commit...), for the next session's prompt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The features the harness assigned to the session when it ran as one of several
+    /// parallel workers (`run --workers N`); empty for a session that could work on any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 /// The id a session's calls carry in the ledger and its transcript's name: `session-003`.
@@ -185,6 +189,7 @@ impl SessionRecord {
             final_text: String::new(),
             passing_at_end: None,
             notes: vec![],
+            features: vec![],
         }
     }
 }
@@ -313,6 +318,76 @@ pub struct RunState {
     /// The harness's last commit (on resume the project's history must contain it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_commit: Option<String>,
+    /// Parallel build sessions (`run --workers N`), each in its own copy of the project on its
+    /// own branch, oldest first; finished ones stay as a record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerRecord>,
+}
+
+/// Where a worker's work is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStage {
+    /// Its session runs (or was cut off: a resume commits and merges what it left).
+    Running,
+    /// Its work is merged into the run's branch.
+    Merged,
+    /// Its branch conflicted with the run's branch; the merge was aborted and its features
+    /// wait for a session that resolves the conflict (its branch is kept).
+    Conflict,
+    /// A later session took over its conflicting work (merged it, or handed it on again).
+    TakenOver,
+    /// Nothing of it could be merged (its copy of the project was lost); its features went
+    /// back to the others.
+    Abandoned,
+}
+
+/// One parallel build session: its features, where its copy of the project is, and how far
+/// its work got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRecord {
+    /// The session's number (its id is [`session_id`]).
+    pub session: u32,
+    /// The features the harness assigned to it; no other worker holds them while it runs.
+    pub features: Vec<String>,
+    /// Its branch (in its copy, and in the project while conflicting).
+    pub branch: String,
+    /// Its copy of the project.
+    pub dir: PathBuf,
+    /// The run's commit it started from.
+    pub base: String,
+    pub stage: WorkerStage,
+    /// Its features whose check passed in its copy during its session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<String>,
+    /// The merge commit, once merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<String>,
+    /// A conflicting earlier worker whose work this one continues (its session number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<u32>,
+    /// Files its merge conflicted in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+}
+
+impl RunState {
+    /// Whether a worker's work waits for the harness: a worker cut off while running, or a
+    /// conflict waiting for a session.
+    pub fn workers_pending(&self) -> bool {
+        self.workers
+            .iter()
+            .any(|w| matches!(w.stage, WorkerStage::Running | WorkerStage::Conflict))
+    }
+
+    /// Features a running worker holds.
+    pub fn held_features(&self) -> std::collections::BTreeSet<String> {
+        self.workers
+            .iter()
+            .filter(|w| w.stage == WorkerStage::Running)
+            .flat_map(|w| w.features.iter().cloned())
+            .collect()
+    }
 }
 
 impl RunState {
@@ -332,6 +407,7 @@ impl RunState {
             last_stop: None,
             ledger: None,
             last_commit: None,
+            workers: Vec::new(),
         }
     }
 

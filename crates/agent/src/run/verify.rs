@@ -36,10 +36,19 @@ impl RunContext<'_> {
         session: &str,
         feature: &Feature,
     ) -> Result<CheckResult, RunError> {
-        let frozen = self.toolbox.frozen();
+        self.run_check_in(self.toolbox, session, feature).await
+    }
+
+    /// [`Self::run_check`] with the tools of a copy of the project (a worker's).
+    pub(super) async fn run_check_in(
+        &self,
+        toolbox: &tools::Toolbox,
+        session: &str,
+        feature: &Feature,
+    ) -> Result<CheckResult, RunError> {
+        let frozen = toolbox.frozen();
         self.report_restored(session, &frozen.verify_and_restore().restored);
-        let out = self
-            .toolbox
+        let out = toolbox
             .sandbox()
             .run(&feature.check, self.cfg.check_timeout)
             .await?;
