@@ -4,7 +4,6 @@ use crate::config::{load_layers, FileConfig};
 use crate::exit::{code, CmdResult, Failure};
 use crate::progress::{Display, Progress};
 use crate::setup::{self, AgentArgs, GovernorRequest, ToolboxRequest};
-use agent::run::ConfigGuard;
 use agent::{EndReason, Event, EventKind, EventSink, Session, SessionConfig};
 use anyhow::{anyhow, Context};
 use std::collections::BTreeMap;
@@ -90,7 +89,7 @@ async fn run_with(
             project: &settings.project,
             sandbox_on: settings.sandbox_on,
             network: &settings.network,
-            protected: &["loopwright.toml"],
+            guarded: &[tools::GuardedKind::UserConfig],
             read_only: &[],
         },
         &settings.file,
@@ -122,8 +121,9 @@ async fn run_with(
     let interrupt = Arc::new(agent::Interrupt::new());
     let signals = setup::watch_signals(Arc::clone(&interrupt), Arc::clone(&governor))?;
     // A program the agent runs could rewrite loopwright.toml; it is put back after the session.
-    let guard =
-        ConfigGuard::capture(&settings.project, &settings.state_dir).map_err(Failure::run)?;
+    let guard = toolbox
+        .guard_session(&settings.state_dir)
+        .map_err(|e| Failure::run(e.into()))?;
     let outcome = Session::new(&governor, &toolbox, config)
         .events(progress.as_ref())
         .cancel_token(interrupt.token())

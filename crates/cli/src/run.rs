@@ -14,13 +14,14 @@ use crate::setup::{
 };
 use agent::run::prompts::Prompts;
 use agent::run::state::RunState;
-use agent::run::{RunConfig, PROTECTED_FILES};
+use agent::run::RunConfig;
 use agent::StopReason;
 use agent::{Event, EventKind, EventSink};
 use anyhow::anyhow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tools::GuardedKind;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -352,7 +353,7 @@ async fn run_with(args: RunArgs, progress: Arc<Progress>) -> CmdResult {
         project: &project,
         sandbox_on,
         network: &network,
-        protected: &PROTECTED_FILES,
+        guarded: &[GuardedKind::HarnessOwned, GuardedKind::UserConfig],
         read_only: &read_only,
     };
     let toolbox = build_toolbox(&toolbox_request, &file)?;

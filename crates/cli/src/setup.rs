@@ -615,8 +615,8 @@ pub struct ToolboxRequest<'a> {
     pub project: &'a Path,
     pub sandbox_on: bool,
     pub network: &'a NetworkSettings,
-    /// Paths the file tools may not write (relative to the project).
-    pub protected: &'a [&'a str],
+    /// The kinds of guarded files with fixed paths the file tools may not write.
+    pub guarded: &'a [tools::GuardedKind],
     /// Paths inside the project neither the file tools nor commands may write (the user's
     /// prompt templates when they live there).
     pub read_only: &'a [PathBuf],
@@ -671,7 +671,7 @@ pub fn toolbox_config(
     config.extra_write = paths.extra_write;
     config.env_allow = paths.env_allow;
     config.limits = limits.resolve();
-    config.protected = req.protected.iter().map(PathBuf::from).collect();
+    config.protected = tools::GuardedKind::protected(req.guarded);
     config.read_only = req.read_only.to_vec();
     Ok(config)
 }

@@ -8,7 +8,7 @@ use sandbox::{CommandPolicy, PolicyContext, ProjectRoot, Sandbox};
 use serde_json::Value;
 
 use crate::args::{preview, Args};
-use crate::frozen::{FrozenCheck, FrozenSlot};
+use crate::guarded::{FrozenCheck, FrozenSlot};
 use crate::outcome::ToolOutcome;
 use crate::registry::{BoxFuture, Tool};
 

@@ -1,4 +1,4 @@
-//! Errors from building a [`crate::Toolbox`] or handling [`crate::FrozenFiles`]. Errors from a
+//! Errors from building a [`crate::Toolbox`] or handling the guarded files. Errors from a
 //! tool *call* never appear here: they go back to the model as a [`crate::ToolOutcome`] with
 //! `is_error: true`.
 
@@ -13,6 +13,8 @@ pub enum ToolError {
     Sandbox(String),
     #[error("frozen file {path}: {message}")]
     Frozen { path: PathBuf, message: String },
+    #[error("guarded file {path}: {message}")]
+    Guarded { path: PathBuf, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -2,15 +2,15 @@
 //! built on the sandbox: every path goes through [`sandbox::ProjectRoot::resolve`], every
 //! command through [`sandbox::CommandPolicy::check`] and runs confined. A tool call never fails
 //! as a Rust error: refusals and mistakes come back to the model as a [`ToolOutcome`] with
-//! `is_error: true` and a message that says what to do instead. Frozen files (the feature
-//! checks written during planning) cannot be written and are restored after any `bash` command
-//! that changes them. Each tool is a [`Tool`] (its spec and its handler); a [`ToolRegistry`]
+//! `is_error: true` and a message that says what to do instead. Guarded files (the feature
+//! checks written during planning, the harness's files, the user's configuration) cannot be
+//! written, and what a program changed of them is put back ([`guarded`]). Each tool is a [`Tool`] (its spec and its handler); a [`ToolRegistry`]
 //! dispatches a session's tools by name, the toolbox's and any its caller adds.
 
 mod args;
 mod bash;
 mod error;
-mod frozen;
+pub mod guarded;
 mod list;
 mod outcome;
 mod project_files;
@@ -23,7 +23,9 @@ mod walk;
 mod write;
 
 pub use error::ToolError;
-pub use frozen::{FrozenCheck, FrozenFiles, FrozenManifest, MANIFEST_FILE};
+pub use guarded::{
+    FrozenCheck, FrozenFiles, FrozenManifest, GuardedKind, SessionGuard, MANIFEST_FILE,
+};
 pub use list::LIST_MAX_ENTRIES;
 pub use llm::atomic_write;
 pub use outcome::ToolOutcome;

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::bash::Bash;
 use crate::error::ToolError;
-use crate::frozen::{FrozenFiles, FrozenSlot};
+use crate::guarded::{FrozenFiles, FrozenSlot, SessionGuard};
 use crate::list::ListFiles;
 use crate::outcome::ToolOutcome;
 use crate::project_files::ProjectFiles;
@@ -57,7 +57,8 @@ pub struct ToolboxConfig {
     /// Bytes kept of each of a command's stdout and stderr.
     pub output_cap_bytes: usize,
     /// Paths (relative to the project, or absolute inside it) the file tools may not write,
-    /// such as the harness's `feature_list.json`. `.git` is always protected.
+    /// such as the harness's `feature_list.json` ([`crate::GuardedKind::protected`]). `.git` is
+    /// always protected.
     pub protected: Vec<PathBuf>,
     /// Paths inside the project (relative, or absolute inside it) that neither the file tools
     /// nor commands may write, such as the user's prompt templates; `.git` and `.loopwright`
@@ -270,6 +271,13 @@ impl Toolbox {
             .map_err(|e| ToolError::Sandbox(e.to_string()))?;
         self.frozen.set(frozen);
         Ok(())
+    }
+
+    /// Starts guarding a session: snapshots the project's `loopwright.toml` (recorded in
+    /// `state_dir` until the session ends); [`SessionGuard::restore`] puts back whatever guarded
+    /// file the session changed.
+    pub fn guard_session(&self, state_dir: &Path) -> Result<SessionGuard, ToolError> {
+        SessionGuard::start(self.frozen.clone(), self.root.path(), state_dir)
     }
 
     /// The current frozen-file snapshot (empty until [`Toolbox::set_frozen`]).

@@ -8,7 +8,7 @@ use sandbox::{Access, ProjectRoot};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::frozen::FrozenFiles;
+use crate::guarded::FrozenFiles;
 use crate::outcome::{project_relative, shown_path, untrusted_message, ToolOutcome};
 use crate::read::{plural, READ_MAX_WHOLE_FILE_BYTES};
 
@@ -223,7 +223,7 @@ fn line_count(content: &str) -> u64 {
 /// The `write_file` tool: refuses the frozen files.
 pub(crate) struct WriteFile {
     pub(crate) project: crate::project_files::ProjectFiles,
-    pub(crate) frozen: crate::frozen::FrozenSlot,
+    pub(crate) frozen: crate::guarded::FrozenSlot,
 }
 
 impl crate::registry::Tool for WriteFile {
@@ -242,7 +242,7 @@ impl crate::registry::Tool for WriteFile {
 /// The `edit_file` tool: refuses the frozen files.
 pub(crate) struct EditFile {
     pub(crate) project: crate::project_files::ProjectFiles,
-    pub(crate) frozen: crate::frozen::FrozenSlot,
+    pub(crate) frozen: crate::guarded::FrozenSlot,
 }
 
 impl crate::registry::Tool for EditFile {

@@ -8,7 +8,6 @@
 //! same command resumes after any stop, `kill -9` included.
 
 mod building;
-mod config_guard;
 mod consistency;
 mod extra;
 pub mod features;
@@ -22,8 +21,7 @@ pub mod state;
 mod verify;
 mod workers;
 
-pub use config_guard::{undo_config_changes_of_cut_off_session, ConfigGuard};
-pub use resume::{lock_state_dir, run_is_live};
+pub use resume::{lock_state_dir, run_is_live, undo_config_changes_of_cut_off_session};
 pub use verify::CheckResult;
 
 use crate::events::{rfc3339_now, Event, EventKind, EventSink};
@@ -44,10 +42,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tools::Toolbox;
-
-/// Files in the project that the agent's file tools may not write: the harness writes
-/// `feature_list.json` and `app_spec.txt`; `loopwright.toml` configures the harness itself.
-pub const PROTECTED_FILES: [&str; 3] = ["feature_list.json", "app_spec.txt", "loopwright.toml"];
 
 /// Where the frozen copies live in the state dir.
 const FROZEN_DIR: &str = "frozen";

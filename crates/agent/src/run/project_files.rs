@@ -1,6 +1,6 @@
 //! The files a run reads from and writes into the project: `progress.md` (read into the build
 //! prompt), `app_spec.txt` and `feature_list.json` (written by the harness), `loopwright.toml`
-//! (snapshotted and put back around each session). The agent can make any of them a link, a
+//! (guarded by [`tools::guarded`]). The agent can make any of them a link, a
 //! FIFO or a directory, so every access goes through [`sandbox::untrusted`]: no link followed,
 //! regular files only, never blocking, capped. What the agent broke is reported (an event, and
 //! a note in the prompt) and the run carries on.
@@ -15,8 +15,7 @@ pub const PROGRESS_FILE: &str = "progress.md";
 pub const PROGRESS_MAX_BYTES: u64 = 64 * 1024;
 /// Characters of `progress.md` shown in the prompt at most: its end.
 pub const PROGRESS_PROMPT_CHARS: usize = 8000;
-/// A project's `loopwright.toml` may be at most this big (the CLI refuses a bigger one).
-pub const PROJECT_CONFIG_MAX_BYTES: u64 = 1024 * 1024;
+pub use tools::guarded::PROJECT_CONFIG_MAX_BYTES;
 /// A spec may be at most this big.
 pub const SPEC_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -119,60 +118,6 @@ fn describe_replaced(name: &str, report: &Replaced) -> Option<String> {
         ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
-}
-
-/// The project's `loopwright.toml` as it is now: `None` when there is none, or when it is not
-/// a regular file (then putting it back removes what is there).
-pub fn read_config_snapshot(project: &Path) -> Result<Option<Vec<u8>>, UntrustedError> {
-    match untrusted::read(
-        project,
-        Path::new("loopwright.toml"),
-        PROJECT_CONFIG_MAX_BYTES,
-    ) {
-        Ok(c) if c.truncated => Err(UntrustedError::Io {
-            path: project.join("loopwright.toml"),
-            source: std::io::Error::other(format!(
-                "{} bytes, more than the {PROJECT_CONFIG_MAX_BYTES} a configuration may have",
-                c.size
-            )),
-        }),
-        Ok(c) => Ok(Some(c.bytes)),
-        Err(
-            UntrustedError::NotFound { .. }
-            | UntrustedError::NotRegular { .. }
-            | UntrustedError::Symlink { .. },
-        ) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Makes `path` (a file directly in the project) hold `before` again, or not exist; returns
-/// its name when something was changed. Never writes or removes through a link.
-pub fn put_back(path: &Path, before: Option<&[u8]>) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Vec::new();
-    };
-    let Ok(files) = UntrustedDir::open(dir) else {
-        return Vec::new();
-    };
-    let rel = Path::new(name);
-    let cap = before.map_or(0, |b| b.len() as u64);
-    let unchanged = match (files.read(rel, cap), before) {
-        (Ok(now), Some(bytes)) => !now.truncated && now.bytes == bytes,
-        (Err(e), None) => e.is_not_found(),
-        _ => false,
-    };
-    if unchanged {
-        return Vec::new();
-    }
-    let result = match before {
-        Some(bytes) => files.replace(rel, bytes, InTheWay::MoveAside),
-        None => files.remove(rel, InTheWay::MoveAside),
-    };
-    match result {
-        Ok(_) => vec![PathBuf::from(name)],
-        Err(_) => Vec::new(),
-    }
 }
 
 /// Reads the spec at `path`, without blocking on a FIFO and capped at [`SPEC_MAX_BYTES`]. A
@@ -292,31 +237,5 @@ mod tests {
             b"the app"
         );
         assert!(read_spec_bytes(&project, Path::new("/dev/zero")).is_err());
-    }
-
-    #[test]
-    fn put_back_replaces_a_link_without_touching_its_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("t"), "keep").unwrap();
-        let path = dir.path().join("loopwright.toml");
-        std::os::unix::fs::symlink(outside.path().join("t"), &path).unwrap();
-        assert_eq!(
-            put_back(&path, Some(b"model = \"x\"\n")),
-            vec![PathBuf::from("loopwright.toml")]
-        );
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "model = \"x\"\n");
-        assert_eq!(
-            std::fs::read_to_string(outside.path().join("t")).unwrap(),
-            "keep"
-        );
-        assert!(put_back(&path, Some(b"model = \"x\"\n")).is_empty());
-        std::os::unix::fs::symlink(outside.path().join("t"), dir.path().join("l")).unwrap();
-        assert_eq!(
-            put_back(&dir.path().join("l"), None),
-            vec![PathBuf::from("l")]
-        );
-        assert!(outside.path().join("t").exists());
-        assert!(put_back(&dir.path().join("l"), None).is_empty());
     }
 }

@@ -209,3 +209,19 @@ impl RunContext<'_> {
         Ok(())
     }
 }
+
+/// Before the CLI reads `loopwright.toml`: if a session was cut off (the harness was killed) it
+/// may have left a changed configuration behind — put the project's `loopwright.toml` back as
+/// it was when that session started ([`tools::guarded::undo_cut_off_session`]). Returns true
+/// when something was undone.
+pub fn undo_config_changes_of_cut_off_session(
+    state_dir: &Path,
+    project: &Path,
+) -> Result<bool, RunError> {
+    if !tools::guarded::has_config_record(state_dir) {
+        return Ok(false);
+    }
+    // Only when no run is under way: a live session's snapshot is its own business.
+    let _lock = lock_state_dir(state_dir)?;
+    Ok(tools::guarded::undo_cut_off_session(state_dir, project)?)
+}

@@ -1,7 +1,6 @@
 //! One session of the run: its record in the run state, its configuration, and running it with
 //! the run's tools (frozen files and `loopwright.toml` put back afterwards).
 
-use super::config_guard::ConfigGuard;
 use super::prompts::PromptKind;
 use super::state::{self, SessionEnd, SessionKind, SessionRecord};
 use super::{tail_chars, RunContext, RunError};
@@ -85,7 +84,7 @@ impl RunContext<'_> {
         tool: &(impl tools::Tool + crate::session::SessionHooks),
         cancel: CancellationToken,
     ) -> Result<Result<crate::outcome::SessionOutcome, SessionError>, RunError> {
-        let guard = ConfigGuard::capture(&self.cfg.project_dir, &self.cfg.state_dir)?;
+        let guard = self.toolbox.guard_session(&self.cfg.state_dir)?;
         let result = Session::new(self.governor, self.toolbox, config)
             .tool(tool)
             .hooks(tool)
@@ -96,7 +95,6 @@ impl RunContext<'_> {
         // Background processes the agent started (dev servers) end with its session.
         self.toolbox.sandbox().end_session().await;
         let id = state::session_id(number);
-        self.report_restored(&id, &self.toolbox.frozen().verify_and_restore().restored);
         self.report_restored(&id, &guard.restore());
         self.guard_git(&id, Some(number)).await;
         Ok(result)
