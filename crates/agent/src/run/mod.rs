@@ -188,7 +188,7 @@ pub enum RunError {
     Git(#[from] git::GitError),
     #[error(transparent)]
     Session(#[from] SessionError),
-    #[error("frozen files: {0}")]
+    #[error("guarded files: {0}")]
     Frozen(#[from] tools::ToolError),
     #[error("cannot set up a worker's copy of the project: {0}")]
     Worker(String),

@@ -223,5 +223,11 @@ pub fn undo_config_changes_of_cut_off_session(
     }
     // Only when no run is under way: a live session's snapshot is its own business.
     let _lock = lock_state_dir(state_dir)?;
-    Ok(tools::guarded::undo_cut_off_session(state_dir, project)?)
+    tools::guarded::undo_cut_off_session(state_dir, project).map_err(|e| match e {
+        // A snapshot that cannot be read is a damaged state dir, as before the fold.
+        tools::ToolError::Guarded { path, message } => {
+            RunError::State(StateError::Corrupt { path, message })
+        }
+        e => RunError::from(e),
+    })
 }
