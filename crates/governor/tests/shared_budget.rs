@@ -180,7 +180,9 @@ async fn governors_on_four_connections_never_cross_one_named_budget_together() {
     assert_eq!((r.reserved, r.open), (Usd::ZERO, 0), "{r:?}");
     assert_eq!(r.spent, charged, "the database counted every call");
     assert!(r.total <= cap, "spent {} of {cap}", r.total);
-    assert_eq!(r.runs.len(), 4);
+    // Which process's tasks got calls in before the budget ran out depends on scheduling: each
+    // run that spent shows up once, with at most its three sessions.
+    assert!((1..=4).contains(&r.runs.len()), "{:?}", r.runs);
     let by_run: Usd = r
         .runs
         .iter()
@@ -189,7 +191,7 @@ async fn governors_on_four_connections_never_cross_one_named_budget_together() {
     assert!(
         r.runs
             .iter()
-            .all(|run| run.attempts > 0 && run.sessions == 3),
+            .all(|run| run.attempts > 0 && (1..=3).contains(&run.sessions)),
         "{:?}",
         r.runs
     );
