@@ -63,7 +63,7 @@ pub struct FileConfig {
     pub max_tokens: Option<u32>,
     /// A command run when a run stops for any cause, with a JSON summary on its standard input (docs/events.md); its failure is only a warning. [example: ["notify-send", "loopwright run stopped"]]
     pub notify: Option<Vec<String>>,
-    /// Other OpenAI- or Anthropic-compatible servers, by provider name (use `NAME/model`), and settings of the built-in ones. Keys: base_url, api_key_env, wire, local, tool_protocol, and how long a call may take: first_byte_timeout_secs (until the response headers), idle_timeout_secs (silence), call_timeout_secs (in all) — 600/300/1800 s for servers on this machine, 60/120/600 s for remote APIs.
+    /// Other OpenAI- or Anthropic-compatible servers, by provider name (use `NAME/model`), and settings of the built-in ones. Keys: base_url, api_key_env, wire, local, tool_protocol, max_tokens (over the top-level key), and how long a call may take: first_byte_timeout_secs (until the response headers), idle_timeout_secs (silence), call_timeout_secs (in all) — 600/300/1800 s for servers on this machine, 60/120/600 s for remote APIs.
     ///     [providers.llamacpp]
     ///     base_url = "http://127.0.0.1:8080/v1"
     ///     api_key_env = "LLAMACPP_KEY"

@@ -312,6 +312,16 @@ pub fn resolve_governor(
     if let Some(max_tokens) = file.max_tokens {
         config.max_tokens = max_tokens;
     }
+    // `[providers.NAME] max_tokens` is more specific than the top-level key.
+    let provider_name = req.model.split('/').next().unwrap_or_default();
+    if let Some(max_tokens) = providers.0.get(provider_name).and_then(|p| p.max_tokens) {
+        if max_tokens == 0 {
+            return Err(Failure::usage(anyhow!(
+                "[providers.{provider_name}] max_tokens = 0 would allow no answer at all; give a number of tokens, or remove it"
+            )));
+        }
+        config.max_tokens = max_tokens;
+    }
     if let (Some(protocol), governor::Connection::Http { options, .. }) =
         (req.tool_protocol, &mut config.provider.connection)
     {

@@ -663,3 +663,41 @@ fn an_unknown_limit_in_the_config_is_a_usage_error() {
         .stderr(predicate::str::contains("[limits]").and(predicate::str::contains("memory_mb")));
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn max_tokens_of_the_providers_table_is_asked_over_the_top_level_key() {
+    let e = env();
+    std::fs::write(
+        e.project.join("loopwright.toml"),
+        "max_tokens = 3000\n[providers.anthropic]\nmax_tokens = 1234\n",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![
+        Turn::tool_call("bash", json!({"command": "true"})),
+        Turn::text("done"),
+    ]));
+    exec(&e, Some(&server))
+        .args(["--model", MODEL, "--budget", "1.00"])
+        .arg("say hello")
+        .assert()
+        .success();
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    assert_eq!(requests[0].body["max_tokens"], 1234);
+
+    std::fs::write(
+        e.project.join("loopwright.toml"),
+        "[providers.anthropic]\nmax_tokens = 0\n",
+    )
+    .unwrap();
+    let server = FakeServer::start_blocking(Script::turns(vec![Turn::text("never asked")]));
+    exec(&e, Some(&server))
+        .args(["--model", MODEL, "--budget", "1.00"])
+        .arg("say hello")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "[providers.anthropic] max_tokens = 0",
+        ));
+    assert!(server.requests().is_empty());
+}

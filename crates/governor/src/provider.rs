@@ -41,6 +41,10 @@ pub struct ProviderConfig {
     /// `"native"` (the API's tool calling, the default) or `"text"` (tools described in the prompt, calls read from the answer's text: for models without good native tool calling).
     #[serde(default)]
     pub tool_protocol: Option<llm::ToolProtocol>,
+    /// The most tokens one answer of this provider's models may have, over the top-level
+    /// `max_tokens` (a slow local server wants fewer).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 impl ProviderConfig {
