@@ -112,46 +112,35 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-/// Waits (up to 20 s, for SIGKILL delivery and reaping on a loaded machine) until no process
-/// with `marker` in its command line is left; false if some survived.
-pub fn all_gone(marker: &str) -> bool {
+/// Polls `done` until it holds (true) or 20 s have passed (false): long enough for SIGKILL
+/// delivery, reaping and exec on a loaded machine.
+fn eventually(done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if host_pids_with(marker).is_empty() {
+        if done() {
             return true;
         }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits (up to 20 s) until exactly one process carries `marker` (a background process may
-/// not have exec'd its program yet when the command that started it returns).
-pub fn one_running(marker: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if host_pids_with(marker).len() == 1 {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits (up to 20 s) until `path` exists.
-pub fn wait_for_file(path: &Path) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
         if Instant::now() > deadline {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    true
+}
+
+/// Waits until no process with `marker` in its command line is left; false if some survived.
+pub fn all_gone(marker: &str) -> bool {
+    eventually(|| host_pids_with(marker).is_empty())
+}
+
+/// Waits until exactly one process carries `marker` (a background process may not have
+/// exec'd its program yet when the command that started it returns).
+pub fn one_running(marker: &str) -> bool {
+    eventually(|| host_pids_with(marker).len() == 1)
+}
+
+/// Waits until `path` exists.
+pub fn wait_for_file(path: &Path) -> bool {
+    eventually(|| path.exists())
 }
 
 /// A marker unique to this test process and call site, for `sleep` arguments.
