@@ -649,21 +649,25 @@ pub fn build_toolbox(
     })
 }
 
+/// The `[name]` table of the config as `T`; a bad key or value is a usage error naming it.
+fn config_table<T: serde::de::DeserializeOwned>(
+    name: &str,
+    table: &toml::Table,
+) -> Result<T, Failure> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e| Failure::usage(anyhow!("[{name}] in the config: {e}")))
+}
+
 /// The configuration [`build_toolbox`] builds the tools from (`run --workers` builds one
 /// toolbox per worker from it, each with its copy of the project as the project).
 pub fn toolbox_config(
     req: &ToolboxRequest<'_>,
     file: &FileConfig,
 ) -> Result<tools::ToolboxConfig, Failure> {
-    let policy: sandbox::PolicyConfig = toml::Value::Table(file.policy.clone())
-        .try_into()
-        .map_err(|e| Failure::usage(anyhow!("[policy] in the config: {e}")))?;
-    let paths: PathsConfig = toml::Value::Table(file.paths.clone())
-        .try_into()
-        .map_err(|e| Failure::usage(anyhow!("[paths] in the config: {e}")))?;
-    let limits: LimitsConfig = toml::Value::Table(file.limits.clone())
-        .try_into()
-        .map_err(|e| Failure::usage(anyhow!("[limits] in the config: {e}")))?;
+    let policy: sandbox::PolicyConfig = config_table("policy", &file.policy)?;
+    let paths: PathsConfig = config_table("paths", &file.paths)?;
+    let limits: LimitsConfig = config_table("limits", &file.limits)?;
     let mut config = tools::ToolboxConfig::new(req.project.to_path_buf());
     config.policy = policy;
     config.sandbox_mode = if req.sandbox_on {
